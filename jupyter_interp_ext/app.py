@@ -1,0 +1,59 @@
+"""The Jupyter Server extension: configuration, managers and routes."""
+
+from __future__ import annotations
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Type, Unicode, validate
+
+from .contexts import ContextManager
+from .execution import ExecutionManager
+from .handlers import routes
+
+
+class InterpreterApp(ExtensionApp):
+    """Serves the Cloudflare Sandbox code-interpreter API on the server's own kernels."""
+
+    name = "jupyter_interp_ext"
+    load_other_extensions = True
+
+    prefix = Unicode(
+        "sandbox", help="URL prefix of the API under the server's base_url (no slashes)."
+    ).tag(config=True)
+
+    context_manager_class = Type(
+        ContextManager, klass=ContextManager, help="The class that manages code contexts."
+    ).tag(config=True)
+
+    execution_manager_class = Type(
+        ExecutionManager, klass=ExecutionManager, help="The class that runs code in contexts."
+    ).tag(config=True)
+
+    @validate("prefix")
+    def _strip_slashes(self, proposal: dict) -> str:
+        return proposal["value"].strip("/")
+
+    def initialize_settings(self) -> None:
+        server = self.serverapp
+        token = getattr(server.identity_provider, "token", "") or ""
+        self.context_manager = self.context_manager_class(
+            parent=server,
+            log=self.log,
+            kernel_manager=server.kernel_manager,
+            session_manager=server.session_manager,
+            kernel_spec_manager=server.kernel_spec_manager,
+            root_dir=server.root_dir,
+            secrets=[token],
+        )
+        self.execution_manager = self.execution_manager_class(
+            parent=server, log=self.log, contexts=self.context_manager
+        )
+        self.settings.update(
+            interp_context_manager=self.context_manager,
+            interp_execution_manager=self.execution_manager,
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes(self.prefix))
+
+    async def stop_extension(self) -> None:
+        await self.context_manager.shutdown()

@@ -1,0 +1,80 @@
+"""Typed reading of JSON request bodies, so handlers never index raw dicts."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import validation_error
+
+
+def parse_json_object(raw: bytes, *, required: bool = True) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object (an empty body is `{}` if allowed)."""
+    if not raw.strip():
+        if required:
+            raise validation_error("body", "a JSON object body is required")
+        return {}
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise validation_error("body", f"the body is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise validation_error("body", "the body must be a JSON object")
+    return value
+
+
+def required_str(body: dict[str, Any], field: str, *, allow_empty: bool = True) -> str:
+    """A string field that must be present."""
+    if field not in body or body[field] is None:
+        raise validation_error(field, f"'{field}' is required")
+    return _as_str(body, field, allow_empty=allow_empty)
+
+
+def optional_str(body: dict[str, Any], field: str) -> str | None:
+    """A string field that may be absent or null."""
+    if body.get(field) is None:
+        return None
+    return _as_str(body, field, allow_empty=True)
+
+
+def _as_str(body: dict[str, Any], field: str, *, allow_empty: bool) -> str:
+    value = body[field]
+    if not isinstance(value, str):
+        raise validation_error(field, f"'{field}' must be a string")
+    if not allow_empty and not value.strip():
+        raise validation_error(field, f"'{field}' must not be empty")
+    if "\x00" in value:
+        raise validation_error(field, f"'{field}' must not contain NUL bytes")
+    return value
+
+
+def optional_milliseconds(body: dict[str, Any], field: str) -> float | None:
+    """A positive duration in milliseconds, returned in seconds."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise validation_error(field, f"'{field}' must be a number of milliseconds")
+    if value <= 0:
+        raise validation_error(field, f"'{field}' must be greater than 0")
+    return value / 1000
+
+
+def optional_str_map(body: dict[str, Any], field: str) -> dict[str, str]:
+    """An object of string values (null values are dropped, as the official client does)."""
+    value = body.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise validation_error(field, f"'{field}' must be an object of strings")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            raise validation_error(f"{field}.{key}", f"'{field}.{key}' must be a string")
+        if "\x00" in item or "\x00" in key:
+            raise validation_error(f"{field}.{key}", "names and values must not contain NUL")
+        result[key] = item
+    return result

@@ -1,0 +1,211 @@
+"""Code contexts: kernels started by the server's kernel manager, one per context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_core.utils import ensure_async
+from traitlets import Dict, Float, Instance, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .environment import kernel_environment, resolve_cwd
+from .errors import SandboxError, context_not_found
+from .kernel_client import open_client, run_silently
+from .languages import Language, available_languages, resolve_language
+from .preludes import PRELUDES
+
+SESSION_TYPE = "sandbox-context"
+
+
+@dataclass
+class CodeContext:
+    """A context as the API sees it; its id is the kernel id."""
+
+    id: str
+    language: str
+    kernel_name: str
+    cwd: str
+    client: AsyncKernelClient
+    session_id: str | None = None
+    created: float = field(default_factory=time.time)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "language": self.language, "cwd": self.cwd}
+
+
+class ContextManager(LoggingConfigurable):
+    """Creates, finds and deletes contexts; owns each context's cached kernel client."""
+
+    kernels = Dict(
+        {"python": "python3", "javascript": "deno-javascript", "typescript": "deno-typescript"},
+        help="Language name → kernelspec that runs it. Other installed kernelspecs are "
+        "accepted by their own name.",
+    ).tag(config=True)
+
+    aliases = Dict(
+        {
+            "py": "python",
+            "python3": "python",
+            "js": "javascript",
+            "node": "javascript",
+            "ts": "typescript",
+        },
+        help="Other names clients use for a language (the official client's aliases).",
+    ).tag(config=True)
+
+    env_deny_list = List(
+        Unicode(),
+        [
+            "JUPYTER_TOKEN",
+            "JPY_API_TOKEN",
+            "JUPYTERHUB_API_TOKEN",
+            "JUPYTERHUB_CLIENT_SECRET",
+            "JUPYTER_PASSWORD*",
+        ],
+        help="Environment names (fnmatch patterns) never passed to kernels. Values equal to "
+        "the server's token are dropped too.",
+    ).tag(config=True)
+
+    ready_timeout = Float(
+        60.0, help="Seconds a new kernel may take before creating its context fails."
+    ).tag(config=True)
+
+    kernel_manager = Instance("jupyter_server.services.kernels.kernelmanager.MappingKernelManager")
+    session_manager = Instance(
+        "jupyter_server.services.sessions.sessionmanager.SessionManager", allow_none=True
+    )
+    kernel_spec_manager = Instance("jupyter_client.kernelspec.KernelSpecManager")
+    root_dir = Unicode()
+    secrets = List(Unicode(), help="Values that must never reach a kernel (the server token).")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._contexts: dict[str, CodeContext] = {}
+
+    async def installed_kernels(self) -> set[str]:
+        specs = await ensure_async(self.kernel_spec_manager.get_all_specs())
+        return set(specs)
+
+    async def resolve(self, language: str) -> Language:
+        """The language and kernelspec a request names (400 naming the options if none)."""
+        return resolve_language(
+            language, self.kernels, self.aliases, await self.installed_kernels()
+        )
+
+    async def languages(self) -> list[str]:
+        return available_languages(self.kernels, self.aliases, await self.installed_kernels())
+
+    async def create(self, language: str, cwd: str | None, env_vars: dict[str, str]) -> CodeContext:
+        """Start a kernel for a new context, in `cwd` with `env_vars`, ready to run code."""
+        lang = await self.resolve(language)
+        real_cwd = resolve_cwd(cwd, self.root_dir, [self.root_dir])
+        env = kernel_environment(os.environ, self.env_deny_list, self.secrets, env_vars)
+        kernel_id = await self.kernel_manager.start_kernel(
+            kernel_name=lang.kernel_name, cwd=real_cwd, env=env
+        )
+        try:
+            context = await self._attach(kernel_id, lang, real_cwd)
+        except BaseException:
+            await self._shutdown_kernel(kernel_id)
+            raise
+        self._contexts[kernel_id] = context
+        self.log.info("Context %s created (%s in %s)", kernel_id, lang.name, real_cwd)
+        return context
+
+    async def _attach(self, kernel_id: str, lang: Language, cwd: str) -> CodeContext:
+        kernel = self.kernel_manager.get_kernel(kernel_id)
+        try:
+            client = await open_client(kernel, self.ready_timeout)
+        except TimeoutError:
+            raise SandboxError(
+                "INTERNAL_ERROR", f"The {lang.name} kernel did not become ready"
+            ) from None
+        context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, client)
+        try:
+            await self.run_prelude(context)
+        except BaseException:
+            client.stop_channels()
+            raise
+        self.kernel_manager.notify_connect(kernel_id)
+        if self.session_manager is not None:
+            model = await self.session_manager.create_session(
+                path=f"sandbox/{lang.name}-{kernel_id[:8]}",
+                name=f"Sandbox {lang.name} context",
+                type=SESSION_TYPE,
+                kernel_name=lang.kernel_name,
+                kernel_id=kernel_id,
+            )
+            context.session_id = model["id"]
+        return context
+
+    async def run_prelude(self, context: CodeContext) -> None:
+        prelude = PRELUDES.get(context.language)
+        if prelude:
+            await run_silently(context.client, prelude, self.ready_timeout)
+
+    def list(self) -> list[CodeContext]:
+        """Live contexts; contexts whose kernel was shut down elsewhere are forgotten."""
+        for context_id in [c for c in self._contexts if c not in self.kernel_manager]:
+            self._forget(context_id)
+        return list(self._contexts.values())
+
+    def get(self, context_id: str) -> CodeContext:
+        """The context, or 404 if it never existed or its kernel was shut down or culled."""
+        context = self._contexts.get(context_id)
+        if context is None:
+            raise context_not_found(context_id)
+        if context_id not in self.kernel_manager:
+            self._forget(context_id)
+            raise context_not_found(context_id, " (its kernel was shut down)")
+        return context
+
+    async def is_alive(self, context: CodeContext) -> bool:
+        if context.id not in self.kernel_manager:
+            return False
+        kernel = self.kernel_manager.get_kernel(context.id)
+        return bool(await ensure_async(kernel.is_alive()))
+
+    async def restart(self, context: CodeContext) -> None:
+        """Restart the kernel (same cwd and env), reconnect and re-run the prelude."""
+        context.client.stop_channels()
+        await self.kernel_manager.restart_kernel(context.id, now=True)
+        kernel = self.kernel_manager.get_kernel(context.id)
+        context.client = await open_client(kernel, self.ready_timeout)
+        await self.run_prelude(context)
+
+    async def interrupt(self, context: CodeContext) -> None:
+        await self.kernel_manager.interrupt_kernel(context.id)
+
+    async def delete(self, context_id: str) -> None:
+        """Shut the context's kernel down and drop its session row."""
+        context = self.get(context_id)
+        self._forget(context_id)
+        if self.session_manager is not None and context.session_id:
+            with contextlib.suppress(Exception):
+                await self.session_manager.delete_session(context.session_id)
+        await self._shutdown_kernel(context_id)
+        self.log.info("Context %s deleted", context_id)
+
+    def _forget(self, context_id: str) -> None:
+        context = self._contexts.pop(context_id, None)
+        if context is not None:
+            context.client.stop_channels()
+            if context_id in self.kernel_manager:
+                self.kernel_manager.notify_disconnect(context_id)
+
+    async def _shutdown_kernel(self, kernel_id: str) -> None:
+        if kernel_id in self.kernel_manager:
+            await self.kernel_manager.shutdown_kernel(kernel_id, now=True)
+
+    async def shutdown(self) -> None:
+        """Stop every context's kernel (the server stops with its extension)."""
+        for context_id in list(self._contexts):
+            with contextlib.suppress(Exception):
+                await self.delete(context_id)

@@ -1,0 +1,82 @@
+"""Protocol errors: the `code` → HTTP status map of the Sandbox API and the body it expects."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+_STATUS_BY_CODE: dict[str, int] = {
+    **dict.fromkeys(
+        ["IS_DIRECTORY", "NOT_DIRECTORY", "INVALID_COMMAND", "VALIDATION_FAILED", "NAME_TOO_LONG"],
+        400,
+    ),
+    **dict.fromkeys(["PERMISSION_DENIED", "COMMAND_PERMISSION_DENIED", "READ_ONLY"], 403),
+    **dict.fromkeys(
+        ["FILE_NOT_FOUND", "COMMAND_NOT_FOUND", "PROCESS_NOT_FOUND", "CONTEXT_NOT_FOUND"], 404
+    ),
+    **dict.fromkeys(["FILE_EXISTS", "RESOURCE_BUSY", "SESSION_ALREADY_EXISTS"], 409),
+    **dict.fromkeys(["SESSION_DESTROYED", "SESSION_TERMINATED", "CONTEXT_TERMINATED"], 410),
+    "FILE_TOO_LARGE": 413,
+    "INTERPRETER_NOT_READY": 503,
+}
+
+
+def now_iso() -> str:
+    """ISO-8601 UTC time with milliseconds, as JavaScript's `Date.toISOString()` writes it."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def status_for(code: str) -> int:
+    """HTTP status the official client expects for an error code (unknown codes are 500)."""
+    return _STATUS_BY_CODE.get(code, 500)
+
+
+class SandboxError(Exception):
+    """An error the API answers with a structured body instead of a traceback."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        context: dict[str, Any] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.context = context or {}
+        self.status = status or status_for(code)
+
+    def body(self) -> dict[str, Any]:
+        """The standard error body (PROTOCOL.md §2.1) plus `error`/`details` (§2.2).
+
+        `/api/execute/code` clients read `error`, every other client reads `message`; sending
+        both keeps every client's typed error populated.
+        """
+        return {
+            "code": self.code,
+            "message": self.message,
+            "error": self.message,
+            "context": self.context,
+            "details": self.context,
+            "httpStatus": self.status,
+            "timestamp": now_iso(),
+        }
+
+
+def validation_error(field: str, message: str) -> SandboxError:
+    """400 VALIDATION_FAILED naming the offending request field."""
+    return SandboxError(
+        "VALIDATION_FAILED",
+        f"Invalid request: {message}",
+        {"validationErrors": [{"field": field, "message": message, "code": "INVALID_FIELD"}]},
+    )
+
+
+def context_not_found(context_id: str, why: str = "") -> SandboxError:
+    """404 for an id that names no live context."""
+    return SandboxError(
+        "CONTEXT_NOT_FOUND",
+        f"Code context '{context_id}' not found{why}",
+        {"contextId": context_id},
+    )

@@ -1,0 +1,217 @@
+"""Running code in a context and streaming what the kernel produces as Sandbox events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from traitlets import Dict, Float, Instance, Int
+from traitlets.config import LoggingConfigurable
+
+from .contexts import CodeContext, ContextManager
+from .kernel_client import reply_to
+from .outputs import display_update_event, error_event, event_size, result_event, stream_event
+
+LIVENESS_INTERVAL = 1.0
+
+
+class ExecutionManager(LoggingConfigurable):
+    """One run at a time per context; each run ends in exactly one terminal event."""
+
+    default_timeout = Float(
+        300.0, help="Seconds a run may take when the request gives no timeout_ms (0: no limit)."
+    ).tag(config=True)
+
+    interrupt_grace = Float(
+        3.0, help="Seconds a kernel has to stop after an interrupt before it is restarted."
+    ).tag(config=True)
+
+    max_output_bytes = Int(
+        128 * 1024 * 1024,
+        help="Output bytes (stdout, stderr and results together) one run may stream; the rest "
+        "is dropped and a final stderr notice says how much.",
+    ).tag(config=True)
+
+    drain_seconds = Dict(
+        {"javascript": 0.05, "typescript": 0.05},
+        help="Per language: how long to keep reading output after the run is idle and "
+        "replied (Deno publishes results just after `idle`).",
+    ).tag(config=True)
+
+    contexts = Instance(ContextManager)
+
+    async def run(
+        self, context: CodeContext, code: str, timeout: float | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield events for one run of `code`; runs on one context never interleave."""
+        limit = timeout if timeout is not None else (self.default_timeout or None)
+        async with context.lock:
+            run = _Run(self, context, limit)
+            async for event in run.events(code):
+                yield event
+
+
+class _Run:
+    """The state of one execution: output accounting, the deadline, the terminal event."""
+
+    def __init__(self, manager: ExecutionManager, context: CodeContext, limit: float | None):
+        self.manager = manager
+        self.context = context
+        self.limit = limit
+        self.loop = asyncio.get_running_loop()
+        self.bytes_sent = 0
+        self.bytes_dropped = 0
+        self.error: dict[str, Any] | None = None
+
+    async def events(self, code: str) -> AsyncIterator[dict[str, Any]]:
+        client = self.context.client
+        msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        reply = asyncio.ensure_future(reply_to(client, msg_id))
+        deadline = None if self.limit is None else self.loop.time() + self.limit
+        try:
+            idle = False
+            while not (idle and reply.done()):
+                msg = await self._next_message(deadline, reply)
+                if msg is None:
+                    if deadline is not None and self.loop.time() >= deadline:
+                        yield await self._on_timeout(msg_id, reply, idle)
+                        return
+                    if not await self.manager.contexts.is_alive(self.context):
+                        yield self._kernel_died()
+                        return
+                    continue
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "status":
+                    idle = idle or msg["content"].get("execution_state") == "idle"
+                    continue
+                event = self._translate(msg)
+                if event is not None:
+                    yield event
+            async for event in self._drain(msg_id):
+                yield event
+            for event in self._finish(reply.result()["content"]):
+                yield event
+        finally:
+            reply.cancel()
+
+    async def _next_message(
+        self, deadline: float | None, reply: asyncio.Future
+    ) -> dict[str, Any] | None:
+        """The next iopub message, or None when it is time to check the deadline or the kernel."""
+        wait = LIVENESS_INTERVAL
+        if deadline is not None:
+            wait = max(0.0, min(wait, deadline - self.loop.time()))
+        try:
+            return await self.context.client.get_iopub_msg(timeout=wait)
+        except queue.Empty:
+            return None
+
+    def _translate(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        event: dict[str, Any] | None = None
+        if kind == "stream":
+            event = stream_event(msg)
+        elif kind in ("execute_result", "display_data"):
+            event = result_event(content, is_main=kind == "execute_result")
+        elif kind == "update_display_data":
+            event = display_update_event(content)
+        elif kind == "clear_output":
+            return {"type": "clear_output", "wait": bool(content.get("wait"))}
+        elif kind == "error":
+            self.error = error_event(
+                content.get("ename", "Error"),
+                content.get("evalue", ""),
+                content.get("traceback", []),
+            )
+        return None if event is None else self._capped(event)
+
+    def _capped(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        size = event_size(event)
+        if self.bytes_sent + size > self.manager.max_output_bytes:
+            self.bytes_dropped += size
+            return None
+        self.bytes_sent += size
+        return event
+
+    async def _drain(self, msg_id: str) -> AsyncIterator[dict[str, Any]]:
+        """Output a kernel publishes just after `idle` (Deno does) still belongs to the run."""
+        grace = self.manager.drain_seconds.get(self.context.language, 0)
+        if not grace:
+            return
+        end = self.loop.time() + grace
+        while (remaining := end - self.loop.time()) > 0:
+            try:
+                msg = await self.context.client.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                return
+            if msg["parent_header"].get("msg_id") == msg_id:
+                event = self._translate(msg)
+                if event is not None:
+                    yield event
+
+    def _finish(self, reply: dict[str, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self.bytes_dropped:
+            events.append(self._truncation_notice())
+        if reply.get("status") == "ok" and self.error is None:
+            events.append(
+                {"type": "execution_complete", "execution_count": reply.get("execution_count")}
+            )
+        elif self.error is not None:
+            events.append(self.error)
+        elif reply.get("status") == "error":
+            events.append(
+                error_event(
+                    reply.get("ename", "Error"), reply.get("evalue", ""), reply.get("traceback", [])
+                )
+            )
+        else:
+            events.append(error_event("ExecutionAborted", "The kernel aborted this run", []))
+        return events
+
+    def _truncation_notice(self) -> dict[str, Any]:
+        return {
+            "type": "stderr",
+            "text": f"\n[output truncated: {self.bytes_dropped} bytes dropped after the "
+            f"{self.manager.max_output_bytes}-byte limit]\n",
+            "timestamp": round(time.time() * 1000, 3),
+        }
+
+    async def _on_timeout(self, msg_id: str, reply: asyncio.Future, idle: bool) -> dict[str, Any]:
+        """Interrupt; if the kernel does not come back, restart it. The context stays usable."""
+        limit_ms = round((self.limit or 0) * 1000)
+        self.manager.log.warning(
+            "Run on context %s timed out after %d ms", self.context.id, limit_ms
+        )
+        await self.manager.contexts.interrupt(self.context)
+        try:
+            await asyncio.wait_for(asyncio.shield(reply), self.manager.interrupt_grace)
+            if not idle:
+                await self._settle(msg_id)
+            how = "the kernel was interrupted; its state is kept"
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            await self.manager.contexts.restart(self.context)
+            how = "the kernel did not stop when interrupted and was restarted; its state was lost"
+        return error_event("TimeoutError", f"Execution timed out after {limit_ms} ms: {how}", [])
+
+    async def _settle(self, msg_id: str) -> None:
+        """Consume the interrupted run's remaining messages so the next run starts clean."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                msg = await asyncio.wait_for(self.context.client.get_iopub_msg(), 1.0)
+                if (
+                    msg["parent_header"].get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"].get("execution_state") == "idle"
+                ):
+                    return
+
+    def _kernel_died(self) -> dict[str, Any]:
+        self.manager.log.warning("Kernel of context %s died during a run", self.context.id)
+        return error_event("KernelDied", "The context's kernel died while running this code", [])

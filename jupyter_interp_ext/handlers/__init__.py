@@ -1,0 +1,23 @@
+"""HTTP handlers, one module per API area, and the routes that reach them."""
+
+from __future__ import annotations
+
+from jupyter_server.utils import url_path_join
+
+from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
+from .misc import NotFoundHandler, PingHandler, VersionHandler
+
+_ROUTES = [
+    ("api/interpreter/health", HealthHandler),
+    ("api/contexts", ContextsHandler),
+    ("api/contexts/(?P<context_id>[^/]+)", ContextHandler),
+    ("api/execute/code", ExecuteCodeHandler),
+    ("api/ping", PingHandler),
+    ("api/version", VersionHandler),
+    ("api/(?P<rest>.*)", NotFoundHandler),
+]
+
+
+def routes(prefix: str) -> list[tuple[str, type]]:
+    """Every route under `/{prefix}/` (the server's base_url is added by the ExtensionApp)."""
+    return [(url_path_join("/", prefix, path), handler) for path, handler in _ROUTES]

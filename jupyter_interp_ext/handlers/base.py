@@ -1,0 +1,71 @@
+"""What every Sandbox API handler shares: manager access, JSON bodies and protocol errors."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado.web import HTTPError
+
+from ..bodies import parse_json_object
+from ..contexts import ContextManager
+from ..errors import SandboxError, now_iso
+from ..execution import ExecutionManager
+
+# Codes for errors raised by Jupyter or Tornado themselves (auth, unknown methods…).
+_CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
+
+
+class SandboxHandler(APIHandler):
+    """Base handler: answers every failure with the body of PROTOCOL.md §2."""
+
+    @property
+    def contexts(self) -> ContextManager:
+        return self.settings["interp_context_manager"]
+
+    @property
+    def execution(self) -> ExecutionManager:
+        return self.settings["interp_execution_manager"]
+
+    def json_body(self, *, required: bool = True) -> dict[str, Any]:
+        return parse_json_object(self.request.body or b"", required=required)
+
+    def write_json(self, payload: dict[str, Any]) -> None:
+        """A success body: `success` and `timestamp` are what the official client checks."""
+        self.finish({"success": True, **payload, "timestamp": now_iso()})
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        error = to_sandbox_error(exc, status_code)
+        self.set_status(error.status)
+        self.finish(error.body())
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, SandboxError):
+            self.log.info(
+                "%s %s: %s %s", self.request.method, self.request.path, value.code, value.message
+            )
+            return
+        super().log_exception(typ, value, tb)
+
+
+def to_sandbox_error(exc: BaseException | None, status_code: int) -> SandboxError:
+    """Any failure as a protocol error; unexpected ones say what happened, never a traceback."""
+    if isinstance(exc, SandboxError):
+        return exc
+    if isinstance(exc, HTTPError):
+        status = exc.status_code
+        if exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif status == 404:
+            message = "The requested endpoint was not found"
+        elif status == 403:
+            message = "Forbidden: send the server's token (Authorization: token <token>) or log in"
+        else:
+            message = exc.reason or HTTPStatus(status).phrase
+        return SandboxError(_CODE_BY_STATUS.get(status, "UNKNOWN_ERROR"), message, status=status)
+    if exc is not None:
+        return SandboxError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+    return SandboxError("INTERNAL_ERROR", HTTPStatus(status_code).phrase, status=status_code)

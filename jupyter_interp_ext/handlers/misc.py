@@ -1,0 +1,38 @@
+"""Liveness and version: PROTOCOL.md §3.8."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .._version import __version__
+from ..errors import SandboxError
+from .base import SandboxHandler
+
+
+class MiscHandler(SandboxHandler):
+    auth_resource = "api"
+
+
+class PingHandler(MiscHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"status": "healthy", "message": "pong"})
+
+
+class VersionHandler(MiscHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"version": __version__})
+
+
+class NotFoundHandler(MiscHandler):
+    """Any other path under the prefix: the protocol's 404 body instead of an HTML page."""
+
+    @web.authenticated
+    def prepare_not_found(self, **path: str) -> None:
+        raise SandboxError("UNKNOWN_ERROR", "The requested endpoint was not found", status=404)
+
+    get = post = put = delete = patch = prepare_not_found

@@ -1,0 +1,77 @@
+"""Connecting to a kernel in process and knowing when it can really take code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
+READY_PROBE_INTERVAL = 0.25
+
+
+async def open_client(kernel: Any, timeout: float) -> AsyncKernelClient:
+    """A client on the kernel manager's shared ZMQ context, with iopub proven live.
+
+    A `kernel_info_reply` alone does not prove our iopub subscription is up: an execute sent
+    right after it can lose its output. So we resend `kernel_info_request` until an iopub message
+    (its `status`, or ipykernel's `iopub_welcome`) has arrived as well.
+    """
+    client: AsyncKernelClient = kernel.client(context=kernel.context)
+    client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+    try:
+        await wait_until_ready(client, timeout)
+    except BaseException:
+        client.stop_channels()
+        raise
+    return client
+
+
+async def wait_until_ready(client: AsyncKernelClient, timeout: float) -> None:
+    """Probe with `kernel_info_request` until both shell and iopub have answered."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    iopub = asyncio.ensure_future(client.get_iopub_msg())
+    reply = asyncio.ensure_future(_next_reply(client, "kernel_info_reply"))
+    try:
+        while True:
+            client.kernel_info()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"kernel did not answer within {timeout:g} s")
+            await asyncio.wait({iopub, reply}, timeout=min(READY_PROBE_INTERVAL, remaining))
+            if iopub.done() and reply.done():
+                iopub.result()
+                reply.result()
+                return
+    finally:
+        for task in (iopub, reply):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _next_reply(client: AsyncKernelClient, msg_type: str) -> dict[str, Any]:
+    while True:
+        msg = await client.get_shell_msg()
+        if msg["msg_type"] == msg_type:
+            return msg
+
+
+async def reply_to(client: AsyncKernelClient, msg_id: str) -> dict[str, Any]:
+    """The shell reply to one request, skipping stale replies to earlier probes."""
+    while True:
+        msg = await client.get_shell_msg()
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
+async def run_silently(client: AsyncKernelClient, code: str, timeout: float) -> dict[str, Any]:
+    """Run set-up code without history or output; raise if the kernel reports an error."""
+    msg_id = client.execute(code, silent=True, store_history=False, stop_on_error=False)
+    reply = await asyncio.wait_for(reply_to(client, msg_id), timeout)
+    content = reply["content"]
+    if content.get("status") != "ok":
+        raise RuntimeError(f"{content.get('ename')}: {content.get('evalue')}")
+    return content

@@ -1,0 +1,69 @@
+"""Set-up code run silently in a kernel before it is handed out, per language."""
+
+from __future__ import annotations
+
+# dict and list results become a `json` result as well as text, like the upstream executor.
+PYTHON_PRELUDE = """
+def __sandbox_prelude():
+    import json
+    def as_json(obj):
+        try:
+            json.dumps(obj, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            return None
+        return obj
+    formatter = get_ipython().display_formatter.formatters["application/json"]
+    formatter.for_type(dict, as_json)
+    formatter.for_type(list, as_json)
+__sandbox_prelude()
+del __sandbox_prelude
+"""
+
+# Deno's kernel lacks Node's `require`; plain objects and arrays show only as text; a promise
+# left as the last value is shown, not awaited. Deno asks `obj[Symbol.for("Jupyter.display")]`
+# for a custom bundle, so a getter on Object.prototype answers for exactly those cases and
+# leaves every other object to Deno's own formatting.
+DENO_PRELUDE = """
+{
+  const { createRequire } = await import("node:module");
+  globalThis.require = createRequire(Deno.cwd() + "/");
+  globalThis.global ??= globalThis;
+  const display = Symbol.for("Jupyter.display");
+  const isPlain = (value) => {
+    if (Array.isArray(value)) return true;
+    const proto = Object.getPrototypeOf(value);
+    return proto === Object.prototype || proto === null;
+  };
+  function asJson() {
+    const bundle = { "text/plain": Deno.inspect(this, { colors: false }) };
+    try {
+      const json = JSON.parse(JSON.stringify(this));
+      if (json !== null && typeof json === "object") bundle["application/json"] = json;
+    } catch (_) { /* not representable as JSON: text only */ }
+    return bundle;
+  }
+  async function awaited() {
+    const value = await this;
+    return value === undefined ? {} : Deno.jupyter.format(value);
+  }
+  Object.defineProperty(Object.prototype, display, {
+    configurable: true,
+    enumerable: false,
+    get() {
+      if (this instanceof Promise) return awaited;
+      return isPlain(this) ? asJson : undefined;
+    },
+    set(value) {
+      Object.defineProperty(this, display, {
+        value, writable: true, configurable: true, enumerable: false,
+      });
+    },
+  });
+}
+"""
+
+PRELUDES: dict[str, str] = {
+    "python": PYTHON_PRELUDE,
+    "javascript": DENO_PRELUDE,
+    "typescript": DENO_PRELUDE,
+}
