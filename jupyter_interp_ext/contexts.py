@@ -7,6 +7,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -33,6 +34,8 @@ class CodeContext:
     cwd: str
     client: AsyncKernelClient
     session_id: str | None = None
+    restarts: int = 0
+    needs_prelude: bool = False
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -133,6 +136,7 @@ class ContextManager(LoggingConfigurable):
         except BaseException:
             client.stop_channels()
             raise
+        kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         self.kernel_manager.notify_connect(kernel_id)
         if self.session_manager is not None:
             model = await self.session_manager.create_session(
@@ -145,10 +149,17 @@ class ContextManager(LoggingConfigurable):
             context.session_id = model["id"]
         return context
 
+    def _restarted_elsewhere(self, context: CodeContext) -> None:
+        """The server's restarter revived a dead kernel: its state and prelude are gone."""
+        self.log.warning("Kernel of context %s died and was restarted", context.id)
+        context.restarts += 1
+        context.needs_prelude = True
+
     async def run_prelude(self, context: CodeContext) -> None:
         prelude = PRELUDES.get(context.language)
         if prelude:
             await run_silently(context.client, prelude, self.ready_timeout)
+        context.needs_prelude = False
 
     def list(self) -> list[CodeContext]:
         """Live contexts; contexts whose kernel was shut down elsewhere are forgotten."""

@@ -50,6 +50,8 @@ class ExecutionManager(LoggingConfigurable):
         """Yield events for one run of `code`; runs on one context never interleave."""
         limit = timeout if timeout is not None else (self.default_timeout or None)
         async with context.lock:
+            if context.needs_prelude:
+                await self.contexts.run_prelude(context)
             run = _Run(self, context, limit)
             async for event in run.events(code):
                 yield event
@@ -66,6 +68,7 @@ class _Run:
         self.bytes_sent = 0
         self.bytes_dropped = 0
         self.error: dict[str, Any] | None = None
+        self.restarts_at_start = context.restarts
 
     async def events(self, code: str) -> AsyncIterator[dict[str, Any]]:
         client = self.context.client
@@ -80,7 +83,7 @@ class _Run:
                     if deadline is not None and self.loop.time() >= deadline:
                         yield await self._on_timeout(msg_id, reply, idle)
                         return
-                    if not await self.manager.contexts.is_alive(self.context):
+                    if not await self._kernel_intact():
                         yield self._kernel_died()
                         return
                     continue
@@ -211,6 +214,12 @@ class _Run:
                     and msg["content"].get("execution_state") == "idle"
                 ):
                     return
+
+    async def _kernel_intact(self) -> bool:
+        """False once the kernel died, even if the server's restarter already revived it."""
+        if self.context.restarts != self.restarts_at_start:
+            return False
+        return await self.manager.contexts.is_alive(self.context)
 
     def _kernel_died(self) -> dict[str, Any]:
         self.manager.log.warning("Kernel of context %s died during a run", self.context.id)

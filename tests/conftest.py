@@ -1,0 +1,121 @@
+"""Shared fixtures: a real Jupyter server (pytest-jupyter) with the extension, and API helpers."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}}}
+
+
+@pytest.fixture(autouse=True)
+def project_kernelspecs(jp_environ, monkeypatch) -> None:
+    """pytest-jupyter hides installed kernelspecs; the repo's `kernels/` holds ours."""
+    monkeypatch.setenv("JUPYTER_PATH", str(REPO))
+
+
+def parse_sse(raw: bytes) -> list[dict[str, Any]]:
+    """Events of an SSE body, checking the framing the official client relies on."""
+    text = raw.decode("ascii")
+    assert text.endswith("\n\n")
+    events = []
+    for block in text[:-2].split("\n\n"):
+        assert block.startswith("data: ") and "\n" not in block, block
+        events.append(json.loads(block[len("data: ") :]))
+    return events
+
+
+class Api:
+    """Calls the extension the way an HTTP client would, returning status and JSON."""
+
+    def __init__(self, fetch, port: int, base_url: str, headers: dict[str, str]) -> None:
+        self._fetch = fetch
+        self.url = f"http://127.0.0.1:{port}{base_url}sandbox"
+        self.headers = headers
+
+    async def call(
+        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None, **kwargs
+    ) -> tuple[int, Any]:
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+        if raw is None and method == "POST":
+            raw = b""
+        try:
+            response = await self._fetch(
+                "sandbox",
+                *path.strip("/").split("/"),
+                method=method,
+                body=raw,
+                allow_nonstandard_methods=True,
+                request_timeout=120,
+                **kwargs,
+            )
+        except HTTPClientError as exc:
+            assert exc.response is not None
+            response = exc.response
+        content_type = response.headers.get("Content-Type", "")
+        if content_type.startswith("text/event-stream"):
+            return response.code, parse_sse(response.body)
+        return response.code, json.loads(response.body) if response.body else None
+
+    async def create(self, language: str = "python", **body: Any) -> dict[str, Any]:
+        status, data = await self.call("POST", "api/contexts", {"language": language, **body})
+        assert status == 200, data
+        return data
+
+    async def run(self, context_id: str, code: str, **body: Any) -> list[dict[str, Any]]:
+        status, events = await self.call(
+            "POST", "api/execute/code", {"context_id": context_id, "code": code, **body}
+        )
+        assert status == 200, events
+        assert [e["type"] for e in events].count("execution_complete") + [
+            e["type"] for e in events
+        ].count("error") == 1, events
+        assert events[-1]["type"] in ("execution_complete", "error"), events
+        return events
+
+    async def stream(self, context_id: str, code: str) -> list[tuple[float, dict[str, Any]]]:
+        """Events with the time each arrived at the client, read as the server sends them."""
+        arrivals: list[tuple[float, bytes]] = []
+        request = HTTPRequest(
+            self.url + "/api/execute/code",
+            method="POST",
+            headers=self.headers,
+            body=json.dumps({"context_id": context_id, "code": code}),
+            streaming_callback=lambda chunk: arrivals.append((time.monotonic(), chunk)),
+            request_timeout=120,
+        )
+        await AsyncHTTPClient().fetch(request)
+        timed, buffer = [], b""
+        for at, chunk in arrivals:
+            buffer += chunk
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                timed.append((at, json.loads(block[len(b"data: ") :])))
+        return timed
+
+
+@pytest.fixture
+def api(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header) -> Api:
+    return Api(jp_fetch, jp_http_port, jp_base_url, jp_auth_header)
+
+
+def outputs(events: list[dict[str, Any]], kind: str) -> str:
+    """All text of one stream, joined as the official client's tests join it."""
+    return "".join(e["text"] for e in events if e["type"] == kind)
+
+
+def results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "result"]

@@ -1,0 +1,177 @@
+"""Running Python: streaming, rich results, errors, timeouts and concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+from conftest import outputs, results
+
+
+@pytest.fixture
+def python(api, jp_asyncio_loop) -> str:
+    return jp_asyncio_loop.run_until_complete(api.create("python"))["contextId"]
+
+
+async def test_state_persists_and_counts_are_real(api, python):
+    first = await api.run(python, "x = 41")
+    second = await api.run(python, "x + 1")
+    assert first[-1] == {"type": "execution_complete", "execution_count": 1}
+    assert second[-1] == {"type": "execution_complete", "execution_count": 2}
+    [result] = results(second)
+    assert result["text"] == "42" and result["isMainResult"] is True
+
+
+async def test_stdout_and_stderr_are_separate_events_with_timestamps(api, python):
+    events = await api.run(python, "import sys; print('out'); print('err', file=sys.stderr)")
+    assert outputs(events, "stdout") == "out\n"
+    assert outputs(events, "stderr") == "err\n"
+    for event in events[:-1]:
+        assert isinstance(event["timestamp"], float) and event["timestamp"] > 1.7e12
+
+
+async def test_output_arrives_while_the_run_is_still_going(api, python):
+    timed = await api.stream(
+        python, "import time\nprint('early', flush=True)\ntime.sleep(1.5)\n'late'"
+    )
+    (first_at, first), (end_at, end) = timed[0], timed[-1]
+    assert first == {**first, "type": "stdout", "text": "early\n"}
+    assert end["type"] == "execution_complete"
+    assert end_at - first_at > 1.0
+
+
+async def test_rich_results_carry_every_format(api, python):
+    events = await api.run(
+        python,
+        "from IPython.display import HTML, display\n"
+        "display(HTML('<b>bold</b>'))\n"
+        "{'a': [1, 2], 'b': None}",
+    )
+    html, main = results(events)
+    assert html["html"] == "<b>bold</b>" and html["isMainResult"] is False
+    assert main["json"] == {"a": [1, 2], "b": None}
+    assert main["text"] == "{'a': [1, 2], 'b': None}"
+    assert main["isMainResult"] is True
+
+
+async def test_list_is_json_and_unserialisable_dict_is_text_only(api, python):
+    [listed] = results(await api.run(python, "[1, 'two', 3.5]"))
+    assert listed["json"] == [1, "two", 3.5]
+    [odd] = results(await api.run(python, "{'f': object}"))
+    assert "json" not in odd and odd["text"].startswith("{'f':")
+
+
+async def test_matplotlib_figure_is_a_png(api, python):
+    events = await api.run(
+        python, "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('t')\nplt.show()"
+    )
+    pngs = [r for r in results(events) if "png" in r]
+    assert len(pngs) == 1
+    assert base64.b64decode(pngs[0]["png"]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_pandas_dataframe_has_html_and_text(api, python):
+    [frame] = results(await api.run(python, "import pandas as pd\npd.DataFrame({'a': [1, 2]})"))
+    assert "<table" in frame["html"] and "a" in frame["text"]
+
+
+async def test_errors_are_structured_and_plain_text(api, python):
+    events = await api.run(python, "def f():\n    return 1 / 0\nf()")
+    error = events[-1]
+    assert (error["type"], error["ename"], error["evalue"]) == (
+        "error",
+        "ZeroDivisionError",
+        "division by zero",
+    )
+    assert not any("\x1b" in line for line in error["traceback"])
+    assert any("return 1 / 0" in line for line in error["traceback"])
+    assert "execution_complete" not in [e["type"] for e in events]
+
+
+async def test_syntax_error_is_an_error_event(api, python):
+    events = await api.run(python, "x = (1,")
+    assert events[-1]["type"] == "error" and events[-1]["ename"] == "SyntaxError"
+
+
+async def test_input_fails_fast(api, python):
+    events = await api.run(python, "input('name? ')")
+    assert events[-1]["type"] == "error"
+    assert events[-1]["ename"] == "StdinNotImplementedError"
+
+
+async def test_timeout_interrupts_and_keeps_state(api, python):
+    await api.run(python, "kept = 'still here'")
+    events = await api.run(python, "import time\nwhile True: time.sleep(0.05)", timeout_ms=500)
+    assert events[-1]["type"] == "error" and events[-1]["ename"] == "TimeoutError"
+    assert "500 ms" in events[-1]["evalue"] and "state is kept" in events[-1]["evalue"]
+    assert results(await api.run(python, "kept"))[0]["text"] == "'still here'"
+
+
+async def test_default_timeout_trait_applies(api, python, jp_serverapp):
+    jp_serverapp.web_app.settings["interp_execution_manager"].default_timeout = 0.5
+    events = await api.run(python, "import time; time.sleep(30)")
+    assert events[-1]["ename"] == "TimeoutError"
+
+
+async def test_concurrent_runs_on_one_context_are_serialised(api, python):
+    await api.run(python, "counter = 0")
+    runs = [
+        api.run(python, "import time\ncounter += 1\ntime.sleep(0.05)\ncounter") for _ in range(5)
+    ]
+    seen = sorted(int(results(events)[0]["text"]) for events in await asyncio.gather(*runs))
+    assert seen == [1, 2, 3, 4, 5]
+    assert results(await api.run(python, "counter"))[0]["text"] == "5"
+
+
+async def test_different_contexts_run_in_parallel(api):
+    ids = [(await api.create("python"))["contextId"] for _ in range(2)]
+    code = "import time; t = time.time(); time.sleep(1); t"
+    starts = await asyncio.gather(*(api.run(i, code) for i in ids))
+    first, second = (float(results(e)[0]["text"]) for e in starts)
+    assert abs(first - second) < 0.9
+
+
+async def test_output_cap_drops_the_rest_and_says_so(api, python, jp_serverapp):
+    jp_serverapp.web_app.settings["interp_execution_manager"].max_output_bytes = 1000
+    events = await api.run(python, "for i in range(500): print('x' * 9)")
+    text = outputs(events, "stdout")
+    assert len(text) <= 1000
+    assert "output truncated" in outputs(events, "stderr")
+    assert events[-1]["type"] == "execution_complete"
+
+
+async def test_kernel_killed_mid_run_ends_the_run_and_the_context_recovers(
+    api, python, jp_serverapp
+):
+    await api.run(python, "before = 1")
+    events = await api.run(python, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert events[-1]["type"] == "error" and events[-1]["ename"] == "KernelDied"
+    context = jp_serverapp.web_app.settings["interp_context_manager"].get(python)
+    for _ in range(300):  # the server's restarter revives a dead kernel within seconds
+        if context.restarts:
+            break
+        await asyncio.sleep(0.05)
+    assert context.restarts == 1
+    assert (await api.run(python, "before"))[-1]["ename"] == "NameError"
+    assert results(await api.run(python, "{'after': 2}"))[0]["json"] == {"after": 2}
+
+
+async def test_pre_stream_errors_use_the_protocol_body(api, python):
+    status, body = await api.call("POST", "api/execute/code", {"context_id": "nope", "code": "1"})
+    assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
+    assert body["error"] == body["message"] == "Code context 'nope' not found"
+    status, body = await api.call("POST", "api/execute/code", {"code": "1"})
+    assert (status, body["context"]["validationErrors"][0]["field"]) == (400, "context_id")
+    status, body = await api.call("POST", "api/execute/code", {"context_id": python})
+    assert (status, body["context"]["validationErrors"][0]["field"]) == (400, "code")
+    status, body = await api.call(
+        "POST", "api/execute/code", {"context_id": python, "code": "1", "language": "javascript"}
+    )
+    assert (status, body["context"]["validationErrors"][0]["field"]) == (400, "language")
+    status, body = await api.call(
+        "POST", "api/execute/code", {"context_id": python, "code": "1", "timeout_ms": "soon"}
+    )
+    assert (status, body["context"]["validationErrors"][0]["field"]) == (400, "timeout_ms")
+    events = await api.run(python, "1 + 1", language="py")
+    assert results(events)[0]["text"] == "2"
