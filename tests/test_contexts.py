@@ -63,8 +63,12 @@ async def test_secrets_never_reach_the_kernel(api, jp_serverapp, monkeypatch):
     monkeypatch.setenv("MY_COPY_OF_THE_TOKEN", token)
     monkeypatch.setenv("HARMLESS", "yes")
     created = await api.create("python")
-    code = "import os; print(sorted(k for k, v in os.environ.items() if v in ({!r}, 'from-env'))); print(os.environ['HARMLESS'])"
-    events = await api.run(created["contextId"], code.format(token))
+    code = (
+        "import os\n"
+        f"print(sorted(k for k, v in os.environ.items() if v in ({token!r}, 'from-env')))\n"
+        "print(os.environ['HARMLESS'])"
+    )
+    events = await api.run(created["contextId"], code)
     assert outputs(events, "stdout") == "[]\nyes\n"
 
 
