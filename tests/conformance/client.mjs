@@ -1,0 +1,66 @@
+// Drives a server through the official client and prints what each call returned as JSON.
+// Usage: node --import ./register.mjs client.mjs <baseUrl> <token>
+import { CodeInterpreter, SandboxClient } from "@cloudflare/sandbox";
+
+const [baseUrl, token] = process.argv.slice(2);
+const client = new SandboxClient({
+  baseUrl,
+  defaultHeaders: { Authorization: `token ${token}` },
+  retryTimeoutMs: 0,
+});
+const interpreter = new CodeInterpreter(client.interpreter);
+
+async function failure(call) {
+  try {
+    await call();
+    return null;
+  } catch (e) {
+    return { name: e.constructor.name, code: e.code, message: e.message, httpStatus: e.httpStatus };
+  }
+}
+
+const report = {};
+report.ping = await client.utils.ping();
+report.version = await client.utils.getVersion();
+
+const python = await interpreter.createCodeContext({ language: "python", envVars: { CONF: "yes" } });
+report.python = python;
+report.withContext = (await interpreter.runCode(
+  "import os\nprint(os.environ['CONF'])\nx = 41\nx + 1", { context: python },
+)).toJSON();
+report.withoutContext = (await interpreter.runCode("x * 2")).toJSON();
+report.rich = (await interpreter.runCode(
+  "from IPython.display import HTML, display\ndisplay(HTML('<i>hi</i>'))\n{'k': [1, 2]}",
+  { context: python },
+)).toJSON();
+report.error = (await interpreter.runCode("1 / 0", { context: python })).toJSON();
+const streamed = [];
+report.callbacks = (await interpreter.runCode("import sys\nprint('o')\nprint('e', file=sys.stderr)", {
+  context: python,
+  onStdout: (o) => streamed.push(["stdout", o.text, typeof o.timestamp]),
+  onStderr: (o) => streamed.push(["stderr", o.text, typeof o.timestamp]),
+})).toJSON();
+report.streamed = streamed;
+const body = await interpreter.runCodeStream("print('streamed')", { context: python });
+report.streamBody = await new Response(body).text();
+
+const javascript = await interpreter.createCodeContext({ language: "javascript" });
+report.javascript = (await interpreter.runCode(
+  "console.log('js'); const o = { a: 1, b: [2] }; o", { context: javascript },
+)).toJSON();
+report.jsError = (await interpreter.runCode("null.boom", { context: javascript })).toJSON();
+const typescript = await interpreter.createCodeContext({ language: "typescript" });
+report.typescript = (await interpreter.runCode(
+  "const n: number = 21;\nn * 2", { context: typescript },
+)).toJSON();
+
+report.listed = (await interpreter.listCodeContexts()).map((c) => ({ id: c.id, language: c.language }));
+report.missingDelete = await failure(() => interpreter.deleteCodeContext("no-such-context"));
+report.missingRun = await failure(() => client.interpreter.runCodeStream("no-such-context", "1", undefined, {}));
+report.badLanguage = await failure(() => client.interpreter.createCodeContext({ language: "cobol" }));
+await interpreter.deleteCodeContext(javascript.id);
+await interpreter.deleteCodeContext(typescript.id);
+report.afterDelete = (await interpreter.listCodeContexts()).map((c) => c.id);
+await interpreter.deleteCodeContext(python.id);
+
+console.log(JSON.stringify(report));

@@ -1,0 +1,3 @@
+import { register } from "node:module";
+
+register("./cf-hooks.mjs", import.meta.url);

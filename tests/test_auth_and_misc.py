@@ -1,0 +1,97 @@
+"""Who may call what, and the small routes: ping, version, health, unknown paths."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jupyter_server.auth.authorizer import Authorizer
+from tornado.httpclient import AsyncHTTPClient
+
+from jupyter_interp_ext import __version__
+
+ROUTES = [
+    ("GET", "api/ping", ("read", "api")),
+    ("GET", "api/version", ("read", "api")),
+    ("GET", "api/interpreter/health", ("read", "kernels")),
+    ("GET", "api/contexts", ("read", "kernels")),
+    ("POST", "api/contexts", ("write", "kernels")),
+    ("DELETE", "api/contexts/some-id", ("write", "kernels")),
+    ("POST", "api/execute/code", ("execute", "kernels")),
+]
+
+
+class RecordingAuthorizer(Authorizer):
+    """Records each (action, resource) asked for, and refuses those in `denied`."""
+
+    asked: list[tuple[str, str]] = []
+    denied: set[tuple[str, str]] = set()
+
+    def is_authorized(self, handler, user, action, resource) -> bool:
+        self.asked.append((action, resource))
+        return (action, resource) not in self.denied
+
+
+@pytest.fixture
+def jp_server_config():
+    RecordingAuthorizer.asked = []
+    RecordingAuthorizer.denied = set()
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_interp_ext": True},
+            "authorizer_class": RecordingAuthorizer,
+        }
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "permission"), ROUTES)
+async def test_each_route_asks_for_its_permission(api, method, path, permission):
+    RecordingAuthorizer.asked.clear()
+    await api.call(method, path, {} if method == "POST" else None)
+    assert RecordingAuthorizer.asked[-1:] == [permission]
+
+
+@pytest.mark.parametrize(("method", "path", "permission"), ROUTES)
+async def test_a_denied_permission_is_403_and_does_nothing(
+    api, jp_serverapp, method, path, permission
+):
+    RecordingAuthorizer.denied = {permission}
+    status, body = await api.call(method, path, {"language": "python"})
+    assert (status, body["code"]) == (403, "PERMISSION_DENIED")
+    assert body["httpStatus"] == 403
+    assert list(jp_serverapp.kernel_manager.list_kernel_ids()) == []
+
+
+@pytest.mark.parametrize(("method", "path", "permission"), ROUTES)
+async def test_no_route_answers_without_a_token(api, method, path, permission):
+    response = await AsyncHTTPClient().fetch(
+        f"{api.url}/{path}",
+        method=method,
+        body="{}" if method == "POST" else None,
+        raise_error=False,
+        allow_nonstandard_methods=True,
+    )
+    body = json.loads(response.body)
+    assert (response.code, body["code"]) == (403, "PERMISSION_DENIED")
+
+
+async def test_ping_version_and_health(api):
+    status, ping = await api.call("GET", "api/ping")
+    assert (status, ping["success"], ping["message"]) == (200, True, "pong")
+    status, version = await api.call("GET", "api/version")
+    assert version["version"] == __version__
+    status, health = await api.call("GET", "api/interpreter/health")
+    assert health["status"] == "healthy"
+    assert {"python", "javascript", "typescript"} <= set(health["languages"])
+
+
+async def test_unknown_path_is_a_protocol_404(api):
+    status, body = await api.call("GET", "api/not/a/route")
+    assert (status, body["code"]) == (404, "UNKNOWN_ERROR")
+    assert body["message"] == "The requested endpoint was not found"
+
+
+async def test_wrong_method_is_a_json_error(api):
+    status, body = await api.call("PUT", "api/contexts", {})
+    assert status == 405
+    assert body["code"] == "UNKNOWN_ERROR"
