@@ -9,12 +9,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from traitlets import Dict, Float, Instance, Int
+from traitlets import Bool, Dict, Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
 from .contexts import CodeContext, ContextManager
 from .kernel_client import reply_to
-from .outputs import display_update_event, error_event, event_size, result_event, stream_event
+from .outputs import (
+    display_update_event,
+    error_event,
+    error_from,
+    event_size,
+    result_event,
+    stream_event,
+)
 
 LIVENESS_INTERVAL = 1.0
 
@@ -42,17 +49,34 @@ class ExecutionManager(LoggingConfigurable):
         "replied (Deno publishes results just after `idle`).",
     ).tag(config=True)
 
+    interrupt_on_disconnect = Bool(
+        True, help="Interrupt a run whose client went away, so it does not hold the context."
+    ).tag(config=True)
+
+    keepalive_seconds = Float(
+        10.0,
+        help="During a silent run, send an SSE comment this often so a client that left "
+        "is noticed (0: never).",
+    ).tag(config=True)
+
     contexts = Instance(ContextManager)
 
     async def run(
-        self, context: CodeContext, code: str, timeout: float | None
+        self,
+        context: CodeContext,
+        code: str,
+        timeout: float | None,
+        abandoned: asyncio.Event | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield events for one run of `code`; runs on one context never interleave."""
+        """Yield events for one run of `code`; runs on one context never interleave.
+
+        Setting `abandoned` (the client left) stops the run like a timeout does.
+        """
         limit = timeout if timeout is not None else (self.default_timeout or None)
         async with context.lock:
             if context.needs_prelude:
                 await self.contexts.run_prelude(context)
-            run = _Run(self, context, limit)
+            run = _Run(self, context, limit, abandoned or asyncio.Event())
             async for event in run.events(code):
                 yield event
 
@@ -60,8 +84,15 @@ class ExecutionManager(LoggingConfigurable):
 class _Run:
     """The state of one execution: output accounting, the deadline, the terminal event."""
 
-    def __init__(self, manager: ExecutionManager, context: CodeContext, limit: float | None):
+    def __init__(
+        self,
+        manager: ExecutionManager,
+        context: CodeContext,
+        limit: float | None,
+        abandoned: asyncio.Event,
+    ):
         self.manager = manager
+        self.abandoned = abandoned
         self.context = context
         self.limit = limit
         self.loop = asyncio.get_running_loop()
@@ -79,9 +110,21 @@ class _Run:
             idle = False
             while not (idle and reply.done()):
                 msg = await self._next_message(deadline, reply)
+                if self.abandoned.is_set():
+                    yield await self._stop(
+                        msg_id, reply, idle, "ClientDisconnected", "The client disconnected"
+                    )
+                    return
                 if msg is None:
                     if deadline is not None and self.loop.time() >= deadline:
-                        yield await self._on_timeout(msg_id, reply, idle)
+                        limit_ms = round(self.limit * 1000)
+                        yield await self._stop(
+                            msg_id,
+                            reply,
+                            idle,
+                            "TimeoutError",
+                            f"Execution timed out after {limit_ms} ms",
+                        )
                         return
                     if not await self._kernel_intact():
                         yield self._kernel_died()
@@ -127,11 +170,7 @@ class _Run:
         elif kind == "clear_output":
             return {"type": "clear_output", "wait": bool(content.get("wait"))}
         elif kind == "error":
-            self.error = error_event(
-                content.get("ename", "Error"),
-                content.get("evalue", ""),
-                content.get("traceback", []),
-            )
+            self.error = error_from(content)
         return None if event is None else self._capped(event)
 
     def _capped(self, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -169,11 +208,7 @@ class _Run:
         elif self.error is not None:
             events.append(self.error)
         elif reply.get("status") == "error":
-            events.append(
-                error_event(
-                    reply.get("ename", "Error"), reply.get("evalue", ""), reply.get("traceback", [])
-                )
-            )
+            events.append(error_from(reply))
         else:
             events.append(error_event("ExecutionAborted", "The kernel aborted this run", []))
         return events
@@ -186,22 +221,21 @@ class _Run:
             "timestamp": round(time.time() * 1000, 3),
         }
 
-    async def _on_timeout(self, msg_id: str, reply: asyncio.Future, idle: bool) -> dict[str, Any]:
+    async def _stop(
+        self, msg_id: str, reply: asyncio.Future, idle: bool, ename: str, why: str
+    ) -> dict[str, Any]:
         """Interrupt; if the kernel does not come back, restart it. The context stays usable."""
-        limit_ms = round((self.limit or 0) * 1000)
-        self.manager.log.warning(
-            "Run on context %s timed out after %d ms", self.context.id, limit_ms
-        )
+        self.manager.log.warning("Stopping a run on context %s: %s", self.context.id, why)
         await self.manager.contexts.interrupt(self.context)
         try:
             await asyncio.wait_for(asyncio.shield(reply), self.manager.interrupt_grace)
             if not idle:
                 await self._settle(msg_id)
             how = "the kernel was interrupted; its state is kept"
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except asyncio.TimeoutError:
             await self.manager.contexts.restart(self.context)
             how = "the kernel did not stop when interrupted and was restarted; its state was lost"
-        return error_event("TimeoutError", f"Execution timed out after {limit_ms} ms: {how}", [])
+        return error_event(ename, f"{why}: {how}", [])
 
     async def _settle(self, msg_id: str) -> None:
         """Consume the interrupted run's remaining messages so the next run starts clean."""

@@ -90,6 +90,13 @@ def error_event(ename: str, evalue: str, traceback: list[str]) -> dict[str, Any]
     }
 
 
+def error_from(content: dict[str, Any]) -> dict[str, Any]:
+    """The `error` event for an iopub `error` message or an error `execute_reply`."""
+    return error_event(
+        content.get("ename", "Error"), content.get("evalue", ""), content.get("traceback", [])
+    )
+
+
 def _parse_json(value: str) -> Any:
     try:
         return json.loads(value)

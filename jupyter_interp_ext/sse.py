@@ -35,3 +35,8 @@ class EventStream:
     async def send(self, event: dict[str, Any]) -> None:
         self.handler.write(frame(event))
         await self.handler.flush()
+
+    async def comment(self, text: str) -> None:
+        """An SSE comment: ignored by clients, but it fails fast if the client is gone."""
+        self.handler.write(f": {text}\n\n".encode())
+        await self.handler.flush()

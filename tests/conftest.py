@@ -32,6 +32,8 @@ def parse_sse(raw: bytes) -> list[dict[str, Any]]:
     assert text.endswith("\n\n")
     events = []
     for block in text[:-2].split("\n\n"):
+        if block.startswith(":"):  # an SSE comment (keep-alive): clients skip it
+            continue
         assert block.startswith("data: ") and "\n" not in block, block
         events.append(json.loads(block[len("data: ") :]))
     return events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 
 import pytest
 from conftest import outputs, results
@@ -174,4 +175,30 @@ async def test_pre_stream_errors_use_the_protocol_body(api, python):
     )
     assert (status, body["context"]["validationErrors"][0]["field"]) == (400, "timeout_ms")
     events = await api.run(python, "1 + 1", language="py")
+    assert results(events)[0]["text"] == "2"
+
+
+async def test_client_leaving_mid_run_interrupts_it(
+    api, python, jp_http_port, jp_base_url, jp_serverapp
+):
+    jp_serverapp.web_app.settings["interp_execution_manager"].keepalive_seconds = 0.1
+    await api.run(python, "kept = 1")
+    body = json.dumps(
+        {
+            "context_id": python,
+            "code": "import time\nprint('go', flush=True)\nwhile True: time.sleep(0.05)",
+        }
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    head = (
+        f"POST {jp_base_url}sandbox/api/execute/code HTTP/1.1\r\nHost: localhost\r\n"
+        f"Authorization: {api.headers['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    while b"data: " not in await reader.readline():
+        pass
+    writer.close()
+    # Without the interrupt the loop above would hold the context for the default 300 s.
+    events = await api.run(python, "kept + 1")
     assert results(events)[0]["text"] == "2"

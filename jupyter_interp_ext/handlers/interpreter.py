@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -90,25 +91,48 @@ class ExecuteCodeHandler(InterpreterHandler):
         await self._stream_run(stream, context, code, timeout)
         self.finish(set_content_type="text/event-stream")
 
+    def on_connection_close(self) -> None:
+        if self.execution.interrupt_on_disconnect:
+            self.client_gone.set()
+
+    @property
+    def client_gone(self) -> asyncio.Event:
+        if not hasattr(self, "_client_gone"):
+            self._client_gone = asyncio.Event()
+        return self._client_gone
+
     async def _stream_run(
         self, stream: EventStream, context: Any, code: str, timeout: float | None
-    ):
-        connected = True
+    ) -> None:
         terminal_sent = False
+        keepalive = asyncio.ensure_future(self._keep_alive(stream))
+        run = self.execution.run(context, code, timeout, self.client_gone)
         try:
-            async with contextlib.aclosing(self.execution.run(context, code, timeout)) as events:
+            async with contextlib.aclosing(run) as events:
                 async for event in events:
                     terminal_sent = event["type"] in TERMINAL_EVENTS
-                    if not connected:
-                        continue
-                    try:
-                        await stream.send(event)
-                    except StreamClosedError:
-                        connected = False
-                        self.log.info("Client left a run on %s; interrupting it", context.id)
-                        await self.contexts.interrupt(context)
+                    await self._send(stream, event)
         except Exception as exc:
             self.log.exception("Run on context %s failed", context.id)
-            if connected and not terminal_sent:
-                with contextlib.suppress(StreamClosedError):
-                    await stream.send(error_event("InternalError", str(exc), []))
+            if not terminal_sent:
+                await self._send(stream, error_event("InternalError", str(exc), []))
+        finally:
+            keepalive.cancel()
+
+    async def _send(self, stream: EventStream, event: dict[str, Any]) -> None:
+        if self.client_gone.is_set():
+            return
+        try:
+            await stream.send(event)
+        except StreamClosedError:
+            self.on_connection_close()
+
+    async def _keep_alive(self, stream: EventStream) -> None:
+        """Tornado notices a vanished client only when it writes: write during silences."""
+        interval = self.execution.keepalive_seconds
+        while interval > 0 and not self.client_gone.is_set():
+            await asyncio.sleep(interval)
+            try:
+                await stream.comment("keepalive")
+            except StreamClosedError:
+                self.on_connection_close()
