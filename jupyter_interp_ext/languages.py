@@ -30,6 +30,9 @@ def resolve_language(
     name = aliases.get(key, key)
     if name in kernels and kernels[name] in installed:
         return Language(name, kernels[name])
+    for language, spec in kernels.items():  # a mapped kernelspec named directly
+        if spec == requested and spec in installed:
+            return Language(language, spec)
     if requested in installed:
         return Language(requested, requested)
     if name in installed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -108,6 +109,30 @@ async def test_unknown_language_names_the_available_ones(api):
 async def test_aliases_and_kernelspec_names(api):
     assert (await api.create("PY"))["language"] == "python"
     assert (await api.create("python3"))["language"] == "python"
+    assert (await api.create("deno-typescript"))["language"] == "typescript"
+
+
+async def test_parallel_creation_does_not_serialise(api):
+    languages = ["javascript", "python", "typescript", "javascript", "python", "python"]
+    created = await asyncio.gather(*(api.create(language) for language in languages))
+    assert [c["language"] for c in created] == languages
+    assert len({c["contextId"] for c in created}) == len(languages)
+    ran = await asyncio.gather(*(api.run(c["contextId"], "6 * 7") for c in created))
+    assert all(results(events)[0]["text"] == "42" for events in ran)
+
+
+async def test_deleted_contexts_leave_no_open_files(api):
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    context_id = (await api.create("python"))["contextId"]  # warm up imports and sockets
+    await api.call("DELETE", f"api/contexts/{context_id}")
+    before = open_fds()
+    for _ in range(5):
+        context_id = (await api.create("python"))["contextId"]
+        await api.run(context_id, "1")
+        await api.call("DELETE", f"api/contexts/{context_id}")
+    assert open_fds() <= before + 2
 
 
 async def test_unknown_context_is_404(api):
