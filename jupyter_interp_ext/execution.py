@@ -109,7 +109,7 @@ class _Run:
         try:
             idle = False
             while not (idle and reply.done()):
-                msg = await self._next_message(deadline, reply)
+                msg = await self._next_message(deadline)
                 if self.abandoned.is_set():
                     yield await self._stop(
                         msg_id, reply, idle, "ClientDisconnected", "The client disconnected"
@@ -145,9 +145,7 @@ class _Run:
         finally:
             reply.cancel()
 
-    async def _next_message(
-        self, deadline: float | None, reply: asyncio.Future
-    ) -> dict[str, Any] | None:
+    async def _next_message(self, deadline: float | None) -> dict[str, Any] | None:
         """The next iopub message, or None when it is time to check the deadline or the kernel."""
         wait = LIVENESS_INTERVAL
         if deadline is not None:
