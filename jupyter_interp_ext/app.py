@@ -8,6 +8,8 @@ from traitlets import Type, Unicode, validate
 from .contexts import ContextManager
 from .execution import ExecutionManager
 from .handlers import routes
+from .processes import ProcessManager
+from .sessions import ShellSessionManager
 
 
 class InterpreterApp(ExtensionApp):
@@ -26,6 +28,14 @@ class InterpreterApp(ExtensionApp):
 
     execution_manager_class = Type(
         ExecutionManager, klass=ExecutionManager, help="The class that runs code in contexts."
+    ).tag(config=True)
+
+    session_manager_class = Type(
+        ShellSessionManager, klass=ShellSessionManager, help="The class that manages shells."
+    ).tag(config=True)
+
+    process_manager_class = Type(
+        ProcessManager, klass=ProcessManager, help="The class that manages background processes."
     ).tag(config=True)
 
     @validate("prefix")
@@ -47,13 +57,25 @@ class InterpreterApp(ExtensionApp):
         self.execution_manager = self.execution_manager_class(
             parent=server, log=self.log, contexts=self.context_manager
         )
+        self.session_manager = self.session_manager_class(
+            parent=server,
+            log=self.log,
+            root_dir=server.root_dir,
+            env_deny_list=self.context_manager.env_deny_list,
+            secrets=[token],
+        )
+        self.process_manager = self.process_manager_class(parent=server, log=self.log)
         self.settings.update(
             interp_context_manager=self.context_manager,
             interp_execution_manager=self.execution_manager,
+            interp_session_manager=self.session_manager,
+            interp_process_manager=self.process_manager,
         )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.prefix))
 
     async def stop_extension(self) -> None:
+        await self.process_manager.shutdown()
+        await self.session_manager.shutdown()
         await self.context_manager.shutdown()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -105,11 +106,22 @@ class ContextManager(LoggingConfigurable):
     async def languages(self) -> list[str]:
         return available_languages(self.kernels, self.aliases, await self.installed_kernels())
 
-    async def create(self, language: str, cwd: str | None, env_vars: dict[str, str]) -> CodeContext:
-        """Start a kernel for a new context, in `cwd` with `env_vars`, ready to run code."""
+    async def create(
+        self,
+        language: str,
+        cwd: str | None,
+        env_vars: dict[str, str],
+        base: tuple[str, Mapping[str, str]] | None = None,
+    ) -> CodeContext:
+        """Start a kernel for a new context, in `cwd` with `env_vars`, ready to run code.
+
+        `base` is the (directory, environment) to start from instead of the server's root and
+        environment: an execution session's current state.
+        """
         lang = await self.resolve(language)
-        real_cwd = resolve_cwd(cwd, self.root_dir, [self.root_dir])
-        env = kernel_environment(os.environ, self.env_deny_list, self.secrets, env_vars)
+        base_cwd, base_env = base or (self.root_dir, os.environ)
+        real_cwd = resolve_cwd(cwd, base_cwd, [self.root_dir])
+        env = kernel_environment(base_env, self.env_deny_list, self.secrets, env_vars)
         kernel_id = await self.kernel_manager.start_kernel(
             kernel_name=lang.kernel_name, cwd=real_cwd, env=env
         )
@@ -182,6 +194,24 @@ class ContextManager(LoggingConfigurable):
             return False
         kernel = self.kernel_manager.get_kernel(context.id)
         return bool(await ensure_async(kernel.is_alive()))
+
+    async def ensure_running(self, context: CodeContext) -> None:
+        """Return once the kernel runs; 410 if it is dead and not being revived.
+
+        The server's restarter announces a restart before it starts the new kernel, so a
+        context that is being revived is waited for rather than refused.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout
+        while not await self.is_alive(context):
+            if not context.needs_prelude or loop.time() > deadline:
+                raise SandboxError(
+                    "CONTEXT_TERMINATED",
+                    f"The kernel of context '{context.id}' is not running; delete the context "
+                    "and create a new one",
+                    {"contextId": context.id},
+                )
+            await asyncio.sleep(0.1)
 
     async def restart(self, context: CodeContext) -> None:
         """Restart the kernel (same cwd and env), reconnect and re-run the prelude."""

@@ -30,11 +30,16 @@ def kernel_environment(
         for name, value in base.items()
         if value not in secret_values and not any(fnmatch.fnmatchcase(name, p) for p in patterns)
     }
-    for name, value in overrides.items():
-        if not _ENV_NAME.match(name):
-            raise validation_error(f"env_vars.{name}", f"'{name}' is not a valid variable name")
-        env[name] = value
+    validate_env_names(overrides, "env_vars")
+    env.update(overrides)
     return env
+
+
+def validate_env_names(env: Mapping[str, str], field: str) -> None:
+    """Reject names a shell could not export (and that would be injected into its script)."""
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise validation_error(f"{field}.{name}", f"'{name}' is not a valid variable name")
 
 
 def is_within(path: Path, roots: Iterable[Path]) -> bool:

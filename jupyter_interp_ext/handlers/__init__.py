@@ -4,14 +4,35 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
+from .commands import ExecuteHandler, ExecuteStreamHandler
 from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
 from .misc import NotFoundHandler, PingHandler, VersionHandler
+from .processes import (
+    ProcessHandler,
+    ProcessKillAllHandler,
+    ProcessListHandler,
+    ProcessLogsHandler,
+    ProcessStartHandler,
+    ProcessStreamHandler,
+)
+from .sessions import SessionCreateHandler, SessionDeleteHandler, SessionListHandler
 
 _ROUTES = [
     ("api/interpreter/health", HealthHandler),
     ("api/contexts", ContextsHandler),
     ("api/contexts/(?P<context_id>[^/]+)", ContextHandler),
     ("api/execute/code", ExecuteCodeHandler),
+    ("api/execute", ExecuteHandler),
+    ("api/execute/stream", ExecuteStreamHandler),
+    ("api/session/create", SessionCreateHandler),
+    ("api/session/list", SessionListHandler),
+    ("api/session/delete", SessionDeleteHandler),
+    ("api/process/start", ProcessStartHandler),
+    ("api/process/list", ProcessListHandler),
+    ("api/process/kill-all", ProcessKillAllHandler),
+    ("api/process/(?P<process_id>[^/]+)", ProcessHandler),
+    ("api/process/(?P<process_id>[^/]+)/logs", ProcessLogsHandler),
+    ("api/process/(?P<process_id>[^/]+)/stream", ProcessStreamHandler),
     ("api/ping", PingHandler),
     ("api/version", VersionHandler),
     ("api/(?P<rest>.*)", NotFoundHandler),

@@ -8,10 +8,12 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
-from ..bodies import parse_json_object
+from ..bodies import optional_str, parse_json_object
 from ..contexts import ContextManager
-from ..errors import SandboxError, now_iso
+from ..errors import SandboxError, now_iso, validation_error
 from ..execution import ExecutionManager
+from ..processes import ProcessManager
+from ..sessions import DEFAULT_SESSION, ShellSessionManager
 
 # Codes for errors raised by Jupyter or Tornado themselves (auth, unknown methods…).
 _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
@@ -27,6 +29,30 @@ class SandboxHandler(APIHandler):
     @property
     def execution(self) -> ExecutionManager:
         return self.settings["interp_execution_manager"]
+
+    @property
+    def sessions(self) -> ShellSessionManager:
+        return self.settings["interp_session_manager"]
+
+    @property
+    def processes(self) -> ProcessManager:
+        return self.settings["interp_process_manager"]
+
+    def session_id(self, body: dict[str, Any], default: str | None = DEFAULT_SESSION) -> str | None:
+        """Body `sessionId`, then `X-Session-Id`, then `?sessionId=`; never `Authorization`
+        (Jupyter's token lives there)."""
+        candidates = [
+            optional_str(body, "sessionId"),
+            self.request.headers.get("X-Session-Id"),
+            self.get_query_argument("sessionId", None),
+        ]
+        for candidate in candidates:
+            if candidate is None or candidate == "":
+                continue
+            if not candidate.strip():
+                raise validation_error("sessionId", "sessionId must not be whitespace")
+            return candidate
+        return default
 
     def json_body(self, *, required: bool = True) -> dict[str, Any]:
         return parse_json_object(self.request.body or b"", required=required)

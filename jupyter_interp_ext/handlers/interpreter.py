@@ -11,7 +11,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
-from ..errors import SandboxError, validation_error
+from ..errors import validation_error
 from ..outputs import error_event
 from ..sse import EventStream
 from .base import SandboxHandler
@@ -79,13 +79,7 @@ class ExecuteCodeHandler(InterpreterHandler):
                 "language",
                 f"context {context.id} runs {context.language}, not {language}",
             )
-        if not await self.contexts.is_alive(context):
-            raise SandboxError(
-                "CONTEXT_TERMINATED",
-                f"The kernel of context '{context.id}' is not running; delete the context "
-                "and create a new one",
-                {"contextId": context.id},
-            )
+        await self.contexts.ensure_running(context)
         stream = EventStream(self)
         stream.open()
         await self._stream_run(stream, context, code, timeout)

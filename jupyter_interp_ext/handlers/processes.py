@@ -1,0 +1,125 @@
+"""Background processes: PROTOCOL.md §3.5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
+from ..errors import SandboxError, now_iso
+from ..processes import BackgroundProcess
+from ..sse import EventStream
+from .base import SandboxHandler
+
+AUTH_RESOURCE = "terminals"
+
+
+class ProcessesHandler(SandboxHandler):
+    auth_resource = AUTH_RESOURCE
+
+    async def launch(self, body: dict[str, Any]) -> BackgroundProcess:
+        """Start `body.command` in the background from its session's current state."""
+        command = required_str(body, "command")
+        if not command.strip():
+            raise SandboxError("INVALID_COMMAND", "Command must not be empty", {"command": command})
+        session_id = self.session_id(body)
+        cwd, env = await self.sessions.process_launch(
+            session_id, optional_str_map(body, "env"), optional_str(body, "cwd")
+        )
+        return await self.processes.start(
+            command,
+            cwd,
+            env,
+            process_id=optional_str(body, "processId"),
+            timeout=optional_milliseconds(body, "timeoutMs"),
+            session_id=session_id,
+        )
+
+    def write_started(self, proc: BackgroundProcess) -> None:
+        self.write_json({"processId": proc.id, "pid": proc.pid, "command": proc.command})
+
+
+class ProcessStartHandler(ProcessesHandler):
+    @web.authenticated
+    @authorized("execute")
+    async def post(self) -> None:
+        self.write_started(await self.launch(self.json_body()))
+
+
+class ProcessListHandler(ProcessesHandler):
+    @web.authenticated
+    @authorized("execute")
+    async def get(self) -> None:
+        status = self.get_query_argument("status", None)
+        procs = self.processes.list(status)
+        self.write_json({"processes": [p.to_json(with_end=False) for p in procs]})
+
+
+class ProcessKillAllHandler(ProcessesHandler):
+    @web.authenticated
+    @authorized("execute")
+    async def delete(self) -> None:
+        self.write_json({"cleanedCount": await self.processes.kill_all()})
+
+
+class ProcessHandler(ProcessesHandler):
+    @web.authenticated
+    @authorized("execute")
+    async def get(self, process_id: str) -> None:
+        self.write_json({"process": self.processes.get(process_id).to_json()})
+
+    @web.authenticated
+    @authorized("execute")
+    async def delete(self, process_id: str) -> None:
+        await self.processes.kill(process_id)
+        self.write_json({"processId": process_id})
+
+
+class ProcessLogsHandler(ProcessesHandler):
+    @web.authenticated
+    @authorized("execute")
+    async def get(self, process_id: str) -> None:
+        proc = self.processes.get(process_id)
+        self.write_json(
+            {"processId": proc.id, "stdout": proc.stdout.text(), "stderr": proc.stderr.text()}
+        )
+
+
+class ProcessStreamHandler(ProcessesHandler):
+    """`process_info`, the output so far, live output, then `exit`."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def get(self, process_id: str) -> None:
+        proc = self.processes.get(process_id)
+        stream = EventStream(self)
+        stream.open()
+        base = {"processId": proc.id}
+        try:
+            await stream.send(
+                {
+                    "type": "process_info",
+                    **base,
+                    "command": proc.command,
+                    "status": proc.status,
+                    "timestamp": now_iso(),
+                }
+            )
+            async for kind, data in proc.follow(replay=True):
+                await stream.send({"type": kind, "data": data, **base, "timestamp": now_iso()})
+            await proc.done.wait()
+            await stream.send(
+                {
+                    "type": "exit",
+                    **base,
+                    "exitCode": proc.exit_code,
+                    "data": f"Process {proc.status} with exit code {proc.exit_code}",
+                    "timestamp": now_iso(),
+                }
+            )
+        except StreamClosedError:
+            return  # the client stopped following; the process keeps running
+        self.finish(set_content_type="text/event-stream")

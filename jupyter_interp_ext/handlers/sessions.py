@@ -1,0 +1,53 @@
+"""Execution sessions: PROTOCOL.md §3.2."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
+from .base import SandboxHandler
+
+
+class SessionsHandler(SandboxHandler):
+    auth_resource = "sessions"
+
+
+class SessionCreateHandler(SessionsHandler):
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body(required=False)
+        session = await self.sessions.create(
+            optional_str(body, "id"),
+            optional_str_map(body, "env"),
+            optional_str(body, "cwd"),
+            optional_milliseconds(body, "commandTimeoutMs"),
+        )
+        self.write_json(
+            {
+                "data": session.to_json(),
+                "id": session.id,
+                "sessionId": session.id,
+                "containerPlacementId": None,
+            }
+        )
+
+
+class SessionListHandler(SessionsHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        sessions = self.sessions.list()
+        self.write_json(
+            {"data": [s.id for s in sessions], "sessions": [s.to_json() for s in sessions]}
+        )
+
+
+class SessionDeleteHandler(SessionsHandler):
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        session_id = required_str(self.json_body(), "sessionId", allow_empty=False)
+        await self.sessions.delete(session_id)
+        self.write_json({"sessionId": session_id})

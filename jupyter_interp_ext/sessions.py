@@ -1,0 +1,248 @@
+"""Execution sessions: named persistent shells, plus one-shot sessionless commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from traitlets import Float, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ._version import __version__
+from .environment import kernel_environment, resolve_cwd, validate_env_names
+from .errors import SandboxError, validation_error
+from .process_tree import signal_tree
+from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
+
+DEFAULT_SESSION = "default"
+NO_SESSION = "__DISABLE_SESSION__"
+SESSIONLESS_TIMEOUT_EXIT = 124
+
+
+@dataclass
+class ExecSession:
+    """A session as the API sees it: an id, a shell and the lock that orders its commands."""
+
+    id: str
+    shell: Shell
+    command_timeout: float | None
+    created: float = field(default_factory=time.time)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cwd": self.shell.cwd,
+            "pid": self.shell.pid,
+            "createdAt": self.created,
+        }
+
+
+class ShellSessionManager(LoggingConfigurable):
+    """Creates shells on demand, runs commands in them, and ends them."""
+
+    command_output_limit = Int(
+        16 * 1024 * 1024, help="Bytes of stdout (and of stderr) kept from one command."
+    ).tag(config=True)
+
+    default_command_timeout = Float(
+        0.0,
+        help="Seconds a foreground command may run when neither the request nor its "
+        "session sets a limit (0: no limit).",
+    ).tag(config=True)
+
+    env_deny_list = List(Unicode(), help="Environment names (fnmatch) shells never get.")
+    secrets = List(Unicode(), help="Values that must never reach a shell (the server token).")
+    root_dir = Unicode()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sessions: dict[str, ExecSession] = {}
+        self._starting: dict[str, asyncio.Lock] = {}
+
+    def base_environment(self, extra: dict[str, str]) -> dict[str, str]:
+        """What every shell and process starts with: the server's env minus secrets, plus ours."""
+        env = kernel_environment(os.environ, self.env_deny_list, self.secrets, extra)
+        env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", SANDBOX_VERSION=__version__)
+        return env
+
+    def resolve_cwd(self, cwd: str | None, default: str | None = None) -> str:
+        return resolve_cwd(cwd, default or self.root_dir, [self.root_dir])
+
+    def list(self) -> list[ExecSession]:
+        return [s for s in self._sessions.values() if s.shell.alive]
+
+    async def create(
+        self,
+        session_id: str | None,
+        env: dict[str, str],
+        cwd: str | None,
+        command_timeout: float | None = None,
+    ) -> ExecSession:
+        """A new session; 409 if one with this id is alive (a dead one is replaced)."""
+        session_id = session_id or f"session_{int(time.time() * 1000)}_{secrets.token_hex(6)}"
+        if session_id == NO_SESSION:
+            raise validation_error("id", f"'{NO_SESSION}' is reserved for sessionless commands")
+        validate_env_names(env, "env")
+        existing = self._sessions.get(session_id)
+        if existing is not None and existing.shell.alive:
+            raise SandboxError(
+                "SESSION_ALREADY_EXISTS",
+                f"Session '{session_id}' already exists",
+                {"sessionId": session_id, "containerPlacementId": None},
+            )
+        shell = Shell(self.resolve_cwd(cwd), self.base_environment(env), self.command_output_limit)
+        await shell.start()
+        session = ExecSession(session_id, shell, command_timeout)
+        self._sessions[session_id] = session
+        self.log.info("Session %s started in %s (pid %s)", session_id, shell.cwd, shell.pid)
+        return session
+
+    async def get_or_create(self, session_id: str) -> ExecSession:
+        """The live session with this id, created with defaults if there is none."""
+        session = self._sessions.get(session_id)
+        if session is not None and session.shell.alive:
+            return session
+        lock = self._starting.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            session = self._sessions.get(session_id)
+            if session is not None and session.shell.alive:
+                return session
+            return await self.create(session_id, {}, None)
+
+    async def execute(
+        self,
+        session_id: str,
+        command: str,
+        env: dict[str, str],
+        cwd: str | None,
+        timeout: float | None,
+    ) -> CommandResult:
+        """Run a command in a session's shell (waiting for the commands before it)."""
+        validate_env_names(env, "env")
+        session = await self.get_or_create(session_id)
+        limit = timeout or session.command_timeout or self.default_command_timeout or None
+        async with session.lock:
+            try:
+                result = await session.shell.run(command, env, cwd, limit)
+            except ShellExited as exc:
+                await self._discard(session)
+                raise SandboxError(
+                    "SESSION_TERMINATED",
+                    f"Session '{session_id}' ended: the command exited the shell "
+                    f"(exit code {exc.exit_code})",
+                    {"sessionId": session_id, "exitCode": exc.exit_code},
+                ) from None
+            except CommandTimedOut:
+                if not session.shell.alive:
+                    await self._discard(session)
+                raise SandboxError(
+                    "COMMAND_EXECUTION_ERROR",
+                    f"Failed to execute command '{command}' in session '{session_id}': "
+                    f"Command timeout after {round(limit * 1000)}ms",
+                    {"command": command, "sessionId": session_id},
+                ) from None
+        return CommandResult(
+            result.exit_code,
+            _strip_newline(result.stdout),
+            _strip_newline(result.stderr),
+            result.duration_ms,
+        )
+
+    async def execute_sessionless(
+        self, command: str, env: dict[str, str], cwd: str | None, timeout: float | None
+    ) -> CommandResult:
+        """A fresh `bash -c` sharing nothing; a timeout is exit code 124, as upstream."""
+        validate_env_names(env, "env")
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=self.resolve_cwd(cwd),
+            env=self.base_environment(env),
+            start_new_session=True,
+        )
+        limit = timeout or self.default_command_timeout or None
+        communicate = asyncio.ensure_future(process.communicate())
+        timed_out = False
+        try:
+            stdout, stderr = await asyncio.wait_for(asyncio.shield(communicate), limit)
+        except asyncio.TimeoutError:
+            timed_out = True
+            signal_tree(process.pid, signal.SIGTERM)
+            try:
+                stdout, stderr = await asyncio.wait_for(asyncio.shield(communicate), 5)
+            except asyncio.TimeoutError:
+                signal_tree(process.pid, signal.SIGKILL)
+                stdout, stderr = await communicate
+        limit_bytes = self.command_output_limit
+        out = stdout[:limit_bytes].decode("utf-8", "replace")
+        err = stderr[:limit_bytes].decode("utf-8", "replace")
+        code = process.returncode if process.returncode is not None else -1
+        if timed_out:
+            code = SESSIONLESS_TIMEOUT_EXIT
+            err += f"\nCommand timed out after {round(limit * 1000)}ms"
+        return CommandResult(code, out, err, round((time.monotonic() - started) * 1000))
+
+    async def process_launch(
+        self, session_id: str, env: dict[str, str], cwd: str | None
+    ) -> tuple[str, dict[str, str]]:
+        """Where and with what environment a background command of this session starts.
+
+        In a session it inherits the shell's current directory and exports, like a subshell;
+        sessionless it gets the server's environment and root.
+        """
+        if session_id == NO_SESSION:
+            base_cwd, base_env = self.root_dir, self.base_environment({})
+        else:
+            base_cwd, base_env = await self.snapshot(session_id)
+        target = os.path.join(base_cwd, os.path.expanduser(cwd)) if cwd else base_cwd
+        if not os.path.isdir(target):
+            raise validation_error("cwd", f"directory '{cwd}' does not exist")
+        validate_env_names(env, "env")
+        return target, {**base_env, **env}
+
+    async def snapshot(self, session_id: str) -> tuple[str, dict[str, str]]:
+        """The session shell's current directory and environment (after `cd` and `export`)."""
+        session = await self.get_or_create(session_id)
+        async with session.lock:
+            return await session.shell.snapshot()
+
+    async def delete(self, session_id: str) -> None:
+        """Wait for the running command, then kill the shell and everything it started."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SandboxError(
+                "SESSION_NOT_FOUND",
+                f"Session '{session_id}' not found",
+                {"sessionId": session_id},
+                status=404,
+            )
+        async with session.lock:
+            await self._discard(session)
+        self.log.info("Session %s deleted", session_id)
+
+    async def _discard(self, session: ExecSession) -> None:
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+        await session.shell.kill()
+
+    async def shutdown(self) -> None:
+        for session in list(self._sessions.values()):
+            with contextlib.suppress(Exception):
+                await self._discard(session)
+
+
+def _strip_newline(text: str) -> str:
+    """Session mode drops exactly one trailing newline, as the upstream server does."""
+    return text[:-1] if text.endswith("\n") else text
