@@ -18,6 +18,18 @@ ROUTES = [
     ("POST", "api/contexts", ("write", "kernels")),
     ("DELETE", "api/contexts/some-id", ("write", "kernels")),
     ("POST", "api/execute/code", ("execute", "kernels")),
+    ("POST", "api/execute", ("execute", "terminals")),
+    ("POST", "api/execute/stream", ("execute", "terminals")),
+    ("POST", "api/session/create", ("write", "sessions")),
+    ("GET", "api/session/list", ("read", "sessions")),
+    ("POST", "api/session/delete", ("write", "sessions")),
+    ("POST", "api/process/start", ("execute", "terminals")),
+    ("GET", "api/process/list", ("execute", "terminals")),
+    ("DELETE", "api/process/kill-all", ("execute", "terminals")),
+    ("GET", "api/process/some-id", ("execute", "terminals")),
+    ("DELETE", "api/process/some-id", ("execute", "terminals")),
+    ("GET", "api/process/some-id/logs", ("execute", "terminals")),
+    ("GET", "api/process/some-id/stream", ("execute", "terminals")),
 ]
 
 
@@ -53,13 +65,16 @@ async def test_each_route_asks_for_its_permission(api, method, path, permission)
 
 @pytest.mark.parametrize(("method", "path", "permission"), ROUTES)
 async def test_a_denied_permission_is_403_and_does_nothing(
-    api, jp_serverapp, method, path, permission
+    api, jp_serverapp, jp_root_dir, method, path, permission
 ):
     RecordingAuthorizer.denied = {permission}
-    status, body = await api.call(method, path, {"language": "python"})
-    assert (status, body["code"]) == (403, "PERMISSION_DENIED")
-    assert body["httpStatus"] == 403
+    body = {"language": "python", "command": "touch ran", "id": "x", "sessionId": "x"}
+    status, answer = await api.call(method, path, body if method == "POST" else None)
+    assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
+    assert answer["httpStatus"] == 403
     assert list(jp_serverapp.kernel_manager.list_kernel_ids()) == []
+    assert jp_serverapp.web_app.settings["interp_session_manager"].list() == []
+    assert not (jp_root_dir / "ran").exists()
 
 
 @pytest.mark.parametrize(("method", "path", "permission"), ROUTES)

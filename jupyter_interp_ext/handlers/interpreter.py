@@ -13,6 +13,7 @@ from tornado.iostream import StreamClosedError
 from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
 from ..errors import validation_error
 from ..outputs import error_event
+from ..sessions import NO_SESSION
 from ..sse import EventStream
 from .base import SandboxHandler
 
@@ -47,10 +48,15 @@ class ContextsHandler(InterpreterHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_body(required=False)
+        session_id = self.session_id(body, default=None)
+        base = None
+        if session_id is not None and session_id != NO_SESSION:
+            base = await self.sessions.snapshot(session_id)
         context = await self.contexts.create(
             language=optional_str(body, "language") or "python",
             cwd=optional_str(body, "cwd"),
             env_vars=optional_str_map(body, "env_vars"),
+            base=base,
         )
         self.write_json({"contextId": context.id, "language": context.language, "cwd": context.cwd})
 
