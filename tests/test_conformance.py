@@ -34,8 +34,9 @@ async def run_official_client(base_url: str, token: str) -> dict:
     return json.loads(stdout.decode().strip().splitlines()[-1])
 
 
-async def test_official_client_against_the_extension(api, jp_serverapp):
+async def test_official_client_against_the_extension(api, jp_serverapp, jp_root_dir):
     report = await run_official_client(api.url, jp_serverapp.identity_provider.token)
+    root = jp_root_dir.resolve()
 
     assert report["ping"] == "pong"
     assert report["version"] == "0.1.0"
@@ -76,3 +77,30 @@ async def test_official_client_against_the_extension(api, jp_serverapp):
     assert report["badLanguage"]["code"] == "VALIDATION_FAILED"
     assert "javascript" in report["badLanguage"]["message"]
     assert report["afterDelete"] == [report["python"]["id"]]
+
+    assert report["session"]["containerPlacementId"] is None
+    assert report["duplicateSession"]["name"] == "SessionAlreadyExistsError"
+    assert report["duplicateSession"]["httpStatus"] == 409
+    assert report["exec"]["stdout"] == f"bar\n{root}/work"
+    assert (report["exec"]["exitCode"], report["exec"]["success"]) == (0, True)
+    assert report["afterEnv"]["stdout"] == f"[] a b\n{root}/work"
+    assert report["scoped"]["stdout"] == "once\n/tmp"
+    stream = report["execStream"]
+    assert stream[0]["type"] == "start"
+    assert [(e["type"], e["data"]) for e in stream[1:-1]] == [
+        ("stdout", "s1\n"),
+        ("stderr", "s2\n"),
+    ]
+    assert stream[-1]["type"] == "complete" and stream[-1]["exitCode"] == 0
+    assert report["terminated"]["name"] == "SessionTerminatedError"
+    assert report["terminated"]["httpStatus"] == 410
+    assert report["freshShell"]["stdout"] == "[]"
+
+    assert report["processInfo"]["status"] == "completed"
+    assert report["processLogs"]["stdout"] == "from-process\n"
+    assert [e["type"] for e in report["processStream"]] == ["process_info", "stdout", "exit"]
+    assert [report["started"]["processId"], "completed"] in report["processList"]
+    assert report["killed"]["processId"] and report["afterKill"] == "killed"
+    assert report["missingProcess"]["code"] == "PROCESS_NOT_FOUND"
+    assert report["missingProcess"]["httpStatus"] == 404
+    assert report["deleted"]["sessionId"] == "conformance"

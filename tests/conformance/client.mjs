@@ -1,6 +1,6 @@
 // Drives a server through the official client and prints what each call returned as JSON.
 // Usage: node --import ./register.mjs client.mjs <baseUrl> <token>
-import { CodeInterpreter, SandboxClient } from "@cloudflare/sandbox";
+import { CodeInterpreter, parseSSEStream, SandboxClient } from "@cloudflare/sandbox";
 
 const [baseUrl, token] = process.argv.slice(2);
 const client = new SandboxClient({
@@ -62,5 +62,42 @@ await interpreter.deleteCodeContext(javascript.id);
 await interpreter.deleteCodeContext(typescript.id);
 report.afterDelete = (await interpreter.listCodeContexts()).map((c) => c.id);
 await interpreter.deleteCodeContext(python.id);
+
+async function collect(stream) {
+  const events = [];
+  for await (const event of parseSSEStream(stream)) events.push(event);
+  return events;
+}
+
+const sid = "conformance";
+report.session = await client.utils.createSession({ id: sid, env: { FOO: "bar" }, cwd: "/workspace" });
+report.duplicateSession = await failure(() => client.utils.createSession({ id: sid }));
+report.exec = await client.commands.execute("echo $FOO; mkdir -p work; cd work; pwd", sid);
+// What ExecutionSession.setEnvVars sends: export for values, unset for null.
+await client.commands.execute("export KEY='a b'", sid, { origin: "internal" });
+await client.commands.execute("unset FOO", sid, { origin: "internal" });
+report.afterEnv = await client.commands.execute("echo [$FOO] $KEY; pwd", sid);
+report.scoped = await client.commands.execute("echo $ONLY; pwd", sid, { env: { ONLY: "once" }, cwd: "/tmp" });
+report.execStream = await collect(await client.commands.executeStream("echo s1; echo s2 >&2", sid));
+report.terminated = await failure(() => client.commands.execute("exit 7", sid));
+report.freshShell = await client.commands.execute("echo [$KEY]", sid);
+
+const started = await client.processes.startProcess("echo from-process; sleep 0.2", sid);
+report.started = started;
+let info;
+for (let i = 0; i < 100; i++) {
+  info = await client.processes.getProcess(started.processId);
+  if (info.process.status !== "running") break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+report.processInfo = info.process;
+report.processLogs = await client.processes.getProcessLogs(started.processId);
+report.processStream = await collect(await client.processes.streamProcessLogs(started.processId));
+const sleeper = await client.processes.startProcess("sleep 300", sid);
+report.processList = (await client.processes.listProcesses()).processes.map((p) => [p.id, p.status]);
+report.killed = await client.processes.killProcess(sleeper.processId);
+report.afterKill = (await client.processes.getProcess(sleeper.processId)).process.status;
+report.missingProcess = await failure(() => client.processes.getProcess("nope"));
+report.deleted = await client.utils.deleteSession(sid);
 
 console.log(JSON.stringify(report));
