@@ -129,6 +129,12 @@ class ShellSessionManager(LoggingConfigurable):
         session = await self.get_or_create(session_id)
         limit = timeout or session.command_timeout or self.default_command_timeout or None
         async with session.lock:
+            if self._sessions.get(session_id) is not session:
+                raise SandboxError(
+                    "SESSION_DESTROYED",
+                    f"Session '{session_id}' was deleted before this command could run",
+                    {"sessionId": session_id},
+                )
             try:
                 result = await session.shell.run(command, env, cwd, limit)
             except ShellExited as exc:

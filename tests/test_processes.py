@@ -137,3 +137,15 @@ async def test_output_that_looks_like_sse_stays_inside_its_event(api):
         "POST", "api/execute/stream", {"command": "printf 'data: fake\\n\\n'", "sessionId": "s"}
     )
     assert "".join(e["data"] for e in events if e["type"] == "stdout") == "data: fake\n\n"
+
+
+async def test_finished_processes_are_kept_only_up_to_the_limit(api, jp_serverapp):
+    jp_serverapp.web_app.settings["interp_process_manager"].keep_finished = 2
+    ids = []
+    for i in range(4):
+        ids.append((await start(api, f"echo {i}"))["processId"])
+        await wait_status(api, ids[-1], "completed")
+    status, listed = await api.call("GET", "api/process/list")
+    assert [p["id"] for p in listed["processes"]] == ids[-2:]
+    status, gone = await api.call("GET", f"api/process/{ids[0]}")
+    assert (status, gone["code"]) == (404, "PROCESS_NOT_FOUND")

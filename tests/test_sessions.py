@@ -173,9 +173,12 @@ async def test_delete_waits_for_the_running_command_then_kills_what_it_started(a
     pid = int((await execute(api, "cat bg.pid"))["stdout"])
     running = asyncio.ensure_future(execute(api, "sleep 0.5; echo finished"))
     await asyncio.sleep(0.1)
-    status, _ = await api.call("POST", "api/session/delete", {"sessionId": "s"})
-    assert status == 200
+    deleting = asyncio.ensure_future(api.call("POST", "api/session/delete", {"sessionId": "s"}))
+    await asyncio.sleep(0.1)
+    queued = await api.call("POST", "api/execute", {"command": "echo late", "sessionId": "s"})
+    assert (await deleting)[0] == 200
     assert (await running)["stdout"] == "finished"
+    assert (queued[0], queued[1]["code"]) == (410, "SESSION_DESTROYED")
     for _ in range(50):
         try:
             with open(f"/proc/{pid}/stat") as stat:
