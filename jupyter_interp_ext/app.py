@@ -7,6 +7,7 @@ from traitlets import Type, Unicode, validate
 
 from .contexts import ContextManager
 from .execution import ExecutionManager
+from .files import FileManager
 from .handlers import routes
 from .processes import ProcessManager
 from .sessions import ShellSessionManager
@@ -38,6 +39,10 @@ class InterpreterApp(ExtensionApp):
         ProcessManager, klass=ProcessManager, help="The class that manages background processes."
     ).tag(config=True)
 
+    file_manager_class = Type(
+        FileManager, klass=FileManager, help="The class that reads and writes files."
+    ).tag(config=True)
+
     @validate("prefix")
     def _strip_slashes(self, proposal: dict) -> str:
         return proposal["value"].strip("/")
@@ -65,11 +70,18 @@ class InterpreterApp(ExtensionApp):
             secrets=[token],
         )
         self.process_manager = self.process_manager_class(parent=server, log=self.log)
+        self.file_manager = self.file_manager_class(
+            parent=server,
+            log=self.log,
+            root_dir=server.root_dir,
+            allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
+        )
         self.settings.update(
             interp_context_manager=self.context_manager,
             interp_execution_manager=self.execution_manager,
             interp_session_manager=self.session_manager,
             interp_process_manager=self.process_manager,
+            interp_file_manager=self.file_manager,
         )
 
     def initialize_handlers(self) -> None:

@@ -218,6 +218,15 @@ class ShellSessionManager(LoggingConfigurable):
         validate_env_names(env, "env")
         return target, {**base_env, **env}
 
+    async def current_dir(self, session_id: str) -> str:
+        """Where relative paths of this session point: its shell's `pwd` (sessionless: root)."""
+        if session_id == NO_SESSION:
+            return self.root_dir
+        session = await self.get_or_create(session_id)
+        async with session.lock:
+            result = await session.shell.run("builtin pwd -P", timeout=10)
+        return result.stdout.strip() or session.shell.cwd
+
     async def snapshot(self, session_id: str) -> tuple[str, dict[str, str]]:
         """The session shell's current directory and environment (after `cd` and `export`)."""
         session = await self.get_or_create(session_id)

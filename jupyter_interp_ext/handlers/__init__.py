@@ -5,6 +5,16 @@ from __future__ import annotations
 from jupyter_server.utils import url_path_join
 
 from .commands import ExecuteHandler, ExecuteStreamHandler
+from .files import (
+    DeleteHandler,
+    ExistsHandler,
+    ListFilesHandler,
+    MkdirHandler,
+    MoveHandler,
+    ReadHandler,
+    ReadStreamHandler,
+    WriteHandler,
+)
 from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
 from .misc import NotFoundHandler, PingHandler, VersionHandler
 from .processes import (
@@ -27,6 +37,15 @@ _ROUTES = [
     ("api/session/create", SessionCreateHandler),
     ("api/session/list", SessionListHandler),
     ("api/session/delete", SessionDeleteHandler),
+    ("api/read", ReadHandler),
+    ("api/read/stream", ReadStreamHandler),
+    ("api/write", WriteHandler),
+    ("api/delete", DeleteHandler),
+    ("api/rename", MoveHandler, {"source": "oldPath", "target": "newPath"}),
+    ("api/move", MoveHandler, {"source": "sourcePath", "target": "destinationPath"}),
+    ("api/mkdir", MkdirHandler),
+    ("api/list-files", ListFilesHandler),
+    ("api/exists", ExistsHandler),
     ("api/process/start", ProcessStartHandler),
     ("api/process/list", ProcessListHandler),
     ("api/process/kill-all", ProcessKillAllHandler),
@@ -39,6 +58,6 @@ _ROUTES = [
 ]
 
 
-def routes(prefix: str) -> list[tuple[str, type]]:
+def routes(prefix: str) -> list[tuple]:
     """Every route under `/{prefix}/` (the server's base_url is added by the ExtensionApp)."""
-    return [(url_path_join("/", prefix, path), handler) for path, handler in _ROUTES]
+    return [(url_path_join("/", prefix, path), *rest) for path, *rest in _ROUTES]

@@ -1,0 +1,133 @@
+"""Files: PROTOCOL.md §3.4, confined to the allowed roots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..bodies import optional_str
+from ..errors import SandboxError, validation_error
+from ..files import FileManager
+from ..sse import EventStream
+from .base import SandboxHandler
+
+
+class FilesHandler(SandboxHandler):
+    auth_resource = "contents"
+
+    @property
+    def files(self) -> FileManager:
+        return self.settings["interp_file_manager"]
+
+    async def path(self, body: dict[str, Any], field: str = "path") -> tuple[Path, str]:
+        """(real path, path as the client wrote it); relative paths follow the session's cwd."""
+        shown = body.get(field)
+        base = "/"
+        if isinstance(shown, str) and shown and not os.path.isabs(os.path.expanduser(shown)):
+            base = await self.sessions.current_dir(self.session_id(body))
+        return self.files.resolve(shown, base, field), shown
+
+
+class ReadHandler(FilesHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = await self.path(body)
+        self.write_json(await self.files.read(real, shown, optional_str(body, "encoding")))
+
+
+class ReadStreamHandler(FilesHandler):
+    """metadata → chunk… → complete; errors arrive inside the stream, as upstream sends them."""
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = await self.path(body)
+        stream = EventStream(self)
+        stream.open()
+        try:
+            try:
+                async for event in self.files.stream(real, shown):
+                    await stream.send(event)
+            except SandboxError as exc:
+                await stream.send({"type": "error", "error": exc.message, "code": exc.code})
+        except StreamClosedError:
+            return
+        self.finish(set_content_type="text/event-stream")
+
+
+class WriteHandler(FilesHandler):
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = await self.path(body)
+        content = body.get("content")
+        if not isinstance(content, str):
+            raise validation_error("content", "'content' must be a string")
+        await self.files.write(real, shown, content, optional_str(body, "encoding"))
+        self.write_json({"path": shown})
+
+
+class DeleteHandler(FilesHandler):
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        real, shown = await self.path(self.json_body())
+        await self.files.delete(real, shown)
+        self.write_json({"path": shown})
+
+
+class MoveHandler(FilesHandler):
+    """`/api/rename` ({oldPath, newPath}) and `/api/move` ({sourcePath, destinationPath})."""
+
+    def initialize(self, source: str, target: str) -> None:
+        self.source_field, self.target_field = source, target
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body()
+        source, shown = await self.path(body, self.source_field)
+        target, new_shown = await self.path(body, self.target_field)
+        await self.files.move(source, shown, target)
+        self.write_json({"path": shown, "newPath": new_shown})
+
+
+class MkdirHandler(FilesHandler):
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = await self.path(body)
+        recursive = body.get("recursive") is True
+        await self.files.mkdir(real, shown, recursive)
+        self.write_json({"path": shown, "recursive": recursive})
+
+
+class ListFilesHandler(FilesHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = await self.path(body)
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        files = await self.files.list(
+            real, shown, options.get("recursive") is True, options.get("includeHidden") is True
+        )
+        self.write_json({"path": shown, "files": files, "count": len(files)})
+
+
+class ExistsHandler(FilesHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        real, shown = await self.path(self.json_body())
+        self.write_json({"path": shown, "exists": await self.files.exists(real)})
