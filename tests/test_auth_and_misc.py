@@ -23,6 +23,15 @@ ROUTES = [
     ("POST", "api/session/create", ("write", "sessions")),
     ("GET", "api/session/list", ("read", "sessions")),
     ("POST", "api/session/delete", ("write", "sessions")),
+    ("POST", "api/read", ("read", "contents")),
+    ("POST", "api/read/stream", ("read", "contents")),
+    ("POST", "api/list-files", ("read", "contents")),
+    ("POST", "api/exists", ("read", "contents")),
+    ("POST", "api/write", ("write", "contents")),
+    ("POST", "api/delete", ("write", "contents")),
+    ("POST", "api/rename", ("write", "contents")),
+    ("POST", "api/move", ("write", "contents")),
+    ("POST", "api/mkdir", ("write", "contents")),
     ("POST", "api/process/start", ("execute", "terminals")),
     ("GET", "api/process/list", ("execute", "terminals")),
     ("DELETE", "api/process/kill-all", ("execute", "terminals")),
@@ -68,7 +77,18 @@ async def test_a_denied_permission_is_403_and_does_nothing(
     api, jp_serverapp, jp_root_dir, method, path, permission
 ):
     RecordingAuthorizer.denied = {permission}
-    body = {"language": "python", "command": "touch ran", "id": "x", "sessionId": "x"}
+    body = {
+        "language": "python",
+        "command": "touch ran",
+        "id": "x",
+        "sessionId": "x",
+        "path": "ran",
+        "content": "x",
+        "oldPath": "ran",
+        "newPath": "ran2",
+        "sourcePath": "ran",
+        "destinationPath": "ran2",
+    }
     status, answer = await api.call(method, path, body if method == "POST" else None)
     assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
     assert answer["httpStatus"] == 403

@@ -104,3 +104,22 @@ async def test_official_client_against_the_extension(api, jp_serverapp, jp_root_
     assert report["missingProcess"]["code"] == "PROCESS_NOT_FOUND"
     assert report["missingProcess"]["httpStatus"] == 404
     assert report["deleted"]["sessionId"] == "conformance"
+
+    assert report["readText"]["content"] == "héllo ✓"
+    assert report["readText"]["encoding"] == "utf-8"
+    assert report["readBinary"]["content"] == "AAEC/w=="
+    assert report["readBinary"]["isBinary"] is True
+    assert report["fileStream"]["bytes"] == [0, 1, 2, 255]
+    assert report["fileStream"]["metadata"]["isBinary"] is True
+    assert report["listing"] == [
+        ["bytes.bin", "file"],
+        ["in", "directory"],
+        ["in/note.txt", "file"],
+    ]
+    assert report["existsBefore"] is True
+    assert report["afterMove"] == ["renamed.txt"]
+    assert report["existsAfter"] is False
+    assert report["readMissing"]["name"] == "FileNotFoundError"
+    assert report["readMissing"]["httpStatus"] == 404
+    assert report["readOutside"]["code"] == "PERMISSION_DENIED"
+    assert report["readOutside"]["httpStatus"] == 403

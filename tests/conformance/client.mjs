@@ -1,6 +1,6 @@
 // Drives a server through the official client and prints what each call returned as JSON.
 // Usage: node --import ./register.mjs client.mjs <baseUrl> <token>
-import { CodeInterpreter, parseSSEStream, SandboxClient } from "@cloudflare/sandbox";
+import { CodeInterpreter, collectFile, parseSSEStream, SandboxClient } from "@cloudflare/sandbox";
 
 const [baseUrl, token] = process.argv.slice(2);
 const client = new SandboxClient({
@@ -98,6 +98,23 @@ report.processList = (await client.processes.listProcesses()).processes.map((p) 
 report.killed = await client.processes.killProcess(sleeper.processId);
 report.afterKill = (await client.processes.getProcess(sleeper.processId)).process.status;
 report.missingProcess = await failure(() => client.processes.getProcess("nope"));
+const files = client.files;
+await files.mkdir("data/in", sid, { recursive: true });
+await files.writeFile("data/in/note.txt", "héllo ✓", sid);
+report.readText = await files.readFile("data/in/note.txt", sid);
+await files.writeFile("data/bytes.bin", "AAEC/w==", sid, { encoding: "base64" });
+report.readBinary = await files.readFile("data/bytes.bin", sid);
+const collected = await collectFile(await files.readFileStream("data/bytes.bin", sid));
+report.fileStream = { bytes: Array.from(collected.content), metadata: collected.metadata };
+report.listing = (await files.listFiles("data", sid, { recursive: true })).files.map((f) => [f.relativePath, f.type]);
+report.existsBefore = (await files.exists("data/in/note.txt", sid)).exists;
+await files.renameFile("data/in/note.txt", "data/in/renamed.txt", sid);
+await files.moveFile("data/in", "data/out", sid);
+report.afterMove = (await files.listFiles("data/out", sid)).files.map((f) => f.name);
+await files.deleteFile("data/out/renamed.txt", sid);
+report.existsAfter = (await files.exists("data/out/renamed.txt", sid)).exists;
+report.readMissing = await failure(() => files.readFile("data/none.txt", sid));
+report.readOutside = await failure(() => files.readFile("/etc/passwd", sid));
 report.deleted = await client.utils.deleteSession(sid);
 
 console.log(JSON.stringify(report));
