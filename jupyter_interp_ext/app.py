@@ -9,6 +9,7 @@ from .contexts import ContextManager
 from .execution import ExecutionManager
 from .files import FileManager
 from .handlers import routes
+from .pool import KernelPool
 from .processes import ProcessManager
 from .sessions import ShellSessionManager
 
@@ -39,6 +40,10 @@ class InterpreterApp(ExtensionApp):
         ProcessManager, klass=ProcessManager, help="The class that manages background processes."
     ).tag(config=True)
 
+    kernel_pool_class = Type(
+        KernelPool, klass=KernelPool, help="The class that keeps pre-started kernels."
+    ).tag(config=True)
+
     file_manager_class = Type(
         FileManager, klass=FileManager, help="The class that reads and writes files."
     ).tag(config=True)
@@ -59,6 +64,13 @@ class InterpreterApp(ExtensionApp):
             root_dir=server.root_dir,
             secrets=[token],
         )
+        self.kernel_pool = self.kernel_pool_class(
+            parent=server,
+            log=self.log,
+            start=self.context_manager.start_for_pool,
+            stop=self.context_manager.stop_pooled,
+        )
+        self.context_manager.pool = self.kernel_pool
         self.execution_manager = self.execution_manager_class(
             parent=server, log=self.log, contexts=self.context_manager
         )
@@ -82,12 +94,19 @@ class InterpreterApp(ExtensionApp):
             interp_session_manager=self.session_manager,
             interp_process_manager=self.process_manager,
             interp_file_manager=self.file_manager,
+            interp_kernel_pool=self.kernel_pool,
         )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.prefix))
 
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        """Once the event loop runs: start filling the kernel pool (server start-up does not
+        wait for it)."""
+        self.kernel_pool.fill()
+
     async def stop_extension(self) -> None:
+        await self.kernel_pool.shutdown()
         await self.process_manager.shutdown()
         await self.session_manager.shutdown()
         await self.context_manager.shutdown()

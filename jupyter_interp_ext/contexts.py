@@ -20,7 +20,8 @@ from .environment import kernel_environment, resolve_cwd
 from .errors import SandboxError, context_not_found
 from .kernel_client import open_client, run_silently
 from .languages import Language, available_languages, resolve_language
-from .preludes import PRELUDES
+from .pool import KernelPool, PooledKernel
+from .preludes import PRELUDES, move_kernel_code
 
 SESSION_TYPE = "sandbox-context"
 
@@ -37,6 +38,7 @@ class CodeContext:
     session_id: str | None = None
     restarts: int = 0
     needs_prelude: bool = False
+    move_code: str | None = None
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -86,6 +88,7 @@ class ContextManager(LoggingConfigurable):
         "jupyter_server.services.sessions.sessionmanager.SessionManager", allow_none=True
     )
     kernel_spec_manager = Instance("jupyter_client.kernelspec.KernelSpecManager")
+    pool = Instance(KernelPool, allow_none=True)
     root_dir = Unicode()
     secrets = List(Unicode(), help="Values that must never reach a kernel (the server token).")
 
@@ -122,34 +125,86 @@ class ContextManager(LoggingConfigurable):
         base_cwd, base_env = base or (self.root_dir, os.environ)
         real_cwd = resolve_cwd(cwd, base_cwd, [self.root_dir])
         env = kernel_environment(base_env, self.env_deny_list, self.secrets, env_vars)
-        kernel_id = await self.kernel_manager.start_kernel(
-            kernel_name=lang.kernel_name, cwd=real_cwd, env=env
-        )
+        kernel_id, client, move_code = await self._kernel_for(lang, real_cwd, env)
         try:
-            context = await self._attach(kernel_id, lang, real_cwd)
+            context = await self._attach(kernel_id, client, lang, real_cwd, move_code)
         except BaseException:
+            client.stop_channels()
             await self._shutdown_kernel(kernel_id)
             raise
         self._contexts[kernel_id] = context
-        self.log.info("Context %s created (%s in %s)", kernel_id, lang.name, real_cwd)
+        source = "pool" if move_code else "fresh start"
+        self.log.info("Context %s created (%s in %s, %s)", kernel_id, lang.name, real_cwd, source)
         return context
 
-    async def _attach(self, kernel_id: str, lang: Language, cwd: str) -> CodeContext:
+    async def _kernel_for(
+        self, lang: Language, cwd: str, env: dict[str, str]
+    ) -> tuple[str, AsyncKernelClient, str | None]:
+        """A kernel for a new context: a pooled one plus the code that moves it to `cwd` and
+        `env` (so it matches a fresh start), or else a fresh start in them."""
+        pooled = self.pool.take(lang.name) if self.pool is not None else None
+        if pooled is not None:
+            target = await self._effective_env(lang.kernel_name, env)
+            move_code = move_kernel_code(
+                lang.name,
+                cwd,
+                {k: v for k, v in target.items() if pooled.env.get(k) != v},
+                [k for k in pooled.env if k not in target],
+            )
+            if move_code is not None:
+                return pooled.kernel_id, pooled.client, move_code
+            await self.stop_pooled(pooled)
+        kernel_id = await self.kernel_manager.start_kernel(
+            kernel_name=lang.kernel_name, cwd=cwd, env=env
+        )
+        return kernel_id, await self._connect(kernel_id, lang), None
+
+    async def start_for_pool(self, language: str) -> PooledKernel:
+        """A kernel started in the root with the server's environment, channels up."""
+        lang = await self.resolve(language)
+        env = kernel_environment(os.environ, self.env_deny_list, self.secrets, {})
+        kernel_id = await self.kernel_manager.start_kernel(
+            kernel_name=lang.kernel_name, cwd=self.root_dir, env=env
+        )
+        client = await self._connect(kernel_id, lang)
+        effective = await self._effective_env(lang.kernel_name, env)
+        return PooledKernel(kernel_id, client, self.root_dir, effective)
+
+    async def stop_pooled(self, pooled: PooledKernel) -> None:
+        pooled.client.stop_channels()
+        await self._shutdown_kernel(pooled.kernel_id)
+
+    async def _effective_env(self, kernel_name: str, env: dict[str, str]) -> dict[str, str]:
+        """The environment a kernel really gets: ours, then its kernelspec's `env` on top."""
+        spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(kernel_name))
+        return {**env, **(spec.env or {})}
+
+    async def _connect(self, kernel_id: str, lang: Language) -> AsyncKernelClient:
+        """The cached client of a new kernel; connected kernels are never culled as idle."""
         kernel = self.kernel_manager.get_kernel(kernel_id)
         try:
             client = await open_client(kernel, self.ready_timeout)
         except TimeoutError:
+            await self._shutdown_kernel(kernel_id)
             raise SandboxError(
                 "INTERNAL_ERROR", f"The {lang.name} kernel did not become ready"
             ) from None
-        context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, client)
-        try:
-            await self.run_prelude(context)
-        except BaseException:
-            client.stop_channels()
-            raise
-        kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         self.kernel_manager.notify_connect(kernel_id)
+        return client
+
+    async def _attach(
+        self,
+        kernel_id: str,
+        client: AsyncKernelClient,
+        lang: Language,
+        cwd: str,
+        move_code: str | None,
+    ) -> CodeContext:
+        context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, client)
+        context.move_code = move_code
+        await self.run_prelude(context)
+        kernel = self.kernel_manager.get_kernel(kernel_id)
+        kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         if self.session_manager is not None:
             model = await self.session_manager.create_session(
                 path=f"sandbox/{lang.name}-{kernel_id[:8]}",
@@ -168,9 +223,11 @@ class ContextManager(LoggingConfigurable):
         context.needs_prelude = True
 
     async def run_prelude(self, context: CodeContext) -> None:
-        prelude = PRELUDES.get(context.language)
-        if prelude:
-            await run_silently(context.client, prelude, self.ready_timeout)
+        """Set-up code, after the move to the context's cwd/env for a pooled kernel (a restart
+        brings the kernel back as the pool started it)."""
+        code = (context.move_code or "") + PRELUDES.get(context.language, "")
+        if code:
+            await run_silently(context.client, code, self.ready_timeout)
         context.needs_prelude = False
 
     def list(self) -> list[CodeContext]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 # dict and list results become a `json` result as well as text, like the upstream executor.
 PYTHON_PRELUDE = """
 def __sandbox_prelude():
@@ -67,3 +69,30 @@ PRELUDES: dict[str, str] = {
     "javascript": DENO_PRELUDE,
     "typescript": DENO_PRELUDE,
 }
+
+
+def move_kernel_code(
+    language: str, cwd: str, set_env: dict[str, str], unset_env: list[str]
+) -> str | None:
+    """Code that gives a running kernel the cwd and environment of a fresh start (None: the
+    language has no such code, so its kernels cannot be pre-started)."""
+    if language == "python":
+        return (
+            "def __sandbox_move():\n"
+            "    import os\n"
+            f"    os.chdir({cwd!r})\n"
+            f"    os.environ.update({set_env!r})\n"
+            f"    for name in {unset_env!r}:\n"
+            "        os.environ.pop(name, None)\n"
+            "__sandbox_move()\n"
+            "del __sandbox_move\n"
+        )
+    if language in ("javascript", "typescript"):
+        return (
+            "{\n"
+            f"  Deno.chdir({json.dumps(cwd)});\n"
+            f"  for (const [k, v] of Object.entries({json.dumps(set_env)})) Deno.env.set(k, v);\n"
+            f"  for (const k of {json.dumps(unset_env)}) Deno.env.delete(k);\n"
+            "}\n"
+        )
+    return None

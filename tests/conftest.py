@@ -17,7 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}}}
+    # No pre-started kernels by default: each test's server would otherwise start four.
+    # tests/test_pool.py turns the pool on.
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
+        "KernelPool": {"sizes": {}},
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,8 @@ def jp_server_config():
         "ServerApp": {
             "jpserver_extensions": {"jupyter_interp_ext": True},
             "authorizer_class": RecordingAuthorizer,
-        }
+        },
+        "KernelPool": {"sizes": {}},
     }
 
 

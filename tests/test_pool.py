@@ -1,0 +1,114 @@
+"""The kernel pool: a hand-out is indistinguishable from a fresh start, and it refills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from conftest import outputs, results
+
+ENV_PROBE = "import os, json; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
+
+
+@pytest.fixture
+def jp_server_config():
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
+        "KernelPool": {"sizes": {"python": 1, "javascript": 1}},
+    }
+
+
+@pytest.fixture
+def pool(jp_serverapp):
+    return jp_serverapp.web_app.settings["interp_kernel_pool"]
+
+
+async def filled(jp_serverapp, pool, sizes: dict[str, int]) -> None:
+    """Start the extension's background fill (as the server does) and wait until it is done."""
+    app = jp_serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
+    await app._start_jupyter_server_extension(jp_serverapp)
+    for _ in range(1200):
+        if all(pool.ready_count(lang) == n for lang, n in sizes.items()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"pool never filled: { {k: pool.ready_count(k) for k in sizes} }")
+
+
+async def probe(api, context_id: str) -> dict:
+    return json.loads(outputs(await api.run(context_id, ENV_PROBE), "stdout"))
+
+
+async def test_a_pooled_context_matches_a_fresh_one(api, jp_serverapp, pool, jp_root_dir):
+    (jp_root_dir / "work").mkdir()
+    await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
+    pooled_ids = pool.kernel_ids()
+    request = {"cwd": "work", "env_vars": {"A": "1", "PATH": "/custom/bin"}}
+    pooled = await api.create("python", **request)
+    assert pooled["contextId"] in pooled_ids
+
+    contexts = jp_serverapp.web_app.settings["interp_context_manager"]
+    contexts.pool = None  # the same request as a fresh start
+    fresh = await api.create("python", **request)
+    contexts.pool = pool
+
+    got, want = await probe(api, pooled["contextId"]), await probe(api, fresh["contextId"])
+    assert got["cwd"] == want["cwd"] == str(jp_root_dir.resolve() / "work")
+    assert got["env"] == want["env"]
+    assert got["env"]["A"] == "1" and got["env"]["PATH"] == "/custom/bin"
+    [json_result] = results(await api.run(pooled["contextId"], "{'json': True}"))
+    assert json_result["json"] == {"json": True}
+
+
+async def test_pool_refills_and_pooled_kernels_are_not_contexts(api, jp_serverapp, pool):
+    await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
+    status, listed = await api.call("GET", "api/contexts")
+    assert listed["contexts"] == []
+    taken = await api.create("python")
+    await filled(jp_serverapp, pool, {"python": 1})
+    assert taken["contextId"] not in pool.kernel_ids()
+    status, listed = await api.call("GET", "api/contexts")
+    assert [c["id"] for c in listed["contexts"]] == [taken["contextId"]]
+
+    waiting = pool.kernel_ids()
+    app = jp_serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
+    await app.stop_extension()
+    assert not waiting & set(jp_serverapp.kernel_manager.list_kernel_ids())
+
+
+async def test_empty_pool_falls_back_and_parallel_creation_works(api, jp_serverapp, pool):
+    await filled(jp_serverapp, pool, {"python": 1})
+    created = await asyncio.gather(*(api.create("python") for _ in range(3)))
+    assert len({c["contextId"] for c in created}) == 3
+    ran = await asyncio.gather(*(api.run(c["contextId"], "21 * 2") for c in created))
+    assert [results(r)[0]["text"] for r in ran] == ["42"] * 3
+
+
+async def test_pooled_context_in_a_session(api, jp_serverapp, pool, jp_root_dir):
+    await filled(jp_serverapp, pool, {"python": 1})
+    await api.call(
+        "POST",
+        "api/execute",
+        {"command": "mkdir -p p && cd p && export FROM_SHELL=1", "sessionId": "s"},
+    )
+    created = await api.create("python", sessionId="s")
+    state = await probe(api, created["contextId"])
+    assert state["cwd"] == str(jp_root_dir.resolve() / "p")
+    assert state["env"]["FROM_SHELL"] == "1"
+
+
+async def test_pooled_javascript_requires_from_its_cwd_even_after_a_restart(
+    api, jp_serverapp, pool, jp_root_dir
+):
+    (jp_root_dir / "js").mkdir()
+    (jp_root_dir / "js" / "m.cjs").write_text("module.exports = { answer: 42 };")
+    await filled(jp_serverapp, pool, {"javascript": 1})
+    pooled_ids = pool.kernel_ids()
+    created = await api.create("javascript", cwd="js", env_vars={"FLAG": "on"})
+    assert created["contextId"] in pooled_ids
+    code = "require('./m.cjs').answer + ' ' + Deno.env.get('FLAG') + ' ' + Deno.cwd()"
+    expected = f"42 on {jp_root_dir.resolve() / 'js'}"
+    assert expected in results(await api.run(created["contextId"], code))[0]["text"]
+    stuck = await api.run(created["contextId"], "await new Promise(() => {})", timeout_ms=500)
+    assert "restarted" in stuck[-1]["evalue"]
+    assert expected in results(await api.run(created["contextId"], code))[0]["text"]
