@@ -109,13 +109,15 @@ class _Run:
         try:
             idle = False
             while not (idle and reply.done()):
-                msg = await self._next_message(deadline)
+                msg = await self._next_message(deadline, idle, reply)
                 if self.abandoned.is_set():
                     yield await self._stop(
                         msg_id, reply, idle, "ClientDisconnected", "The client disconnected"
                     )
                     return
                 if msg is None:
+                    if idle and reply.done():
+                        break
                     if deadline is not None and self.loop.time() >= deadline:
                         limit_ms = round(self.limit * 1000)
                         yield await self._stop(
@@ -145,11 +147,20 @@ class _Run:
         finally:
             reply.cancel()
 
-    async def _next_message(self, deadline: float | None) -> dict[str, Any] | None:
-        """The next iopub message, or None when it is time to check the deadline or the kernel."""
+    async def _next_message(
+        self, deadline: float | None, idle: bool, reply: asyncio.Future
+    ) -> dict[str, Any] | None:
+        """The next iopub message, or None when it is time to check the deadline or the kernel.
+
+        Once the kernel is idle only the shell reply is missing: wait for that instead of iopub
+        (late output, which Deno sends, is read by the drain that follows).
+        """
         wait = LIVENESS_INTERVAL
         if deadline is not None:
             wait = max(0.0, min(wait, deadline - self.loop.time()))
+        if idle:
+            await asyncio.wait({reply}, timeout=wait)
+            return None
         try:
             return await self.context.client.get_iopub_msg(timeout=wait)
         except queue.Empty:

@@ -107,7 +107,8 @@ def _parse_json(value: str) -> Any:
 def event_size(event: dict[str, Any]) -> int:
     """Bytes of user-visible output an event carries, for the per-run output cap."""
     if event["type"] in ("stdout", "stderr"):
-        return len(event["text"].encode("utf-8", "replace"))
+        text = event["text"]
+        return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
     return sum(
         len(v) if isinstance(v, str) else len(json.dumps(v, default=str))
         for k, v in event.items()

@@ -6,7 +6,11 @@ import json
 import socket
 from typing import Any
 
+from tornado.concurrent import Future
+from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
+
+COALESCE_BYTES = 256 * 1024
 
 
 def frame(event: dict[str, Any]) -> bytes:
@@ -20,6 +24,7 @@ class EventStream:
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
+        self._flushing: Future | None = None
 
     def open(self) -> None:
         handler = self.handler
@@ -33,8 +38,28 @@ class EventStream:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def send(self, event: dict[str, Any]) -> None:
+        """Queue an event and flush at once, unless a flush is still in flight: then the event
+        rides with the next one. The first event never waits; a burst becomes few writes; and
+        at most one flush plus one buffer is outstanding, so a slow client slows the run's
+        reading instead of growing memory."""
         self.handler.write(frame(event))
-        await self.handler.flush()
+        if self._flushing is not None and not self._flushing.done():
+            if self._buffered() < COALESCE_BYTES:
+                return
+            await self._flushing
+        self._flushing = self.handler.flush()
+
+    async def close(self) -> None:
+        """Send what is queued and end the response (quietly, if the client already left)."""
+        try:
+            if self._flushing is not None:
+                await self._flushing
+            await self.handler.finish(set_content_type="text/event-stream")
+        except StreamClosedError:
+            pass
+
+    def _buffered(self) -> int:
+        return sum(len(chunk) for chunk in self.handler._write_buffer)
 
     async def comment(self, text: str) -> None:
         """An SSE comment: ignored by clients, but it fails fast if the client is gone."""

@@ -12,6 +12,7 @@ from ..bodies import optional_str, parse_json_object
 from ..contexts import ContextManager
 from ..errors import SandboxError, now_iso, validation_error
 from ..execution import ExecutionManager
+from ..pool import KernelPool
 from ..processes import ProcessManager
 from ..sessions import DEFAULT_SESSION, ShellSessionManager
 
@@ -29,6 +30,10 @@ class SandboxHandler(APIHandler):
     @property
     def execution(self) -> ExecutionManager:
         return self.settings["interp_execution_manager"]
+
+    @property
+    def kernel_pool(self) -> KernelPool:
+        return self.settings["interp_kernel_pool"]
 
     @property
     def sessions(self) -> ShellSessionManager:

@@ -77,4 +77,4 @@ class ExecuteStreamHandler(ProcessesHandler):
             )
         except StreamClosedError:
             return  # detached: the command keeps running as a process
-        self.finish(set_content_type="text/event-stream")
+        await stream.close()

@@ -60,7 +60,7 @@ class ReadStreamHandler(FilesHandler):
                 await stream.send({"type": "error", "error": exc.message, "code": exc.code})
         except StreamClosedError:
             return
-        self.finish(set_content_type="text/event-stream")
+        await stream.close()
 
 
 class WriteHandler(FilesHandler):

@@ -34,6 +34,9 @@ class HealthHandler(InterpreterHandler):
                 "status": "healthy",
                 "languages": await self.contexts.languages(),
                 "contexts": len(self.contexts.list()),
+                "pool": {
+                    lang: self.kernel_pool.ready_count(lang) for lang in self.kernel_pool.sizes
+                },
             }
         )
 
@@ -89,7 +92,7 @@ class ExecuteCodeHandler(InterpreterHandler):
         stream = EventStream(self)
         stream.open()
         await self._stream_run(stream, context, code, timeout)
-        self.finish(set_content_type="text/event-stream")
+        await stream.close()
 
     def on_connection_close(self) -> None:
         if self.execution.interrupt_on_disconnect:

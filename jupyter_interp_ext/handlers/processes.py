@@ -122,4 +122,4 @@ class ProcessStreamHandler(ProcessesHandler):
             )
         except StreamClosedError:
             return  # the client stopped following; the process keeps running
-        self.finish(set_content_type="text/event-stream")
+        await stream.close()

@@ -1,0 +1,314 @@
+"""Measure the extension against `jupyter_client` alone, interleaved in one run on one machine.
+
+Usage: python benchmarks/run.py [--rounds N] [--out DIR]
+
+Starts `jupyter server` with the extension on a free loopback port, then for each measurement
+alternates the API and the same work done directly with `jupyter_client`, so machine noise hits
+both alike. Prints a table of medians, p99 and ratios; writes `results.json` and `results.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+CPU_CELL = "sum(i * i for i in range(3_000_000))"
+
+
+class Server:
+    """A real `jupyter server` with the extension, talked to over keep-alive HTTP."""
+
+    def __init__(self, root: Path, runtime: Path) -> None:
+        self.token = secrets.token_hex(16)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--allow-root",
+                "--no-browser",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.log_level=WARN",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.runtime = runtime
+        self.local = threading.local()
+        for _ in range(300):
+            try:
+                self.request("GET", "/api/status", prefix="")
+                return
+            except (OSError, http.client.HTTPException):
+                self.local.__dict__.pop("conn", None)
+                time.sleep(0.1)
+        raise RuntimeError("jupyter server did not start")
+
+    def connection(self) -> http.client.HTTPConnection:
+        if not hasattr(self.local, "conn"):
+            self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+            self.local.conn.connect()
+            self.local.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self.local.conn
+
+    def request(self, method: str, path: str, body: Any = None, prefix: str = "/sandbox") -> bytes:
+        conn = self.connection()
+        headers = {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
+        conn.request(method, prefix + path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status} {data[:200]!r}")
+        return data
+
+    def create(self, language: str = "python") -> str:
+        return json.loads(self.request("POST", "/api/contexts", {"language": language}))[
+            "contextId"
+        ]
+
+    def run(self, context_id: str, code: str) -> bytes:
+        body = self.request("POST", "/api/execute/code", {"context_id": context_id, "code": code})
+        if b'"execution_complete"' not in body[-200:]:
+            raise RuntimeError(f"run failed: {body[-300:]!r}")
+        return body
+
+    def pool_ready(self) -> dict[str, int]:
+        return json.loads(self.request("GET", "/api/interpreter/health"))["pool"]
+
+    def wait_for_pool(self) -> None:
+        for _ in range(1200):
+            pool = self.pool_ready()
+            if pool.get("python", 0) >= 2:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the kernel pool did not fill")
+
+    def usage(self) -> tuple[int, int]:
+        """Server RSS (bytes) and open file descriptors; kernels are separate processes."""
+        pid = self.process.pid
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+        return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def direct_run(client: BlockingKernelClient, code: str) -> None:
+    """What the API does, with jupyter_client alone: execute, read iopub to idle, get the reply."""
+    msg_id = client.execute(code, stop_on_error=False)
+    while True:
+        msg = client.get_iopub_msg(timeout=600)
+        if (
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
+            break
+    while client.get_shell_msg(timeout=600)["parent_header"].get("msg_id") != msg_id:
+        pass
+
+
+def cold_start() -> tuple[float, KernelManager, BlockingKernelClient]:
+    started = time.perf_counter()
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    return time.perf_counter() - started, manager, client
+
+
+def attach(server: Server, context_id: str) -> BlockingKernelClient:
+    client = BlockingKernelClient(connection_file=str(server.runtime / f"kernel-{context_id}.json"))
+    client.load_connection_file()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    return client
+
+
+def timed(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def summary(name: str, api: list[float], direct: list[float], unit: str = "ms") -> dict:
+    scale = 1000 if unit == "ms" else 1
+
+    def p99(xs: list[float]) -> float:
+        return sorted(xs)[max(0, round(0.99 * len(xs)) - 1)] * scale
+
+    row = {
+        "name": name,
+        "unit": unit,
+        "n": len(api),
+        "api_median": statistics.median(api) * scale,
+        "api_p99": p99(api),
+        "direct_median": statistics.median(direct) * scale,
+        "direct_p99": p99(direct),
+    }
+    row["ratio"] = row["api_median"] / row["direct_median"]
+    return row
+
+
+def measure(server: Server, rounds: int) -> tuple[list[dict], dict]:
+    rows = []
+
+    # Context creation from a warm pool vs a cold kernel start; first result after create.
+    create, first, cold, cold_first = [], [], [], []
+    for _ in range(rounds):
+        server.wait_for_pool()
+        started = time.perf_counter()
+        context = server.create()
+        create.append(time.perf_counter() - started)
+        server.run(context, "1 + 1")
+        first.append(time.perf_counter() - started)
+        server.request("DELETE", f"/api/contexts/{context}")
+        seconds, manager, client = cold_start()
+        cold.append(seconds)
+        cold_first.append(seconds + timed(lambda c=client: direct_run(c, "1 + 1")))
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    rows.append(summary("context create (warm pool) vs cold start", create, cold))
+    rows.append(summary("create + first result", first, cold_first))
+
+    # 1+1 round trip on the same kernel: through the API, and with a direct client.
+    context = server.create()
+    client = attach(server, context)
+    api_rt, direct_rt = [], []
+    for _ in range(max(200, rounds * 20)):
+        api_rt.append(timed(lambda: server.run(context, "1 + 1")))
+        direct_rt.append(timed(lambda: direct_run(client, "1 + 1")))
+    rows.append(summary("1+1 round trip", api_rt, direct_rt))
+
+    for name, code, reps in (
+        ("100,000 printed lines", "for i in range(100_000): print(i)", 5),
+        ("one 50 MB print", "print('x' * 50_000_000)", 3),
+    ):
+        api_t, direct_t = [], []
+        for _ in range(reps):
+            api_t.append(timed(lambda code=code: server.run(context, code)))
+            direct_t.append(timed(lambda code=code: direct_run(client, code)))
+        rows.append(summary(name, api_t, direct_t))
+    client.stop_channels()
+    server.request("DELETE", f"/api/contexts/{context}")
+
+    # 20 contexts running a CPU cell at once vs 20 kernels driven directly; idle cost.
+    server.wait_for_pool()
+    rss_before, fds_before = server.usage()
+    contexts = [server.create() for _ in range(20)]
+    server.wait_for_pool()
+    rss_after, fds_after = server.usage()
+    managers = [cold_start()[1:] for _ in range(20)]
+    api_batch, direct_batch = [], []
+    for _ in range(2):
+        api_batch.append(
+            timed(lambda: _parallel([lambda c=c: server.run(c, CPU_CELL) for c in contexts]))
+        )
+        direct_batch.append(
+            timed(lambda: _parallel([lambda k=k: direct_run(k[1], CPU_CELL) for k in managers]))
+        )
+    rows.append(summary("20 concurrent CPU cells (wall time)", api_batch, direct_batch))
+    for manager, client in managers:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    for context in contexts:
+        server.request("DELETE", f"/api/contexts/{context}")
+    idle = {
+        "server_rss_per_context_kib": (rss_after - rss_before) / 20 / 1024,
+        "server_fds_per_context": (fds_after - fds_before) / 20,
+    }
+    return rows, idle
+
+
+def _parallel(jobs) -> None:
+    threads = [threading.Thread(target=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def report(rows: list[dict], idle: dict, out: Path) -> None:
+    print(
+        f"{'measurement':44} {'n':>4} {'API median':>11} {'API p99':>9} "
+        f"{'direct median':>14} {'direct p99':>11} {'ratio':>6}"
+    )
+    for r in rows:
+        print(
+            f"{r['name']:44} {r['n']:>4} {r['api_median']:>9.2f}ms {r['api_p99']:>7.2f}ms "
+            f"{r['direct_median']:>12.2f}ms {r['direct_p99']:>9.2f}ms {r['ratio']:>6.3f}"
+        )
+    print(
+        f"server memory per idle context: {idle['server_rss_per_context_kib']:.0f} KiB; "
+        f"open fds per idle context: {idle['server_fds_per_context']:.1f}"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "uname": os.uname().release,
+    }
+    (out / "results.json").write_text(
+        json.dumps({"rows": rows, "idle": idle, "machine": machine}, indent=2)
+    )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    names = [r["name"] for r in rows]
+    ax.barh(names, [r["ratio"] for r in rows], color="#4C72B0")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("API median / jupyter_client median (lower is better; 1.0 = parity)")
+    ax.invert_yaxis()
+    for i, r in enumerate(rows):
+        ax.text(r["ratio"], i, f" {r['ratio']:.2f}", va="center")
+    ax.set_title("jupyter_interp_ext vs jupyter_client alone, same machine, interleaved")
+    fig.tight_layout()
+    fig.savefig(out / "results.png", dpi=110)
+    print(f"wrote {out / 'results.json'} and {out / 'results.png'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as runtime:
+        server = Server(Path(root), Path(runtime))
+        try:
+            rows, idle = measure(server, args.rounds)
+        finally:
+            server.stop()
+    report(rows, idle, args.out)
+
+
+if __name__ == "__main__":
+    main()
