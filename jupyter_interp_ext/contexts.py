@@ -133,7 +133,7 @@ class ContextManager(LoggingConfigurable):
             await self._shutdown_kernel(kernel_id)
             raise
         self._contexts[kernel_id] = context
-        source = "pool" if move_code else "fresh start"
+        source = "fresh start" if move_code is None else "pool"
         self.log.info("Context %s created (%s in %s, %s)", kernel_id, lang.name, real_cwd, source)
         return context
 
@@ -145,12 +145,11 @@ class ContextManager(LoggingConfigurable):
         pooled = self.pool.take(lang.name) if self.pool is not None else None
         if pooled is not None:
             target = await self._effective_env(lang.kernel_name, env)
-            move_code = move_kernel_code(
-                lang.name,
-                cwd,
-                {k: v for k, v in target.items() if pooled.env.get(k) != v},
-                [k for k in pooled.env if k not in target],
-            )
+            changed = {k: v for k, v in target.items() if pooled.env.get(k) != v}
+            removed = [k for k in pooled.env if k not in target]
+            move_code = move_kernel_code(lang.name, cwd, changed, removed)
+            if move_code is not None and cwd == pooled.cwd and not changed and not removed:
+                move_code = ""  # the pooled kernel already stands where the context wants it
             if move_code is not None:
                 return pooled.kernel_id, pooled.client, move_code
             await self.stop_pooled(pooled)
@@ -167,6 +166,12 @@ class ContextManager(LoggingConfigurable):
             kernel_name=lang.kernel_name, cwd=self.root_dir, env=env
         )
         client = await self._connect(kernel_id, lang)
+        try:
+            await self._run_setup(client, PRELUDES.get(lang.name, ""))
+        except BaseException:
+            client.stop_channels()
+            await self._shutdown_kernel(kernel_id)
+            raise
         effective = await self._effective_env(lang.kernel_name, env)
         return PooledKernel(kernel_id, client, self.root_dir, effective)
 
@@ -202,7 +207,10 @@ class ContextManager(LoggingConfigurable):
     ) -> CodeContext:
         context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, client)
         context.move_code = move_code
-        await self.run_prelude(context)
+        if move_code is None:
+            await self.run_prelude(context)
+        elif move_code:  # a pooled kernel ran its prelude already; it only needs moving
+            await self._run_setup(client, move_code)
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         if self.session_manager is not None:
@@ -225,10 +233,14 @@ class ContextManager(LoggingConfigurable):
     async def run_prelude(self, context: CodeContext) -> None:
         """Set-up code, after the move to the context's cwd/env for a pooled kernel (a restart
         brings the kernel back as the pool started it)."""
-        code = (context.move_code or "") + PRELUDES.get(context.language, "")
-        if code:
-            await run_silently(context.client, code, self.ready_timeout)
+        await self._run_setup(
+            context.client, (context.move_code or "") + PRELUDES.get(context.language, "")
+        )
         context.needs_prelude = False
+
+    async def _run_setup(self, client: AsyncKernelClient, code: str) -> None:
+        if code:
+            await run_silently(client, code, self.ready_timeout)
 
     def list(self) -> list[CodeContext]:
         """Live contexts; contexts whose kernel was shut down elsewhere are forgotten."""

@@ -21,6 +21,7 @@ __sandbox_prelude()
 del __sandbox_prelude
 """
 
+# Every prelude is independent of the kernel's cwd and env, so pooled kernels run it early.
 # Deno's kernel lacks Node's `require`; plain objects and arrays show only as text; a promise
 # left as the last value is shown, not awaited. Deno asks `obj[Symbol.for("Jupyter.display")]`
 # for a custom bundle, so a getter on Object.prototype answers for exactly those cases and
@@ -28,7 +29,12 @@ del __sandbox_prelude
 DENO_PRELUDE = """
 {
   const { createRequire } = await import("node:module");
-  globalThis.require = createRequire(Deno.cwd() + "/");
+  // Resolved against the directory the kernel is in when `require` is called, so the prelude
+  // can run before a pooled kernel is moved to its context's directory.
+  const here = () => createRequire(Deno.cwd() + "/");
+  globalThis.require = new Proxy(function require(id) { return here()(id); }, {
+    get: (target, prop) => (prop in target ? target[prop] : here()[prop]),
+  });
   globalThis.global ??= globalThis;
   const display = Symbol.for("Jupyter.display");
   const isPlain = (value) => {

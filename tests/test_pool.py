@@ -39,11 +39,18 @@ async def probe(api, context_id: str) -> dict:
     return json.loads(outputs(await api.run(context_id, ENV_PROBE), "stdout"))
 
 
-async def test_a_pooled_context_matches_a_fresh_one(api, jp_serverapp, pool, jp_root_dir):
+@pytest.mark.parametrize(
+    "request_body",
+    [{"cwd": "work", "env_vars": {"A": "1", "PATH": "/custom/bin"}}, {"cwd": "/workspace"}],
+    ids=["moved", "as-started"],
+)
+async def test_a_pooled_context_matches_a_fresh_one(
+    api, jp_serverapp, pool, jp_root_dir, request_body
+):
     (jp_root_dir / "work").mkdir()
-    await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
+    await filled(jp_serverapp, pool, {"python": 1})
     pooled_ids = pool.kernel_ids()
-    request = {"cwd": "work", "env_vars": {"A": "1", "PATH": "/custom/bin"}}
+    request = request_body
     pooled = await api.create("python", **request)
     assert pooled["contextId"] in pooled_ids
 
@@ -53,9 +60,9 @@ async def test_a_pooled_context_matches_a_fresh_one(api, jp_serverapp, pool, jp_
     contexts.pool = pool
 
     got, want = await probe(api, pooled["contextId"]), await probe(api, fresh["contextId"])
-    assert got["cwd"] == want["cwd"] == str(jp_root_dir.resolve() / "work")
+    assert got["cwd"] == want["cwd"] == pooled["cwd"]
     assert got["env"] == want["env"]
-    assert got["env"]["A"] == "1" and got["env"]["PATH"] == "/custom/bin"
+    assert {k: got["env"][k] for k in request.get("env_vars", {})} == request.get("env_vars", {})
     [json_result] = results(await api.run(pooled["contextId"], "{'json': True}"))
     assert json_result["json"] == {"json": True}
 
