@@ -97,8 +97,12 @@ class ContextManager(LoggingConfigurable):
         self._contexts: dict[str, CodeContext] = {}
 
     async def installed_kernels(self) -> set[str]:
-        specs = await ensure_async(self.kernel_spec_manager.get_all_specs())
-        return set(specs)
+        """Names of the installed kernelspecs (found anew each time: specs can be installed
+        while the server runs); the name lookup avoids loading every spec file."""
+        manager = self.kernel_spec_manager
+        if hasattr(manager, "find_kernel_specs"):
+            return set(await ensure_async(manager.find_kernel_specs()))
+        return set(await ensure_async(manager.get_all_specs()))
 
     async def resolve(self, language: str) -> Language:
         """The language and kernelspec a request names (400 naming the options if none)."""
