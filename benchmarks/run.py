@@ -289,7 +289,7 @@ def report(rows: list[dict], idle: dict, out: Path) -> None:
     ax.set_xlabel("API median / jupyter_client median (lower is better; 1.0 = parity)")
     ax.invert_yaxis()
     for i, r in enumerate(rows):
-        ax.text(r["ratio"], i, f" {r['ratio']:.2f}", va="center")
+        ax.text(r["ratio"], i, f" {r['ratio']:.3f}", va="center")
     ax.set_title("jupyter_interp_ext vs jupyter_client alone, same machine, interleaved")
     fig.tight_layout()
     fig.savefig(out / "results.png", dpi=110)
