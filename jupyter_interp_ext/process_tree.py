@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 from pathlib import Path
+
+
+async def spawn_bash(command: str, cwd: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`bash -c command` with stdin from /dev/null, piped output, leading its own process group
+    (so it and everything it starts can be killed together)."""
+    return await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _parents() -> dict[int, int]:

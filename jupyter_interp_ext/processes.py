@@ -17,7 +17,7 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 from .errors import SandboxError, now_iso
-from .process_tree import signal_tree
+from .process_tree import signal_tree, spawn_bash
 
 KILLED_CODES = {137, 143, -signal.SIGKILL, -signal.SIGTERM}
 KILL_GRACE = 3.0
@@ -146,17 +146,7 @@ class ProcessManager(LoggingConfigurable):
                 {"processId": process_id},
             )
         try:
-            process = await asyncio.create_subprocess_exec(
-                "bash",
-                "-c",
-                command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-            )
+            process = await spawn_bash(command, cwd, env)
         except OSError as exc:
             raise SandboxError("STREAM_START_ERROR", f"Failed to start process: {exc}") from None
         proc = BackgroundProcess(

@@ -17,7 +17,7 @@ from traitlets.config import LoggingConfigurable
 from ._version import __version__
 from .environment import kernel_environment, resolve_cwd, validate_env_names
 from .errors import SandboxError, validation_error
-from .process_tree import signal_tree
+from .process_tree import signal_tree, spawn_bash
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
 
 DEFAULT_SESSION = "default"
@@ -167,17 +167,7 @@ class ShellSessionManager(LoggingConfigurable):
         """A fresh `bash -c` sharing nothing; a timeout is exit code 124, as upstream."""
         validate_env_names(env, "env")
         started = time.monotonic()
-        process = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=self.resolve_cwd(cwd),
-            env=self.base_environment(env),
-            start_new_session=True,
-        )
+        process = await spawn_bash(command, self.resolve_cwd(cwd), self.base_environment(env))
         limit = timeout or self.default_command_timeout or None
         communicate = asyncio.ensure_future(process.communicate())
         timed_out = False
