@@ -39,6 +39,7 @@ class CodeContext:
     restarts: int = 0
     needs_prelude: bool = False
     move_code: str | None = None
+    kernel_ready: object | None = None  # the kernel's `ready` future when we last set it up
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -213,8 +214,9 @@ class ContextManager(LoggingConfigurable):
         context.move_code = move_code
         if move_code is None:
             await self.run_prelude(context)
-        elif move_code:  # a pooled kernel ran its prelude already; it only needs moving
+        else:  # a pooled kernel ran its prelude already; it may only need moving
             await self._run_setup(client, move_code)
+            context.kernel_ready = self.kernel_manager.get_kernel(kernel_id).ready
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         if self.session_manager is not None:
@@ -241,6 +243,14 @@ class ContextManager(LoggingConfigurable):
             context.client, (context.move_code or "") + PRELUDES.get(context.language, "")
         )
         context.needs_prelude = False
+        context.kernel_ready = self.kernel_manager.get_kernel(context.id).ready
+
+    def replaced(self, context: CodeContext) -> bool:
+        """Whether the kernel was restarted since we set it up (by us, the server's restarter,
+        or anyone through /api/kernels): each (re)start gives it a new `ready` future."""
+        if context.id not in self.kernel_manager:
+            return False
+        return self.kernel_manager.get_kernel(context.id).ready is not context.kernel_ready
 
     async def _run_setup(self, client: AsyncKernelClient, code: str) -> None:
         if code:

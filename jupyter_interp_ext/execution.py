@@ -74,7 +74,7 @@ class ExecutionManager(LoggingConfigurable):
         """
         limit = timeout if timeout is not None else (self.default_timeout or None)
         async with context.lock:
-            if context.needs_prelude:
+            if context.needs_prelude or self.contexts.replaced(context):
                 await self.contexts.run_prelude(context)
             run = _Run(self, context, limit, abandoned or asyncio.Event())
             async for event in run.events(code):
@@ -259,11 +259,22 @@ class _Run:
                     return
 
     async def _kernel_intact(self) -> bool:
-        """False once the kernel died, even if the server's restarter already revived it."""
-        if self.context.restarts != self.restarts_at_start:
+        """False once the kernel died, was restarted (here or elsewhere) or was shut down."""
+        contexts = self.manager.contexts
+        if self.context.restarts != self.restarts_at_start or contexts.replaced(self.context):
             return False
-        return await self.manager.contexts.is_alive(self.context)
+        return await contexts.is_alive(self.context)
 
     def _kernel_died(self) -> dict[str, Any]:
-        self.manager.log.warning("Kernel of context %s died during a run", self.context.id)
-        return error_event("KernelDied", "The context's kernel died while running this code", [])
+        """The terminal event for a run whose kernel went away under it."""
+        contexts = self.manager.contexts
+        if self.context.id not in contexts.kernel_manager:
+            ename, why = "KernelShutDown", "the context's kernel was shut down"
+        elif self.context.restarts != self.restarts_at_start:
+            ename, why = "KernelDied", "the context's kernel died and was restarted"
+        elif contexts.replaced(self.context):
+            ename, why = "KernelRestarted", "the context's kernel was restarted"
+        else:
+            ename, why = "KernelDied", "the context's kernel died"
+        self.manager.log.warning("Run on context %s ended: %s", self.context.id, why)
+        return error_event(ename, f"{why} while running this code; its variables are lost", [])

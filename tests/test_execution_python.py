@@ -202,3 +202,34 @@ async def test_client_leaving_mid_run_interrupts_it(
     # Without the interrupt the loop above would hold the context for the default 300 s.
     events = await api.run(python, "kept + 1")
     assert results(events)[0]["text"] == "2"
+
+
+async def test_restart_elsewhere_ends_the_run_and_the_context_recovers(api, python, jp_fetch):
+    await api.run(python, "before = 1")
+    running = asyncio.ensure_future(api.run(python, "import time\nwhile True: time.sleep(0.05)"))
+    await busy(jp_fetch, python)
+    await jp_fetch("api", "kernels", python, "restart", method="POST", body="")
+    events = await running
+    assert events[-1]["ename"] == "KernelRestarted"
+    assert (await api.run(python, "before"))[-1]["ename"] == "NameError"
+    assert results(await api.run(python, "{'prelude': 'again'}"))[0]["json"] == {"prelude": "again"}
+
+
+async def test_shutdown_elsewhere_ends_the_run(api, python, jp_fetch):
+    running = asyncio.ensure_future(api.run(python, "import time\nwhile True: time.sleep(0.05)"))
+    await busy(jp_fetch, python)
+    await jp_fetch("api", "kernels", python, method="DELETE")
+    events = await running
+    assert events[-1]["ename"] == "KernelShutDown"
+    status, body = await api.call("POST", "api/execute/code", {"context_id": python, "code": "1"})
+    assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
+
+
+async def busy(jp_fetch, kernel_id: str) -> None:
+    """Wait until the server reports the kernel busy (our run has started)."""
+    for _ in range(400):
+        kernel = json.loads((await jp_fetch("api", "kernels", kernel_id)).body)
+        if kernel["execution_state"] == "busy":
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the kernel never became busy")
