@@ -13,11 +13,11 @@ from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_core.utils import ensure_async
-from traitlets import Dict, Float, Instance, List, Unicode
+from traitlets import Dict, Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .environment import kernel_environment, resolve_cwd
-from .errors import SandboxError, context_not_found
+from .errors import SandboxError, context_not_found, limit_reached
 from .kernel_client import open_client, run_silently
 from .languages import Language, available_languages, resolve_language
 from .pool import KernelPool, PooledKernel
@@ -84,6 +84,10 @@ class ContextManager(LoggingConfigurable):
         60.0, help="Seconds a new kernel may take before creating its context fails."
     ).tag(config=True)
 
+    max_contexts = Int(
+        64, help="Contexts that may exist at once (0: no limit); more are refused with 429."
+    ).tag(config=True)
+
     kernel_manager = Instance("jupyter_server.services.kernels.kernelmanager.MappingKernelManager")
     session_manager = Instance(
         "jupyter_server.services.sessions.sessionmanager.SessionManager", allow_none=True
@@ -96,6 +100,7 @@ class ContextManager(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._contexts: dict[str, CodeContext] = {}
+        self._creating = 0
 
     async def installed_kernels(self) -> set[str]:
         """Names of the installed kernelspecs (found anew each time: specs can be installed
@@ -130,13 +135,19 @@ class ContextManager(LoggingConfigurable):
         base_cwd, base_env = base or (self.root_dir, os.environ)
         real_cwd = resolve_cwd(cwd, base_cwd, [self.root_dir])
         env = kernel_environment(base_env, self.env_deny_list, self.secrets, env_vars)
-        kernel_id, client, move_code = await self._kernel_for(lang, real_cwd, env)
+        if self.max_contexts and len(self.list()) + self._creating >= self.max_contexts:
+            raise limit_reached("contexts", self.max_contexts, "ContextManager.max_contexts")
+        self._creating += 1
         try:
-            context = await self._attach(kernel_id, client, lang, real_cwd, move_code)
-        except BaseException:
-            client.stop_channels()
-            await self._shutdown_kernel(kernel_id)
-            raise
+            kernel_id, client, move_code = await self._kernel_for(lang, real_cwd, env)
+            try:
+                context = await self._attach(kernel_id, client, lang, real_cwd, move_code)
+            except BaseException:
+                client.stop_channels()
+                await self._shutdown_kernel(kernel_id)
+                raise
+        finally:
+            self._creating -= 1
         self._contexts[kernel_id] = context
         source = "fresh start" if move_code is None else "pool"
         self.log.info("Context %s created (%s in %s, %s)", kernel_id, lang.name, real_cwd, source)

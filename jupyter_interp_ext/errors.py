@@ -73,6 +73,16 @@ def validation_error(field: str, message: str) -> SandboxError:
     )
 
 
+def limit_reached(what: str, limit: int, trait: str) -> SandboxError:
+    """429: a configured cap is reached; the client may retry once something is released."""
+    return SandboxError(
+        "RESOURCE_LIMIT_REACHED",
+        f"Too many {what}: the limit is {limit} ({trait}); delete some and try again",
+        {"limit": limit, "setting": trait},
+        status=429,
+    )
+
+
 def context_not_found(context_id: str, why: str = "") -> SandboxError:
     """404 for an id that names no live context."""
     return SandboxError(

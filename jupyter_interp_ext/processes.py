@@ -16,7 +16,7 @@ from typing import Any
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
-from .errors import SandboxError, now_iso
+from .errors import SandboxError, limit_reached, now_iso
 from .process_tree import signal_tree, spawn_bash
 
 KILLED_CODES = {137, 143, -signal.SIGKILL, -signal.SIGTERM}
@@ -117,6 +117,9 @@ class ProcessManager(LoggingConfigurable):
         1024 * 1024, help="Characters of stdout (and of stderr) kept per process."
     ).tag(config=True)
     keep_finished = Int(200, help="Finished processes kept for listing.").tag(config=True)
+    max_running = Int(
+        256, help="Processes that may run at once (0: no limit); more are refused with 429."
+    ).tag(config=True)
     keep_finished_seconds = Float(3600.0, help="Seconds a finished process stays listed.").tag(
         config=True
     )
@@ -138,6 +141,9 @@ class ProcessManager(LoggingConfigurable):
         if not command.strip():
             raise SandboxError("INVALID_COMMAND", "Command must not be empty", {"command": command})
         self._prune()
+        running = sum(1 for p in self._processes.values() if not p.done.is_set())
+        if self.max_running and running >= self.max_running:
+            raise limit_reached("running processes", self.max_running, "ProcessManager.max_running")
         process_id = process_id or f"proc_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
         if process_id in self._processes:
             raise SandboxError(

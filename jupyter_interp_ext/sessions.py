@@ -16,7 +16,7 @@ from traitlets.config import LoggingConfigurable
 
 from ._version import __version__
 from .environment import kernel_environment, resolve_cwd, validate_env_names
-from .errors import SandboxError, validation_error
+from .errors import SandboxError, limit_reached, validation_error
 from .process_tree import signal_tree, spawn_bash
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
 
@@ -55,6 +55,10 @@ class ShellSessionManager(LoggingConfigurable):
         0.0,
         help="Seconds a foreground command may run when neither the request nor its "
         "session sets a limit (0: no limit).",
+    ).tag(config=True)
+
+    max_sessions = Int(
+        64, help="Sessions (shells) that may exist at once (0: no limit); more get 429."
     ).tag(config=True)
 
     env_deny_list = List(Unicode(), help="Environment names (fnmatch) shells never get.")
@@ -97,6 +101,8 @@ class ShellSessionManager(LoggingConfigurable):
                 f"Session '{session_id}' already exists",
                 {"sessionId": session_id, "containerPlacementId": None},
             )
+        if self.max_sessions and len(self.list()) >= self.max_sessions:
+            raise limit_reached("sessions", self.max_sessions, "ShellSessionManager.max_sessions")
         shell = Shell(self.resolve_cwd(cwd), self.base_environment(env), self.command_output_limit)
         await shell.start()
         session = ExecSession(session_id, shell, command_timeout)

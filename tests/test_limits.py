@@ -1,0 +1,56 @@
+"""Configured caps: past them a clear 429, and room again once something is released."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def jp_server_config():
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
+        "KernelPool": {"sizes": {}},
+        "ContextManager": {"max_contexts": 1},
+        "ShellSessionManager": {"max_sessions": 1},
+        "ProcessManager": {"max_running": 1},
+    }
+
+
+def assert_limited(status: int, body: dict, setting: str) -> None:
+    assert (status, body["code"], body["httpStatus"]) == (429, "RESOURCE_LIMIT_REACHED", 429)
+    assert body["context"]["setting"] == setting
+    assert setting in body["message"]
+
+
+async def test_context_cap(api):
+    first = await api.create("python")
+    status, body = await api.call("POST", "api/contexts", {"language": "python"})
+    assert_limited(status, body, "ContextManager.max_contexts")
+    await api.call("DELETE", f"api/contexts/{first['contextId']}")
+    assert (await api.create("python"))["language"] == "python"
+
+
+async def test_session_cap(api):
+    status, _ = await api.call("POST", "api/execute", {"command": "true", "sessionId": "one"})
+    assert status == 200
+    status, body = await api.call("POST", "api/execute", {"command": "true", "sessionId": "two"})
+    assert_limited(status, body, "ShellSessionManager.max_sessions")
+    await api.call("POST", "api/session/delete", {"sessionId": "one"})
+    status, _ = await api.call("POST", "api/execute", {"command": "true", "sessionId": "two"})
+    assert status == 200
+
+
+async def test_running_process_cap(api):
+    none = "__DISABLE_SESSION__"
+    status, first = await api.call(
+        "POST", "api/process/start", {"command": "sleep 300", "sessionId": none}
+    )
+    status, body = await api.call(
+        "POST", "api/process/start", {"command": "sleep 300", "sessionId": none}
+    )
+    assert_limited(status, body, "ProcessManager.max_running")
+    await api.call("DELETE", f"api/process/{first['processId']}")
+    status, second = await api.call(
+        "POST", "api/process/start", {"command": "true", "sessionId": none}
+    )
+    assert status == 200
