@@ -208,3 +208,19 @@ async def test_context_created_in_a_session_starts_in_its_current_state(api, jp_
         await api.run(js["contextId"], "Deno.cwd() + ' ' + Deno.env.get('FROM_SHELL')")
     )
     assert f"{created['cwd']} yes" in result["text"]
+
+
+async def test_secrets_never_reach_shells_or_processes(api, jp_serverapp, monkeypatch):
+    token = jp_serverapp.identity_provider.token
+    monkeypatch.setenv("JUPYTER_TOKEN", "from-env")
+    monkeypatch.setenv("COPY_OF_TOKEN", token)
+    monkeypatch.setenv("HARMLESS", "yes")
+    probe = "env | grep -E 'JUPYTER_TOKEN|COPY_OF_TOKEN|HARMLESS' | sort"
+    for session in ("fresh", "__DISABLE_SESSION__"):
+        result = await execute(api, probe, session)
+        assert result["stdout"].strip() == "HARMLESS=yes"
+        assert token not in result["stdout"]
+    status, events = await api.call(
+        "POST", "api/execute/stream", {"command": probe, "sessionId": "fresh"}
+    )
+    assert "".join(e["data"] for e in events if e["type"] == "stdout") == "HARMLESS=yes\n"
