@@ -40,6 +40,7 @@ class CodeContext:
     needs_prelude: bool = False
     move_code: str | None = None
     kernel_ready: object | None = None  # the kernel's `ready` future when we last set it up
+    closed: bool = False  # deleted (or the server is stopping): its channels are closed
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -331,6 +332,7 @@ class ContextManager(LoggingConfigurable):
     def _forget(self, context_id: str) -> None:
         context = self._contexts.pop(context_id, None)
         if context is not None:
+            context.closed = True
             context.client.stop_channels()
             if context_id in self.kernel_manager:
                 self.kernel_manager.notify_disconnect(context_id)

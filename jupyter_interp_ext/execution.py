@@ -142,6 +142,9 @@ class _Run:
                     yield event
             async for event in self._drain(msg_id):
                 yield event
+            if reply.cancelled():  # the shell channel was closed under us
+                yield self._kernel_died()
+                return
             for event in self._finish(reply.result()["content"]):
                 yield event
         finally:
@@ -165,6 +168,10 @@ class _Run:
             return await self.context.client.get_iopub_msg(timeout=wait)
         except queue.Empty:
             return None
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise
+            return None  # the channel was closed under us: the liveness check says why
 
     def _translate(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         kind = msg["msg_type"]
@@ -261,6 +268,8 @@ class _Run:
     async def _kernel_intact(self) -> bool:
         """False once the kernel died, was restarted (here or elsewhere) or was shut down."""
         contexts = self.manager.contexts
+        if self.context.closed:
+            return False
         if self.context.restarts != self.restarts_at_start or contexts.replaced(self.context):
             return False
         return await contexts.is_alive(self.context)
@@ -268,7 +277,7 @@ class _Run:
     def _kernel_died(self) -> dict[str, Any]:
         """The terminal event for a run whose kernel went away under it."""
         contexts = self.manager.contexts
-        if self.context.id not in contexts.kernel_manager:
+        if self.context.closed or self.context.id not in contexts.kernel_manager:
             ename, why = "KernelShutDown", "the context's kernel was shut down"
         elif self.context.restarts != self.restarts_at_start:
             ename, why = "KernelDied", "the context's kernel died and was restarted"
@@ -278,3 +287,10 @@ class _Run:
             ename, why = "KernelDied", "the context's kernel died"
         self.manager.log.warning("Run on context %s ended: %s", self.context.id, why)
         return error_event(ename, f"{why} while running this code; its variables are lost", [])
+
+
+def _being_cancelled() -> bool:
+    """Whether the current task itself is being cancelled (not just something it awaited)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return task is not None and (cancelling is None or cancelling() > 0)

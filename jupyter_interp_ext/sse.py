@@ -26,7 +26,9 @@ class EventStream:
         self.handler = handler
         self._flushing: Future | None = None
 
-    def open(self) -> None:
+    async def open(self) -> None:
+        """Send the status and headers now: the client sees the stream start at once, and any
+        later failure can only be an event inside it."""
         handler = self.handler
         handler.set_status(200)
         handler.set_header("Content-Type", "text/event-stream")
@@ -36,6 +38,7 @@ class EventStream:
         sock = getattr(stream, "socket", None)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await handler.flush()
 
     async def send(self, event: dict[str, Any]) -> None:
         """Queue an event and flush at once, unless a flush is still in flight: then the event

@@ -58,7 +58,7 @@ class ExecuteStreamHandler(ProcessesHandler):
     async def post(self) -> None:
         proc = await self.launch(self.json_body())
         stream = EventStream(self)
-        stream.open()
+        await stream.open()
         try:
             await stream.send(
                 {

@@ -51,7 +51,7 @@ class ReadStreamHandler(FilesHandler):
         body = self.json_body()
         real, shown = await self.path(body)
         stream = EventStream(self)
-        stream.open()
+        await stream.open()
         try:
             try:
                 async for event in self.files.stream(real, shown):

@@ -90,7 +90,7 @@ class ExecuteCodeHandler(InterpreterHandler):
             )
         await self.contexts.ensure_running(context)
         stream = EventStream(self)
-        stream.open()
+        await stream.open()
         await self._stream_run(stream, context, code, timeout)
         await stream.close()
 

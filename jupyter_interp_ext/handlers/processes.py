@@ -96,7 +96,7 @@ class ProcessStreamHandler(ProcessesHandler):
     async def get(self, process_id: str) -> None:
         proc = self.processes.get(process_id)
         stream = EventStream(self)
-        stream.open()
+        await stream.open()
         base = {"processId": proc.id}
         try:
             await stream.send(
