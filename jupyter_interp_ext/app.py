@@ -95,6 +95,7 @@ class InterpreterApp(ExtensionApp):
             interp_process_manager=self.process_manager,
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
+            interp_prefix=self.prefix,
         )
 
     def initialize_handlers(self) -> None:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from jupyter_interp_ext.openapi import document
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -44,6 +50,40 @@ def parse_sse(raw: bytes) -> list[dict[str, Any]]:
     return events
 
 
+OPENAPI = document("/sandbox")
+_REGISTRY = Registry().with_resource("urn:api", Resource.from_contents(OPENAPI, DRAFT202012))
+_OPERATIONS = [
+    (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), path)
+    for path in OPENAPI["paths"]
+]
+
+
+def check_against_openapi(method: str, path: str, status: int, content_type: str, body: Any):
+    """Every answer the tests see must match the shipped OpenAPI description."""
+    path = "/" + path.strip("/")
+    template = next((t for pattern, t in _OPERATIONS if pattern.match(path)), None)
+    if template is None or method.lower() not in OPENAPI["paths"][template]:
+        assert status == 404 or status == 405, f"{method} {path} is not described"
+        template, method = None, None
+    if template is None:
+        pointer = "/components/schemas/Error"
+    else:
+        responses = OPENAPI["paths"][template][method.lower()]["responses"]
+        code = str(status) if str(status) in responses else "default"
+        media = (
+            "text/event-stream"
+            if content_type.startswith("text/event-stream")
+            else ("application/json")
+        )
+        assert media in responses[code]["content"], f"{method} {path} {status} {media}"
+        if media != "application/json":
+            return
+        pointer = "/paths/{}/{}/responses/{}/content/application~1json/schema".format(
+            template.replace("~", "~0").replace("/", "~1"), method.lower(), code
+        )
+    Draft202012Validator({"$ref": f"urn:api#{pointer}"}, registry=_REGISTRY).validate(body)
+
+
 class Api:
     """Calls the extension the way an HTTP client would, returning status and JSON."""
 
@@ -74,8 +114,11 @@ class Api:
             response = exc.response
         content_type = response.headers.get("Content-Type", "")
         if content_type.startswith("text/event-stream"):
+            check_against_openapi(method, path, response.code, content_type, None)
             return response.code, parse_sse(response.body)
-        return response.code, json.loads(response.body) if response.body else None
+        body = json.loads(response.body) if response.body else None
+        check_against_openapi(method, path, response.code, content_type, body)
+        return response.code, body
 
     async def create(self, language: str = "python", **body: Any) -> dict[str, Any]:
         status, data = await self.call("POST", "api/contexts", {"language": language, **body})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
@@ -13,6 +14,7 @@ from jupyter_interp_ext import __version__
 ROUTES = [
     ("GET", "api/ping", ("read", "api")),
     ("GET", "api/version", ("read", "api")),
+    ("GET", "api/openapi.json", ("read", "api")),
     ("GET", "api/interpreter/health", ("read", "kernels")),
     ("GET", "api/contexts", ("read", "kernels")),
     ("POST", "api/contexts", ("write", "kernels")),
@@ -131,3 +133,19 @@ async def test_wrong_method_is_a_json_error(api):
     status, body = await api.call("PUT", "api/contexts", {})
     assert status == 405
     assert body["code"] == "UNKNOWN_ERROR"
+
+
+async def test_openapi_describes_every_route(api, jp_base_url):
+    from jupyter_interp_ext.handlers import _ROUTES
+    from jupyter_interp_ext.openapi import document
+
+    status, served = await api.call("GET", "api/openapi.json")
+    assert served == document(f"{jp_base_url}sandbox")
+    assert served["openapi"] == "3.1.0"
+    described = {re.sub(r"\{[^}]+\}", "*", path) for path in served["paths"]}
+    routed = {
+        "/" + re.sub(r"\(\?P<[^>]+>[^)]+\)", "*", route[0])
+        for route in _ROUTES
+        if "rest" not in route[0]
+    }
+    assert routed == described

@@ -16,7 +16,7 @@ from .files import (
     WriteHandler,
 )
 from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
-from .misc import NotFoundHandler, PingHandler, VersionHandler
+from .misc import NotFoundHandler, OpenAPIHandler, PingHandler, VersionHandler
 from .processes import (
     ProcessHandler,
     ProcessKillAllHandler,
@@ -54,6 +54,7 @@ _ROUTES = [
     ("api/process/(?P<process_id>[^/]+)/stream", ProcessStreamHandler),
     ("api/ping", PingHandler),
     ("api/version", VersionHandler),
+    ("api/openapi.json", OpenAPIHandler),
     ("api/(?P<rest>.*)", NotFoundHandler),
 ]
 

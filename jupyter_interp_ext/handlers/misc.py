@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .._version import __version__
 from ..errors import SandboxError
+from ..openapi import document
 from .base import SandboxHandler
 
 
@@ -26,6 +28,14 @@ class VersionHandler(MiscHandler):
     @authorized
     async def get(self) -> None:
         self.write_json({"version": __version__})
+
+
+class OpenAPIHandler(MiscHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        prefix = self.settings["interp_prefix"]
+        self.finish(document(url_path_join(self.base_url, prefix)))
 
 
 class NotFoundHandler(MiscHandler):

@@ -1,0 +1,420 @@
+"""The OpenAPI 3.1 description of every route, served at `{prefix}/api/openapi.json`.
+
+Built from a few helpers so each route reads as one line of intent; tests validate real
+responses against it, which keeps it true.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+JSON = "application/json"
+SSE = "text/event-stream"
+
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+INT = {"type": "integer"}
+NUMBER = {"type": "number"}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str] | None = None, **properties: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def success(**properties: Any) -> dict[str, Any]:
+    """A success body: `success` and `timestamp`, plus the route's own (required) fields."""
+    return obj(
+        ["success", "timestamp", *properties], success=BOOL, timestamp=TIMESTAMP, **properties
+    )
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": obj(
+        ["code", "message", "context", "httpStatus", "timestamp"],
+        code=STRING,
+        message=STRING,
+        error=STRING,
+        context={"type": "object"},
+        details={"type": "object"},
+        httpStatus=INT,
+        timestamp=TIMESTAMP,
+    ),
+    "Context": obj(["id", "language", "cwd"], id=STRING, language=STRING, cwd=STRING),
+    "Process": obj(
+        ["id", "pid", "command", "status", "startTime"],
+        id=STRING,
+        pid=INT,
+        command=STRING,
+        status={"enum": ["running", "completed", "failed", "killed", "error"]},
+        startTime=TIMESTAMP,
+        endTime={"type": ["string", "null"]},
+        exitCode={"type": ["integer", "null"]},
+        sessionId={"type": ["string", "null"]},
+    ),
+    "FileEntry": obj(
+        [
+            "name",
+            "absolutePath",
+            "relativePath",
+            "type",
+            "size",
+            "modifiedAt",
+            "mode",
+            "permissions",
+        ],
+        name=STRING,
+        absolutePath=STRING,
+        relativePath=STRING,
+        type={"enum": ["file", "directory", "symlink", "other"]},
+        size=INT,
+        modifiedAt=STRING,
+        mode=STRING,
+        permissions=obj(
+            ["readable", "writable", "executable"], readable=BOOL, writable=BOOL, executable=BOOL
+        ),
+    ),
+    "SessionId": {
+        "type": "string",
+        "description": "Execution session; `default` when absent, "
+        "`__DISABLE_SESSION__` for none. Also `X-Session-Id` or `?sessionId=`.",
+    },
+}
+
+PATH_BODY = obj(["path"], path=STRING, sessionId=ref("SessionId"))
+
+
+def operation(
+    summary: str,
+    tag: str,
+    response: dict[str, Any] | None,
+    body: dict[str, Any] | None = None,
+    stream: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One operation: its JSON (or SSE) success answer and the shared error body."""
+    responses: dict[str, Any] = {
+        "default": {"description": "Error", "content": {JSON: {"schema": ref("Error")}}}
+    }
+    if stream is not None:
+        responses["200"] = {"description": stream, "content": {SSE: {"schema": STRING}}}
+    else:
+        responses["200"] = {"description": "Success", "content": {JSON: {"schema": response}}}
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    if parameters:
+        op["parameters"] = parameters
+    return op
+
+
+def path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": STRING}
+
+
+COMMAND_BODY = obj(
+    ["command"],
+    command=STRING,
+    sessionId=ref("SessionId"),
+    timeoutMs=NUMBER,
+    env=STRING_MAP,
+    cwd=STRING,
+    origin={"enum": ["user", "internal"]},
+    background=BOOL,
+    processId=STRING,
+)
+STARTED = success(processId=STRING, pid=INT, command=STRING)
+MOVED = success(path=STRING, newPath=STRING)
+
+
+def paths() -> dict[str, Any]:
+    o = operation
+    return {
+        "/api/ping": {"get": o("Liveness", "misc", success(status=STRING, message=STRING))},
+        "/api/version": {"get": o("Package version", "misc", success(version=STRING))},
+        "/api/openapi.json": {"get": o("This description", "misc", {"type": "object"})},
+        "/api/interpreter/health": {
+            "get": o(
+                "Interpreter health",
+                "interpreter",
+                success(
+                    status=STRING,
+                    languages={"type": "array", "items": STRING},
+                    contexts=INT,
+                    pool={"type": "object", "additionalProperties": INT},
+                ),
+            )
+        },
+        "/api/contexts": {
+            "get": o(
+                "List contexts",
+                "interpreter",
+                success(contexts={"type": "array", "items": ref("Context")}),
+            ),
+            "post": o(
+                "Create a context (a kernel)",
+                "interpreter",
+                success(contextId=STRING, language=STRING, cwd=STRING),
+                obj(language=STRING, cwd=STRING, env_vars=STRING_MAP, sessionId=ref("SessionId")),
+            ),
+        },
+        "/api/contexts/{context_id}": {
+            "delete": o(
+                "Delete a context",
+                "interpreter",
+                success(contextId=STRING),
+                parameters=[path_param("context_id")],
+            )
+        },
+        "/api/execute/code": {
+            "post": o(
+                "Run code in a context",
+                "interpreter",
+                None,
+                obj(
+                    ["context_id", "code"],
+                    context_id=STRING,
+                    code=STRING,
+                    language=STRING,
+                    timeout_ms=NUMBER,
+                ),
+                stream="stdout/stderr/result events, then execution_complete or error",
+            )
+        },
+        "/api/session/create": {
+            "post": o(
+                "Create an execution session",
+                "sessions",
+                success(
+                    data=obj(["id", "cwd"], id=STRING, cwd=STRING),
+                    id=STRING,
+                    sessionId=STRING,
+                    containerPlacementId={"type": "null"},
+                ),
+                obj(id=STRING, env=STRING_MAP, cwd=STRING, commandTimeoutMs=NUMBER),
+            )
+        },
+        "/api/session/list": {
+            "get": o(
+                "List sessions",
+                "sessions",
+                success(
+                    data={"type": "array", "items": STRING},
+                    sessions={"type": "array", "items": {"type": "object"}},
+                ),
+            )
+        },
+        "/api/session/delete": {
+            "post": o(
+                "Delete a session",
+                "sessions",
+                success(sessionId=STRING),
+                obj(["sessionId"], sessionId=STRING),
+            )
+        },
+        "/api/execute": {
+            "post": o(
+                "Run a shell command to completion",
+                "commands",
+                {
+                    "oneOf": [
+                        success(
+                            exitCode=INT,
+                            stdout=STRING,
+                            stderr=STRING,
+                            command=STRING,
+                            duration=NUMBER,
+                            sessionId=STRING,
+                        ),
+                        STARTED,
+                    ]
+                },
+                COMMAND_BODY,
+            )
+        },
+        "/api/execute/stream": {
+            "post": o(
+                "Run a shell command, streaming its output",
+                "commands",
+                None,
+                COMMAND_BODY,
+                stream="start, stdout/stderr, complete",
+            )
+        },
+        "/api/process/start": {
+            "post": o("Start a background process", "processes", STARTED, COMMAND_BODY)
+        },
+        "/api/process/list": {
+            "get": o(
+                "List processes",
+                "processes",
+                success(processes={"type": "array", "items": ref("Process")}),
+                parameters=[{"name": "status", "in": "query", "schema": STRING}],
+            )
+        },
+        "/api/process/kill-all": {
+            "delete": o("Kill every running process", "processes", success(cleanedCount=INT))
+        },
+        "/api/process/{process_id}": {
+            "get": o(
+                "A process",
+                "processes",
+                success(process=ref("Process")),
+                parameters=[path_param("process_id")],
+            ),
+            "delete": o(
+                "Kill a process and its children",
+                "processes",
+                success(processId=STRING),
+                parameters=[path_param("process_id")],
+            ),
+        },
+        "/api/process/{process_id}/logs": {
+            "get": o(
+                "A process's output so far",
+                "processes",
+                success(processId=STRING, stdout=STRING, stderr=STRING),
+                parameters=[path_param("process_id")],
+            )
+        },
+        "/api/process/{process_id}/stream": {
+            "get": o(
+                "Follow a process's output",
+                "processes",
+                None,
+                parameters=[path_param("process_id")],
+                stream="process_info, output so far, live output, exit",
+            )
+        },
+        "/api/read": {
+            "post": o(
+                "Read a file",
+                "files",
+                success(
+                    path=STRING,
+                    content=STRING,
+                    encoding={"enum": ["utf-8", "base64"]},
+                    isBinary=BOOL,
+                    mimeType=STRING,
+                    size=INT,
+                ),
+                obj(
+                    ["path"],
+                    path=STRING,
+                    sessionId=ref("SessionId"),
+                    encoding={"enum": ["utf-8", "utf8", "base64"]},
+                ),
+            )
+        },
+        "/api/read/stream": {
+            "post": o(
+                "Stream a file",
+                "files",
+                None,
+                PATH_BODY,
+                stream="metadata, chunk…, complete (or error)",
+            )
+        },
+        "/api/write": {
+            "post": o(
+                "Write a file (atomically; parents created)",
+                "files",
+                success(path=STRING),
+                obj(
+                    ["path", "content"],
+                    path=STRING,
+                    content=STRING,
+                    sessionId=ref("SessionId"),
+                    encoding={"enum": ["utf-8", "utf8", "base64"]},
+                ),
+            )
+        },
+        "/api/delete": {"post": o("Delete a file", "files", success(path=STRING), PATH_BODY)},
+        "/api/rename": {
+            "post": o(
+                "Rename a file or directory",
+                "files",
+                MOVED,
+                obj(
+                    ["oldPath", "newPath"],
+                    oldPath=STRING,
+                    newPath=STRING,
+                    sessionId=ref("SessionId"),
+                ),
+            )
+        },
+        "/api/move": {
+            "post": o(
+                "Move a file or directory",
+                "files",
+                MOVED,
+                obj(
+                    ["sourcePath", "destinationPath"],
+                    sourcePath=STRING,
+                    destinationPath=STRING,
+                    sessionId=ref("SessionId"),
+                ),
+            )
+        },
+        "/api/mkdir": {
+            "post": o(
+                "Create a directory",
+                "files",
+                success(path=STRING, recursive=BOOL),
+                obj(["path"], path=STRING, recursive=BOOL, sessionId=ref("SessionId")),
+            )
+        },
+        "/api/list-files": {
+            "post": o(
+                "List a directory",
+                "files",
+                success(path=STRING, count=INT, files={"type": "array", "items": ref("FileEntry")}),
+                obj(
+                    ["path"],
+                    path=STRING,
+                    sessionId=ref("SessionId"),
+                    options=obj(recursive=BOOL, includeHidden=BOOL),
+                ),
+            )
+        },
+        "/api/exists": {
+            "post": o(
+                "Whether a path exists", "files", success(path=STRING, exists=BOOL), PATH_BODY
+            )
+        },
+    }
+
+
+def document(server_url: str) -> dict[str, Any]:
+    """The whole description, for a server whose API lives under `server_url`."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "jupyter_interp_ext: the Cloudflare Sandbox API on Jupyter",
+            "version": __version__,
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"token": []}],
+        "paths": paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`token <jupyter token>`",
+                },
+            },
+        },
+    }
