@@ -33,7 +33,7 @@ CPU_CELL = "sum(i * i for i in range(3_000_000))"
 class Server:
     """A real `jupyter server` with the extension, talked to over keep-alive HTTP."""
 
-    def __init__(self, root: Path, runtime: Path) -> None:
+    def __init__(self, root: Path, runtime: Path, *extra_args: str) -> None:
         self.token = secrets.token_hex(16)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -51,6 +51,7 @@ class Server:
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={root}",
                 "--ServerApp.log_level=WARN",
+                *extra_args,
             ],
             env=env,
             stdout=subprocess.DEVNULL,

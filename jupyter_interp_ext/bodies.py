@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import validation_error
+from .errors import SandboxError, validation_error
 
 
 def parse_json_object(raw: bytes, *, required: bool = True) -> dict[str, Any]:
@@ -78,3 +79,42 @@ def optional_str_map(body: dict[str, Any], field: str) -> dict[str, str]:
             raise validation_error(f"{field}.{key}", "names and values must not contain NUL")
         result[key] = item
     return result
+
+
+def optional_bool(body: dict[str, Any], field: str) -> bool:
+    """A boolean flag, false when absent."""
+    value = body.get(field)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise validation_error(field, f"'{field}' must be true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """The body of /api/execute, /api/execute/stream and /api/process/start, validated."""
+
+    command: str
+    env: dict[str, str]
+    cwd: str | None
+    timeout: float | None
+    process_id: str | None
+    background: bool
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> CommandRequest:
+        command = required_str(body, "command")
+        if not command.strip():
+            raise SandboxError("INVALID_COMMAND", "Command must not be empty", {"command": command})
+        origin = optional_str(body, "origin")
+        if origin not in (None, "user", "internal"):
+            raise validation_error("origin", "'origin' must be 'user' or 'internal'")
+        return cls(
+            command=command,
+            env=optional_str_map(body, "env"),
+            cwd=optional_str(body, "cwd"),
+            timeout=optional_milliseconds(body, "timeoutMs"),
+            process_id=optional_str(body, "processId"),
+            background=optional_bool(body, "background"),
+        )

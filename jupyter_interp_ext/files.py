@@ -11,6 +11,7 @@ import base64
 import binascii
 import codecs
 import contextlib
+import errno
 import mimetypes
 import os
 import re
@@ -29,6 +30,12 @@ from .environment import is_within
 from .errors import SandboxError, validation_error
 
 MAX_PATH = 4096
+# OS errors that say what is wrong with the request, not with the server.
+_CLIENT_ERRORS = {
+    errno.ENAMETOOLONG: "NAME_TOO_LONG",
+    errno.ENOTDIR: "NOT_DIRECTORY",
+    errno.EISDIR: "IS_DIRECTORY",
+}
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 _TEXT_APPLICATION_TYPES = {
     "application/json",
@@ -242,6 +249,11 @@ class FileManager(LoggingConfigurable):
         """Write beside the target, then rename over it: readers never see half a file."""
         if real.is_dir():
             raise SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
+        blocking = next((p for p in real.parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise SandboxError(
+                "NOT_DIRECTORY", f"Not a directory: {blocking} (in {shown})", {"path": shown}
+            )
         real.parent.mkdir(parents=True, exist_ok=True)
         mode = real.stat().st_mode & 0o7777 if real.exists() else NEW_FILE_MODE
         fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
@@ -357,6 +369,11 @@ class FileManager(LoggingConfigurable):
         except PermissionError as exc:
             raise SandboxError("PERMISSION_DENIED", f"Permission denied: {exc.filename}") from None
         except OSError as exc:
+            if exc.errno in _CLIENT_ERRORS:
+                code = _CLIENT_ERRORS[exc.errno]
+                raise SandboxError(
+                    code, f"{exc.strerror}: {exc.filename}", {"errno": exc.errno}
+                ) from None
             raise SandboxError(
                 "FILESYSTEM_ERROR",
                 f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "),

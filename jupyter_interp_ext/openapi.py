@@ -17,7 +17,29 @@ STRING = {"type": "string"}
 BOOL = {"type": "boolean"}
 INT = {"type": "integer"}
 NUMBER = {"type": "number"}
+ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 STRING_MAP = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
+ENV_MAP = {**STRING_MAP, "propertyNames": {"pattern": ENV_NAME}}
+NO_NUL = "^[^\\u0000]*\\S[^\\u0000]*$"  # not blank, no NUL
+PATH = {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": NO_NUL}
+COMMAND = {"type": "string", "pattern": "\\S"}
+MILLISECONDS = {"type": "number", "exclusiveMinimum": 0}
+EVENT = {  # one SSE event: `data:` holds one JSON object with its `type`
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "contentMediaType": JSON,
+            "contentSchema": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": STRING},
+            },
+        },
+        "event": STRING,
+    },
+}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 
 
@@ -30,6 +52,18 @@ def obj(required: list[str] | None = None, **properties: Any) -> dict[str, Any]:
     if required:
         schema["required"] = required
     return schema
+
+
+def nullable_optionals(schema: dict[str, Any]) -> dict[str, Any]:
+    """A request body whose optional fields may also be null (read as absent, like the
+    official client's `undefined`)."""
+    required = set(schema.get("required", []))
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        if "properties" in prop:
+            prop = nullable_optionals(prop)
+        properties[name] = prop if name in required else {"anyOf": [prop, {"type": "null"}]}
+    return {**schema, "properties": properties}
 
 
 def success(**properties: Any) -> dict[str, Any]:
@@ -91,7 +125,7 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-PATH_BODY = obj(["path"], path=STRING, sessionId=ref("SessionId"))
+PATH_BODY = obj(["path"], path=PATH, sessionId=ref("SessionId"))
 
 
 def operation(
@@ -107,12 +141,16 @@ def operation(
         "default": {"description": "Error", "content": {JSON: {"schema": ref("Error")}}}
     }
     if stream is not None:
-        responses["200"] = {"description": stream, "content": {SSE: {"schema": STRING}}}
+        responses["200"] = {"description": stream, "content": {SSE: {"schema": EVENT}}}
     else:
         responses["200"] = {"description": "Success", "content": {JSON: {"schema": response}}}
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        required = bool(body.get("required"))  # an all-optional body may be left out
+        op["requestBody"] = {
+            "required": required,
+            "content": {JSON: {"schema": nullable_optionals(body)}},
+        }
     if parameters:
         op["parameters"] = parameters
     return op
@@ -201,7 +239,7 @@ def paths() -> dict[str, Any]:
                     sessionId=STRING,
                     containerPlacementId={"type": "null"},
                 ),
-                obj(id=STRING, env=STRING_MAP, cwd=STRING, commandTimeoutMs=NUMBER),
+                obj(id=STRING, env=ENV_MAP, cwd=STRING, commandTimeoutMs=MILLISECONDS),
             )
         },
         "/api/session/list": {
@@ -219,7 +257,7 @@ def paths() -> dict[str, Any]:
                 "Delete a session",
                 "sessions",
                 success(sessionId=STRING),
-                obj(["sessionId"], sessionId=STRING),
+                obj(["sessionId"], sessionId={"type": "string", "pattern": "\\S"}),
             )
         },
         "/api/execute": {
@@ -371,7 +409,7 @@ def paths() -> dict[str, Any]:
                 "Create a directory",
                 "files",
                 success(path=STRING, recursive=BOOL),
-                obj(["path"], path=STRING, recursive=BOOL, sessionId=ref("SessionId")),
+                obj(["path"], path=PATH, recursive=BOOL, sessionId=ref("SessionId")),
             )
         },
         "/api/list-files": {

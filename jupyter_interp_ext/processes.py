@@ -147,7 +147,7 @@ class ProcessManager(LoggingConfigurable):
         process_id = process_id or f"proc_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
         if process_id in self._processes:
             raise SandboxError(
-                "VALIDATION_FAILED",
+                "RESOURCE_BUSY",
                 f"Process id '{process_id}' is already in use",
                 {"processId": process_id},
             )

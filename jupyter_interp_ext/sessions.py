@@ -210,7 +210,9 @@ class ShellSessionManager(LoggingConfigurable):
             base_cwd, base_env = await self.snapshot(session_id)
         target = os.path.join(base_cwd, os.path.expanduser(cwd)) if cwd else base_cwd
         if not os.path.isdir(target):
-            raise validation_error("cwd", f"directory '{cwd}' does not exist")
+            raise SandboxError(
+                "FILE_NOT_FOUND", f"Directory not found: {cwd}", {"path": cwd, "field": "cwd"}
+            )
         validate_env_names(env, "env")
         return target, {**base_env, **env}
 

@@ -129,7 +129,9 @@ async def test_error_codes(api, jp_root_dir, jp_serverapp):
     await fails(api, "list-files", {"path": "f.txt"}, 400, "NOT_DIRECTORY")
     await fails(api, "list-files", {"path": "nodir"}, 404, "FILE_NOT_FOUND")
     await fails(api, "rename", {"oldPath": "nope", "newPath": "x"}, 404, "FILE_NOT_FOUND")
-    await fails(api, "write", {"path": "f.txt/inside", "content": "x"}, 500, "FILESYSTEM_ERROR")
+    await fails(api, "write", {"path": "f.txt/inside", "content": "x"}, 400, "NOT_DIRECTORY")
+    await fails(api, "write", {"path": "x" * 300, "content": "x"}, 400, "NAME_TOO_LONG")
+    await fails(api, "delete", {"path": "y" * 300}, 400, "NAME_TOO_LONG")
     await fails(api, "mkdir", {"path": "d"}, 409, "FILE_EXISTS")
     await fails(api, "mkdir", {"path": "a/b/c"}, 404, "FILE_NOT_FOUND")
     for body in ({"path": ""}, {"path": "a\u0000b"}, {"path": 7}, {"path": "x" * 5000}, {}):

@@ -46,7 +46,7 @@ async def test_process_lifecycle_and_status_rules(api):
     status, dup = await api.call(
         "POST", "api/process/start", {"command": "true", "processId": "my-proc"}
     )
-    assert (status, dup["code"]) == (400, "VALIDATION_FAILED")
+    assert (status, dup["code"]) == (409, "RESOURCE_BUSY")
     status, empty = await api.call("POST", "api/process/start", {"command": "  "})
     assert (status, empty["code"]) == (400, "INVALID_COMMAND")
     status, missing = await api.call("GET", "api/process/nope")

@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
-from tornado.web import HTTPError
+from tornado.web import HTTPError, RequestHandler
 
 from ..bodies import optional_str, parse_json_object
 from ..contexts import ContextManager
@@ -71,7 +71,17 @@ class SandboxHandler(APIHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         error = to_sandbox_error(exc, status_code)
         self.set_status(error.status)
+        if error.status == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.finish(error.body())
+
+    def allowed_methods(self) -> list[str]:
+        """The HTTP methods this handler implements (for `Allow` on a 405)."""
+        return [
+            method
+            for method in ("GET", "POST", "DELETE")
+            if getattr(type(self), method.lower()) is not getattr(RequestHandler, method.lower())
+        ]
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, SandboxError):

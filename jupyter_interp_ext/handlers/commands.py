@@ -6,8 +6,8 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
-from ..errors import SandboxError, now_iso
+from ..bodies import CommandRequest
+from ..errors import now_iso
 from ..sessions import NO_SESSION
 from ..sse import EventStream
 from .processes import ProcessesHandler
@@ -20,19 +20,12 @@ class ExecuteHandler(ProcessesHandler):
     @authorized("execute")
     async def post(self) -> None:
         body = self.json_body()
-        if body.get("background") is True:
+        request = CommandRequest.parse(body)
+        if request.background:
             self.write_started(await self.launch(body))
             return
-        command = required_str(body, "command")
-        if not command.strip():
-            raise SandboxError("INVALID_COMMAND", "Command must not be empty", {"command": command})
         session_id = self.session_id(body)
-        args = (
-            command,
-            optional_str_map(body, "env"),
-            optional_str(body, "cwd"),
-            optional_milliseconds(body, "timeoutMs"),
-        )
+        args = (request.command, request.env, request.cwd, request.timeout)
         if session_id == NO_SESSION:
             result = await self.sessions.execute_sessionless(*args)
         else:
@@ -43,7 +36,7 @@ class ExecuteHandler(ProcessesHandler):
                 "exitCode": result.exit_code,
                 "stdout": result.stdout,
                 "stderr": result.stderr,
-                "command": command,
+                "command": request.command,
                 "duration": result.duration_ms,
                 "sessionId": session_id,
             }

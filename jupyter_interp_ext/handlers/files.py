@@ -10,7 +10,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..bodies import optional_str
+from ..bodies import optional_bool, optional_str
 from ..errors import SandboxError, validation_error
 from ..files import FileManager
 from ..sse import EventStream
@@ -107,7 +107,7 @@ class MkdirHandler(FilesHandler):
     async def post(self) -> None:
         body = self.json_body()
         real, shown = await self.path(body)
-        recursive = body.get("recursive") is True
+        recursive = optional_bool(body, "recursive")
         await self.files.mkdir(real, shown, recursive)
         self.write_json({"path": shown, "recursive": recursive})
 
@@ -118,9 +118,14 @@ class ListFilesHandler(FilesHandler):
     async def post(self) -> None:
         body = self.json_body()
         real, shown = await self.path(body)
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise validation_error("options", "'options' must be an object")
         files = await self.files.list(
-            real, shown, options.get("recursive") is True, options.get("includeHidden") is True
+            real,
+            shown,
+            optional_bool(options, "recursive"),
+            optional_bool(options, "includeHidden"),
         )
         self.write_json({"path": shown, "files": files, "count": len(files)})
 

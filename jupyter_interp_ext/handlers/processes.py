@@ -8,8 +8,8 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
-from ..errors import SandboxError, now_iso
+from ..bodies import CommandRequest
+from ..errors import now_iso
 from ..processes import BackgroundProcess
 from ..sse import EventStream
 from .base import SandboxHandler
@@ -21,20 +21,16 @@ class ProcessesHandler(SandboxHandler):
     auth_resource = AUTH_RESOURCE
 
     async def launch(self, body: dict[str, Any]) -> BackgroundProcess:
-        """Start `body.command` in the background from its session's current state."""
-        command = required_str(body, "command")
-        if not command.strip():
-            raise SandboxError("INVALID_COMMAND", "Command must not be empty", {"command": command})
+        """Start the body's command in the background from its session's current state."""
+        request = CommandRequest.parse(body)
         session_id = self.session_id(body)
-        cwd, env = await self.sessions.process_launch(
-            session_id, optional_str_map(body, "env"), optional_str(body, "cwd")
-        )
+        cwd, env = await self.sessions.process_launch(session_id, request.env, request.cwd)
         return await self.processes.start(
-            command,
+            request.command,
             cwd,
             env,
-            process_id=optional_str(body, "processId"),
-            timeout=optional_milliseconds(body, "timeoutMs"),
+            process_id=request.process_id,
+            timeout=request.timeout,
             session_id=session_id,
         )
 
