@@ -163,3 +163,18 @@ async def test_dead_kernel_answers_410_not_a_hang(api, jp_serverapp):
         "POST", "api/execute/code", {"context_id": context_id, "code": "1"}
     )
     assert (status, body["code"]) == (410, "CONTEXT_TERMINATED")
+
+
+async def test_culled_context_answers_404(api, jp_serverapp):
+    manager = jp_serverapp.kernel_manager
+    manager.cull_idle_timeout, manager.cull_interval, manager.cull_connected = 1, 1, True
+    manager.initialize_culler()
+    context_id = (await api.create("python"))["contextId"]
+    for _ in range(400):  # the culler runs every second and reaps kernels idle for one
+        if context_id not in manager:
+            break
+        await asyncio.sleep(0.05)
+    status, body = await api.call(
+        "POST", "api/execute/code", {"context_id": context_id, "code": "1"}
+    )
+    assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")

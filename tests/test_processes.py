@@ -149,3 +149,28 @@ async def test_finished_processes_are_kept_only_up_to_the_limit(api, jp_serverap
     assert [p["id"] for p in listed["processes"]] == ids[-2:]
     status, gone = await api.call("GET", f"api/process/{ids[0]}")
     assert (status, gone["code"]) == (404, "PROCESS_NOT_FOUND")
+
+
+async def test_leaving_a_stream_detaches_without_stopping_the_process(
+    api, jp_http_port, jp_base_url
+):
+    proc = await start(api, "echo ready; sleep 300")
+    for path, method, body in (
+        (f"api/process/{proc['processId']}/stream", "GET", b""),
+        ("api/execute/stream", "POST", b'{"command": "echo ready; sleep 300", "sessionId": "s"}'),
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+        writer.write(
+            f"{method} {jp_base_url}sandbox/{path} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: {api.headers['Authorization']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        while b"ready" not in await reader.readline():
+            pass
+        writer.close()
+    status, listed = await api.call("GET", "api/process/list", params={"status": "running"})
+    assert len(listed["processes"]) == 2  # the followed one and the streamed command
+    status, body = await api.call("DELETE", "api/process/kill-all")
+    assert body["cleanedCount"] == 2
