@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Type, Unicode, validate
+from traitlets import Int, Type, Unicode, validate
 
 from .contexts import ContextManager
 from .execution import ExecutionManager
@@ -22,6 +22,12 @@ class InterpreterApp(ExtensionApp):
 
     prefix = Unicode(
         "sandbox", help="URL prefix of the API under the server's base_url (no slashes)."
+    ).tag(config=True)
+
+    max_request_bytes = Int(
+        256 * 1024 * 1024,
+        help="Largest request body the API accepts (0: only the server's max_body_size); "
+        "larger ones get 413.",
     ).tag(config=True)
 
     context_manager_class = Type(
@@ -96,6 +102,7 @@ class InterpreterApp(ExtensionApp):
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
             interp_prefix=self.prefix,
+            interp_max_request_bytes=self.max_request_bytes,
         )
 
     def initialize_handlers(self) -> None:

@@ -13,6 +13,7 @@ def jp_server_config():
         "ContextManager": {"max_contexts": 1},
         "ShellSessionManager": {"max_sessions": 1},
         "ProcessManager": {"max_running": 1},
+        "InterpreterApp": {"max_request_bytes": 1000},
     }
 
 
@@ -53,4 +54,12 @@ async def test_running_process_cap(api):
     status, second = await api.call(
         "POST", "api/process/start", {"command": "true", "sessionId": none}
     )
+    assert status == 200
+
+
+async def test_request_body_limit(api, jp_root_dir):
+    status, body = await api.call("POST", "api/write", {"path": "big.txt", "content": "x" * 2000})
+    assert (status, body["code"], body["httpStatus"]) == (413, "REQUEST_TOO_LARGE", 413)
+    assert not (jp_root_dir / "big.txt").exists()
+    status, _ = await api.call("POST", "api/write", {"path": "small.txt", "content": "x" * 500})
     assert status == 200

@@ -59,6 +59,18 @@ class SandboxHandler(APIHandler):
             return candidate
         return default
 
+    async def prepare(self) -> None:
+        await super().prepare()
+        limit = self.settings["interp_max_request_bytes"]
+        if limit and len(self.request.body or b"") > limit:
+            raise SandboxError(
+                "REQUEST_TOO_LARGE",
+                f"Request body of {len(self.request.body)} bytes exceeds the {limit}-byte limit "
+                "(InterpreterApp.max_request_bytes)",
+                {"limit": limit},
+                status=413,
+            )
+
     def json_body(self, *, required: bool = True) -> dict[str, Any]:
         return parse_json_object(self.request.body or b"", required=required)
 
