@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from conftest import process_running, wait_until
+
 
 async def start(api, command: str, **body) -> dict:
     status, data = await api.call(
@@ -20,14 +22,6 @@ async def wait_status(api, process_id: str, wanted: str) -> dict:
             return data["process"]
         await asyncio.sleep(0.05)
     raise AssertionError(f"{process_id} never became {wanted}: {data}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def test_process_lifecycle_and_status_rules(api):
@@ -55,17 +49,15 @@ async def test_process_lifecycle_and_status_rules(api):
 
 async def test_kill_takes_the_whole_tree(api, jp_root_dir):
     proc = await start(api, "sleep 300 & echo $! > child.pid; wait")
-    for _ in range(100):
-        if (jp_root_dir / "child.pid").exists() and (jp_root_dir / "child.pid").read_text():
-            break
-        await asyncio.sleep(0.05)
+    pid_file = jp_root_dir / "child.pid"
+    await wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the child started")
     child = int((jp_root_dir / "child.pid").read_text())
-    assert alive(child)
+    assert process_running(child)
     status, killed = await api.call("DELETE", f"api/process/{proc['processId']}")
     assert (status, killed["processId"]) == (200, proc["processId"])
     info = await wait_status(api, proc["processId"], "killed")
     assert info["exitCode"] in (137, 143)
-    assert not alive(child)
+    assert not process_running(child)
     status, again = await api.call("DELETE", f"api/process/{proc['processId']}")
     assert (status, again["code"]) == (404, "COMMAND_NOT_FOUND")
 
@@ -90,9 +82,10 @@ async def test_processes_start_from_the_session_state(api, jp_root_dir):
     assert logs["stdout"] == f"{jp_root_dir.resolve() / 'w'}\n1 p\n"
 
 
-async def test_process_stream_replays_then_follows_then_exits(api):
+async def test_process_stream_replays_then_follows_then_exits(api, jp_serverapp):
     proc = await start(api, "echo first; sleep 0.3; echo second >&2; exit 5")
-    await asyncio.sleep(0.1)
+    buffered = jp_serverapp.web_app.settings["interp_process_manager"].get(proc["processId"])
+    await wait_until(lambda: buffered.stdout.size > 0, "the first line is buffered")
     status, events = await api.call("GET", f"api/process/{proc['processId']}/stream")
     assert status == 200
     assert events[0]["type"] == "process_info" and events[0]["processId"] == proc["processId"]

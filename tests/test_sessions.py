@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import outputs, results
+from conftest import outputs, process_running, results, wait_until
 
 
 async def execute(api, command: str, session: str = "s", **body) -> dict:
@@ -167,27 +167,19 @@ async def test_sessionless_commands_share_nothing(api):
     assert timed["stderr"].endswith("Command timed out after 300ms")
 
 
-async def test_delete_waits_for_the_running_command_then_kills_what_it_started(api):
+async def test_delete_waits_for_the_running_command_then_kills_what_it_started(api, jp_serverapp):
     await execute(api, "sleep 300 & echo $! > bg.pid")
     pid = int((await execute(api, "cat bg.pid"))["stdout"])
+    lock = jp_serverapp.web_app.settings["interp_session_manager"]._sessions["s"].lock
     running = asyncio.ensure_future(execute(api, "sleep 0.5; echo finished"))
-    await asyncio.sleep(0.1)
+    await wait_until(lock.locked, "the command holds the session")
     deleting = asyncio.ensure_future(api.call("POST", "api/session/delete", {"sessionId": "s"}))
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: len(lock._waiters or ()) == 1, "the delete waits for it")
     queued = await api.call("POST", "api/execute", {"command": "echo late", "sessionId": "s"})
     assert (await deleting)[0] == 200
     assert (await running)["stdout"] == "finished"
     assert (queued[0], queued[1]["code"]) == (410, "SESSION_DESTROYED")
-    for _ in range(50):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().split()[2] == "Z":
-                    break
-        except FileNotFoundError:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the background job of the deleted session is still running")
+    await wait_until(lambda: not process_running(pid), "the session's background job ended", 3)
 
 
 async def test_context_created_in_a_session_starts_in_its_current_state(api, jp_root_dir):
