@@ -61,9 +61,9 @@ class Server:
         self.local = threading.local()
         for _ in range(300):
             try:
-                self.request("GET", "/api/status", prefix="")
+                self.request("GET", "/api/ping")
                 return
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException, RuntimeError):
                 self.local.__dict__.pop("conn", None)
                 time.sleep(0.1)
         raise RuntimeError("jupyter server did not start")

@@ -30,6 +30,7 @@ def test_concurrent_clients_lose_nothing_and_the_server_does_not_grow():
         text=True,
         timeout=600,
     )
+    assert done.stdout, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["problems"] == [], report
     assert done.returncode == 0, done.stderr[-2000:]
