@@ -63,7 +63,7 @@ class InterpreterApp(ExtensionApp):
         token = getattr(server.identity_provider, "token", "") or ""
         self.context_manager = self.context_manager_class(
             parent=server,
-            log=self.log,
+            log=server.log,
             kernel_manager=server.kernel_manager,
             session_manager=server.session_manager,
             kernel_spec_manager=server.kernel_spec_manager,
@@ -72,25 +72,25 @@ class InterpreterApp(ExtensionApp):
         )
         self.kernel_pool = self.kernel_pool_class(
             parent=server,
-            log=self.log,
+            log=server.log,
             start=self.context_manager.start_for_pool,
             stop=self.context_manager.stop_pooled,
         )
         self.context_manager.pool = self.kernel_pool
         self.execution_manager = self.execution_manager_class(
-            parent=server, log=self.log, contexts=self.context_manager
+            parent=server, log=server.log, contexts=self.context_manager
         )
         self.session_manager = self.session_manager_class(
             parent=server,
-            log=self.log,
+            log=server.log,
             root_dir=server.root_dir,
             env_deny_list=self.context_manager.env_deny_list,
             secrets=[token],
         )
-        self.process_manager = self.process_manager_class(parent=server, log=self.log)
+        self.process_manager = self.process_manager_class(parent=server, log=server.log)
         self.file_manager = self.file_manager_class(
             parent=server,
-            log=self.log,
+            log=server.log,
             root_dir=server.root_dir,
             allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
         )

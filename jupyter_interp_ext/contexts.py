@@ -16,6 +16,7 @@ from jupyter_core.utils import ensure_async
 from traitlets import Dict, Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from . import metrics
 from .environment import kernel_environment, resolve_cwd
 from .errors import SandboxError, context_not_found, limit_reached
 from .kernel_client import open_client, run_silently
@@ -151,6 +152,8 @@ class ContextManager(LoggingConfigurable):
             self._creating -= 1
         self._contexts[kernel_id] = context
         source = "fresh start" if move_code is None else "pool"
+        metrics.CONTEXTS.labels(lang.name).inc()
+        metrics.CONTEXT_STARTS.labels(lang.name, "fresh" if move_code is None else "pool").inc()
         self.log.info("Context %s created (%s in %s, %s)", kernel_id, lang.name, real_cwd, source)
         return context
 
@@ -332,6 +335,7 @@ class ContextManager(LoggingConfigurable):
     def _forget(self, context_id: str) -> None:
         context = self._contexts.pop(context_id, None)
         if context is not None:
+            metrics.CONTEXTS.labels(context.language).dec()
             context.closed = True
             context.client.stop_channels()
             if context_id in self.kernel_manager:

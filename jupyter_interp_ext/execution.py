@@ -12,6 +12,7 @@ from typing import Any
 from traitlets import Bool, Dict, Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
+from . import metrics
 from .contexts import CodeContext, ContextManager
 from .kernel_client import reply_to
 from .outputs import (
@@ -77,8 +78,33 @@ class ExecutionManager(LoggingConfigurable):
             if context.needs_prelude or self.contexts.replaced(context):
                 await self.contexts.run_prelude(context)
             run = _Run(self, context, limit, abandoned or asyncio.Event())
-            async for event in run.events(code):
-                yield event
+            started = time.monotonic()
+            outcome = "incomplete"
+            try:
+                async for event in run.events(code):
+                    if event["type"] in ("execution_complete", "error"):
+                        outcome = _outcome(event)
+                    yield event
+            finally:
+                self._account(context, outcome, time.monotonic() - started, run.bytes_sent)
+
+    def _account(self, context: CodeContext, outcome: str, seconds: float, sent: int) -> None:
+        """One metrics update and one structured log line per run."""
+        metrics.EXECUTIONS.labels(context.language, outcome).inc()
+        metrics.EXECUTION_SECONDS.labels(context.language).observe(seconds)
+        metrics.OUTPUT_BYTES.labels("code").inc(sent)
+        if outcome == "timeout":
+            metrics.TIMEOUTS.labels("code").inc()
+        elif outcome == "kernel_lost":
+            metrics.KERNEL_DEATHS.inc()
+        self.log.info(
+            "execution context=%s language=%s outcome=%s duration_ms=%.1f bytes_out=%d",
+            context.id,
+            context.language,
+            outcome,
+            seconds * 1000,
+            sent,
+        )
 
 
 class _Run:
@@ -294,3 +320,17 @@ def _being_cancelled() -> bool:
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)
     return task is not None and (cancelling is None or cancelling() > 0)
+
+
+def _outcome(terminal: dict[str, Any]) -> str:
+    """A run's outcome, for metrics and logs, from its terminal event."""
+    if terminal["type"] == "execution_complete":
+        return "ok"
+    ename = terminal.get("ename", "")
+    if ename == "TimeoutError":
+        return "timeout"
+    if ename == "ClientDisconnected":
+        return "disconnected"
+    if ename in ("KernelDied", "KernelRestarted", "KernelShutDown"):
+        return "kernel_lost"
+    return "error"

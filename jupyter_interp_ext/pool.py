@@ -11,6 +11,8 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from traitlets import Dict
 from traitlets.config import LoggingConfigurable
 
+from . import metrics
+
 
 @dataclass
 class PooledKernel:
@@ -68,11 +70,13 @@ class KernelPool(LoggingConfigurable):
             await self._stop(kernel)
             return
         self._ready.setdefault(language, []).append(kernel)
+        metrics.POOL_READY.labels(language).set(self.ready_count(language))
 
     def take(self, language: str) -> PooledKernel | None:
         """A ready kernel for `language` (None when the pool is empty); refills behind it."""
         ready = self._ready.get(language)
         kernel = ready.pop(0) if ready else None
+        metrics.POOL_READY.labels(language).set(self.ready_count(language))
         if language in self.sizes and not self._closed:
             self.fill()
         return kernel
@@ -90,5 +94,7 @@ class KernelPool(LoggingConfigurable):
             with contextlib.suppress(BaseException):
                 await task
         kernels = [k for kernels in self._ready.values() for k in kernels]
+        for language in self._ready:
+            metrics.POOL_READY.labels(language).set(0)
         self._ready.clear()
         await asyncio.gather(*(self._stop(k) for k in kernels), return_exceptions=True)

@@ -16,6 +16,7 @@ from typing import Any
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
+from . import metrics
 from .errors import SandboxError, limit_reached, now_iso
 from .process_tree import signal_tree, spawn_bash
 
@@ -164,6 +165,7 @@ class ProcessManager(LoggingConfigurable):
             session_id,
         )
         self._processes[process_id] = proc
+        metrics.PROCESSES.inc()
         proc.supervisor = asyncio.ensure_future(self._supervise(proc, timeout))
         self.log.info("Process %s started (pid %s): %s", process_id, process.pid, command)
         return proc
@@ -190,6 +192,7 @@ class ProcessManager(LoggingConfigurable):
         proc.end_time = now_iso()
         proc.ended_at = time.time()
         proc.done.set()
+        metrics.PROCESSES.dec()
         for queue in proc.listeners:
             queue.put_nowait(None)
 

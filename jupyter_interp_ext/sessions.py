@@ -14,6 +14,7 @@ from typing import Any
 from traitlets import Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from . import metrics
 from ._version import __version__
 from .environment import kernel_environment, resolve_cwd, validate_env_names
 from .errors import SandboxError, limit_reached, validation_error
@@ -107,6 +108,7 @@ class ShellSessionManager(LoggingConfigurable):
         await shell.start()
         session = ExecSession(session_id, shell, command_timeout)
         self._sessions[session_id] = session
+        metrics.SESSIONS.set(len(self._sessions))
         self.log.info("Session %s started in %s (pid %s)", session_id, shell.cwd, shell.pid)
         return session
 
@@ -145,6 +147,7 @@ class ShellSessionManager(LoggingConfigurable):
                 result = await session.shell.run(command, env, cwd, limit)
             except ShellExited as exc:
                 await self._discard(session)
+                self._account(session_id, "terminated", None)
                 raise SandboxError(
                     "SESSION_TERMINATED",
                     f"Session '{session_id}' ended: the command exited the shell "
@@ -154,18 +157,21 @@ class ShellSessionManager(LoggingConfigurable):
             except CommandTimedOut:
                 if not session.shell.alive:
                     await self._discard(session)
+                self._account(session_id, "timeout", None)
                 raise SandboxError(
                     "COMMAND_EXECUTION_ERROR",
                     f"Failed to execute command '{command}' in session '{session_id}': "
                     f"Command timeout after {round(limit * 1000)}ms",
                     {"command": command, "sessionId": session_id},
                 ) from None
-        return CommandResult(
+        result = CommandResult(
             result.exit_code,
             _strip_newline(result.stdout),
             _strip_newline(result.stderr),
             result.duration_ms,
         )
+        self._account(session_id, "ok" if result.exit_code == 0 else "failed", result)
+        return result
 
     async def execute_sessionless(
         self, command: str, env: dict[str, str], cwd: str | None, timeout: float | None
@@ -194,7 +200,26 @@ class ShellSessionManager(LoggingConfigurable):
         if timed_out:
             code = SESSIONLESS_TIMEOUT_EXIT
             err += f"\nCommand timed out after {round(limit * 1000)}ms"
-        return CommandResult(code, out, err, round((time.monotonic() - started) * 1000))
+        result = CommandResult(code, out, err, round((time.monotonic() - started) * 1000))
+        outcome = "timeout" if timed_out else "ok" if code == 0 else "failed"
+        self._account(NO_SESSION, outcome, result)
+        return result
+
+    def _account(self, session_id: str, outcome: str, result: CommandResult | None) -> None:
+        """One metrics update and one structured log line per foreground command."""
+        sent = len(result.stdout.encode()) + len(result.stderr.encode()) if result else 0
+        metrics.COMMANDS.labels(outcome).inc()
+        metrics.OUTPUT_BYTES.labels("command").inc(sent)
+        if outcome == "timeout":
+            metrics.TIMEOUTS.labels("command").inc()
+        self.log.info(
+            "command session=%s outcome=%s exit_code=%s duration_ms=%s bytes_out=%d",
+            session_id,
+            outcome,
+            result.exit_code if result else "-",
+            result.duration_ms if result else "-",
+            sent,
+        )
 
     async def process_launch(
         self, session_id: str, env: dict[str, str], cwd: str | None
@@ -248,6 +273,7 @@ class ShellSessionManager(LoggingConfigurable):
     async def _discard(self, session: ExecSession) -> None:
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
+            metrics.SESSIONS.set(len(self._sessions))
         await session.shell.kill()
 
     async def shutdown(self) -> None:

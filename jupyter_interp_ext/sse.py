@@ -10,6 +10,8 @@ from tornado.concurrent import Future
 from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
+from . import metrics
+
 COALESCE_BYTES = 256 * 1024
 
 
@@ -25,11 +27,15 @@ class EventStream:
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
         self._flushing: Future | None = None
+        self._counted = False
+        handler._event_stream = self  # type: ignore[attr-defined]
 
     async def open(self) -> None:
         """Send the status and headers now: the client sees the stream start at once, and any
         later failure can only be an event inside it."""
         handler = self.handler
+        metrics.ACTIVE_STREAMS.inc()
+        self._counted = True
         handler.set_status(200)
         handler.set_header("Content-Type", "text/event-stream")
         handler.set_header("Cache-Control", "no-cache")
@@ -52,8 +58,15 @@ class EventStream:
             await self._flushing
         self._flushing = self.handler.flush()
 
+    def ended(self) -> None:
+        """The response is over (finished or abandoned): stop counting it as active."""
+        if self._counted:
+            self._counted = False
+            metrics.ACTIVE_STREAMS.dec()
+
     async def close(self) -> None:
         """Send what is queued and end the response (quietly, if the client already left)."""
+        self.ended()
         try:
             if self._flushing is not None:
                 await self._flushing

@@ -95,6 +95,11 @@ class SandboxHandler(APIHandler):
             if getattr(type(self), method.lower()) is not getattr(RequestHandler, method.lower())
         ]
 
+    def on_finish(self) -> None:
+        stream = getattr(self, "_event_stream", None)
+        if stream is not None:
+            stream.ended()
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, SandboxError):
             self.log.info(

@@ -1,0 +1,33 @@
+"""Prometheus metrics on the server's own `/metrics` (prometheus_client's default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONTEXTS = Gauge("sandbox_contexts", "Code contexts that exist, by language.", ["language"])
+CONTEXT_STARTS = Counter(
+    "sandbox_context_starts_total",
+    "Contexts created, by language and by where the kernel came from (pool or fresh start).",
+    ["language", "source"],
+)
+POOL_READY = Gauge("sandbox_pool_ready", "Pre-started kernels waiting in the pool.", ["language"])
+EXECUTIONS = Counter(
+    "sandbox_executions_total", "Code runs, by language and outcome.", ["language", "outcome"]
+)
+EXECUTION_SECONDS = Histogram(
+    "sandbox_execution_seconds",
+    "Duration of code runs.",
+    ["language"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+OUTPUT_BYTES = Counter(
+    "sandbox_output_bytes_total", "Output bytes sent to clients, by source.", ["source"]
+)
+TIMEOUTS = Counter("sandbox_timeouts_total", "Runs and commands that timed out.", ["kind"])
+KERNEL_DEATHS = Counter(
+    "sandbox_kernel_deaths_total", "Runs ended because their kernel died, restarted or stopped."
+)
+ACTIVE_STREAMS = Gauge("sandbox_active_streams", "Server-Sent Event responses in progress.")
+SESSIONS = Gauge("sandbox_sessions", "Execution sessions (shells) alive.")
+COMMANDS = Counter("sandbox_commands_total", "Foreground shell commands, by outcome.", ["outcome"])
+PROCESSES = Gauge("sandbox_processes_running", "Background processes running.")
