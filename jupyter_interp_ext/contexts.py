@@ -13,6 +13,7 @@ from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_core.utils import ensure_async
+from jupyter_server.gateway.managers import GatewayMappingKernelManager
 from traitlets import Dict, Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -25,6 +26,16 @@ from .pool import KernelPool, PooledKernel
 from .preludes import PRELUDES, move_kernel_code
 
 SESSION_TYPE = "sandbox-context"
+
+
+@dataclass
+class _NewKernel:
+    """A kernel about to become a context."""
+
+    kernel_id: str
+    client: AsyncKernelClient
+    move_code: str | None  # moves it to the context's cwd/env (None: it started there)
+    from_pool: bool  # its prelude already ran
 
 
 @dataclass
@@ -108,9 +119,14 @@ class ContextManager(LoggingConfigurable):
         """Names of the installed kernelspecs (found anew each time: specs can be installed
         while the server runs); the name lookup avoids loading every spec file."""
         manager = self.kernel_spec_manager
-        if hasattr(manager, "find_kernel_specs"):
-            return set(await ensure_async(manager.find_kernel_specs()))
-        return set(await ensure_async(manager.get_all_specs()))
+        if self.remote or not hasattr(manager, "find_kernel_specs"):
+            return set(await ensure_async(manager.get_all_specs()))
+        return set(await ensure_async(manager.find_kernel_specs()))
+
+    @property
+    def remote(self) -> bool:
+        """Whether kernels run behind a Gateway (Kernel Gateway, Enterprise Gateway)."""
+        return isinstance(self.kernel_manager, GatewayMappingKernelManager)
 
     async def resolve(self, language: str) -> Language:
         """The language and kernelspec a request names (400 naming the options if none)."""
@@ -141,29 +157,35 @@ class ContextManager(LoggingConfigurable):
             raise limit_reached("contexts", self.max_contexts, "ContextManager.max_contexts")
         self._creating += 1
         try:
-            kernel_id, client, move_code = await self._kernel_for(lang, real_cwd, env)
+            kernel = await self._kernel_for(lang, real_cwd, env, env_vars)
             try:
-                context = await self._attach(kernel_id, client, lang, real_cwd, move_code)
+                context = await self._attach(kernel, lang, real_cwd)
             except BaseException:
-                client.stop_channels()
-                await self._shutdown_kernel(kernel_id)
+                kernel.client.stop_channels()
+                await self._shutdown_kernel(kernel.kernel_id)
                 raise
         finally:
             self._creating -= 1
-        self._contexts[kernel_id] = context
-        source = "fresh start" if move_code is None else "pool"
+        self._contexts[context.id] = context
+        source = "pool" if kernel.from_pool else "fresh"
         metrics.CONTEXTS.labels(lang.name).inc()
-        metrics.CONTEXT_STARTS.labels(lang.name, "fresh" if move_code is None else "pool").inc()
-        self.log.info("Context %s created (%s in %s, %s)", kernel_id, lang.name, real_cwd, source)
+        metrics.CONTEXT_STARTS.labels(lang.name, source).inc()
+        self.log.info("Context %s created (%s in %s, %s)", context.id, lang.name, real_cwd, source)
         return context
 
     async def _kernel_for(
-        self, lang: Language, cwd: str, env: dict[str, str]
-    ) -> tuple[str, AsyncKernelClient, str | None]:
-        """A kernel for a new context: a pooled one plus the code that moves it to `cwd` and
+        self, lang: Language, cwd: str, env: dict[str, str], env_vars: dict[str, str]
+    ) -> _NewKernel:
+        """A kernel for a new context: a pooled one with the code that moves it to `cwd` and
         `env` (so it matches a fresh start), or else a fresh start in them."""
         pooled = self.pool.take(lang.name) if self.pool is not None else None
-        if pooled is not None:
+        if self.remote:
+            # A Gateway passes few variables at start and its kernels may not share our disk:
+            # the requested variables and directory are set in the kernel instead.
+            move_code = move_kernel_code(lang.name, cwd, env_vars, [])
+            if pooled is not None:
+                return _NewKernel(pooled.kernel_id, pooled.client, move_code or "", True)
+        elif pooled is not None:
             target = await self._effective_env(lang.kernel_name, env)
             changed = {k: v for k, v in target.items() if pooled.env.get(k) != v}
             removed = [k for k in pooled.env if k not in target]
@@ -171,12 +193,14 @@ class ContextManager(LoggingConfigurable):
             if move_code is not None and cwd == pooled.cwd and not changed and not removed:
                 move_code = ""  # the pooled kernel already stands where the context wants it
             if move_code is not None:
-                return pooled.kernel_id, pooled.client, move_code
+                return _NewKernel(pooled.kernel_id, pooled.client, move_code, True)
             await self.stop_pooled(pooled)
+        else:
+            move_code = None
         kernel_id = await self.kernel_manager.start_kernel(
             kernel_name=lang.kernel_name, cwd=cwd, env=env
         )
-        return kernel_id, await self._connect(kernel_id, lang), None
+        return _NewKernel(kernel_id, await self._connect(kernel_id, lang), move_code, False)
 
     async def start_for_pool(self, language: str) -> PooledKernel:
         """A kernel started in the root with the server's environment, channels up."""
@@ -192,7 +216,7 @@ class ContextManager(LoggingConfigurable):
             client.stop_channels()
             await self._shutdown_kernel(kernel_id)
             raise
-        effective = await self._effective_env(lang.kernel_name, env)
+        effective = env if self.remote else await self._effective_env(lang.kernel_name, env)
         return PooledKernel(kernel_id, client, self.root_dir, effective)
 
     async def stop_pooled(self, pooled: PooledKernel) -> None:
@@ -217,21 +241,15 @@ class ContextManager(LoggingConfigurable):
         self.kernel_manager.notify_connect(kernel_id)
         return client
 
-    async def _attach(
-        self,
-        kernel_id: str,
-        client: AsyncKernelClient,
-        lang: Language,
-        cwd: str,
-        move_code: str | None,
-    ) -> CodeContext:
-        context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, client)
-        context.move_code = move_code
-        if move_code is None:
-            await self.run_prelude(context)
-        else:  # a pooled kernel ran its prelude already; it may only need moving
-            await self._run_setup(client, move_code)
+    async def _attach(self, new: _NewKernel, lang: Language, cwd: str) -> CodeContext:
+        kernel_id = new.kernel_id
+        context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, new.client)
+        context.move_code = new.move_code
+        if new.from_pool:  # its prelude ran already; it may only need moving
+            await self._run_setup(new.client, new.move_code or "")
             context.kernel_ready = self.kernel_manager.get_kernel(kernel_id).ready
+        else:
+            await self.run_prelude(context)
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         if self.session_manager is not None:

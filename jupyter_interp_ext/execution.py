@@ -14,7 +14,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .contexts import CodeContext, ContextManager
-from .kernel_client import reply_to
+from .kernel_client import reply_to, wait_for_message
 from .outputs import (
     display_update_event,
     error_event,
@@ -283,7 +283,9 @@ class _Run:
         """Consume the interrupted run's remaining messages so the next run starts clean."""
         with contextlib.suppress(asyncio.TimeoutError):
             while True:
-                msg = await asyncio.wait_for(self.context.client.get_iopub_msg(), 1.0)
+                msg = await asyncio.wait_for(
+                    wait_for_message(self.context.client.get_iopub_msg), 1.0
+                )
                 if (
                     msg["parent_header"].get("msg_id") == msg_id
                     and msg["msg_type"] == "status"

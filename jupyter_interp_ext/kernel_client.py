@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import queue
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_server.gateway.managers import GatewayKernelManager
+
+from .gateway import gateway_client
 
 READY_PROBE_INTERVAL = 0.25
+POLL_SECONDS = 1.0
 
 
 async def open_client(kernel: Any, timeout: float) -> AsyncKernelClient:
@@ -18,8 +25,13 @@ async def open_client(kernel: Any, timeout: float) -> AsyncKernelClient:
     right after it can lose its output. So we resend `kernel_info_request` until an iopub message
     (its `status`, or ipykernel's `iopub_welcome`) has arrived as well.
     """
-    client: AsyncKernelClient = kernel.client(context=kernel.context)
-    client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+    if isinstance(kernel, GatewayKernelManager):
+        client = gateway_client(kernel)
+    else:
+        client = kernel.client(context=kernel.context)
+    started = client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+    if inspect.isawaitable(started):  # a Gateway client opens its websocket here
+        await started
     try:
         await wait_until_ready(client, timeout)
     except BaseException:
@@ -32,7 +44,7 @@ async def wait_until_ready(client: AsyncKernelClient, timeout: float) -> None:
     """Probe with `kernel_info_request` until both shell and iopub have answered."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    iopub = asyncio.ensure_future(client.get_iopub_msg())
+    iopub = asyncio.ensure_future(wait_for_message(client.get_iopub_msg))
     reply = asyncio.ensure_future(_next_reply(client, "kernel_info_reply"))
     try:
         while True:
@@ -52,9 +64,19 @@ async def wait_until_ready(client: AsyncKernelClient, timeout: float) -> None:
                 await task
 
 
+async def wait_for_message(get: Callable[..., Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The next message of a channel, however long it takes (a Gateway client's channels give
+    up after a second by default)."""
+    while True:
+        try:
+            return await get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            continue
+
+
 async def _next_reply(client: AsyncKernelClient, msg_type: str) -> dict[str, Any]:
     while True:
-        msg = await client.get_shell_msg()
+        msg = await wait_for_message(client.get_shell_msg)
         if msg["msg_type"] == msg_type:
             return msg
 
@@ -62,7 +84,7 @@ async def _next_reply(client: AsyncKernelClient, msg_type: str) -> dict[str, Any
 async def reply_to(client: AsyncKernelClient, msg_id: str) -> dict[str, Any]:
     """The shell reply to one request, skipping stale replies to earlier probes."""
     while True:
-        msg = await client.get_shell_msg()
+        msg = await wait_for_message(client.get_shell_msg)
         if msg["parent_header"].get("msg_id") == msg_id:
             return msg
 

@@ -81,12 +81,14 @@ def move_kernel_code(
     language: str, cwd: str, set_env: dict[str, str], unset_env: list[str]
 ) -> str | None:
     """Code that gives a running kernel the cwd and environment of a fresh start (None: the
-    language has no such code, so its kernels cannot be pre-started)."""
+    language has no such code, so its kernels cannot be pre-started). A directory the kernel's
+    host lacks (a remote Gateway kernel) is skipped."""
     if language == "python":
         return (
             "def __sandbox_move():\n"
             "    import os\n"
-            f"    os.chdir({cwd!r})\n"
+            f"    if os.path.isdir({cwd!r}):\n"
+            f"        os.chdir({cwd!r})\n"
             f"    os.environ.update({set_env!r})\n"
             f"    for name in {unset_env!r}:\n"
             "        os.environ.pop(name, None)\n"
@@ -96,7 +98,7 @@ def move_kernel_code(
     if language in ("javascript", "typescript"):
         return (
             "{\n"
-            f"  Deno.chdir({json.dumps(cwd)});\n"
+            f"  try {{ Deno.chdir({json.dumps(cwd)}); }} catch (_) {{ /* not on this host */ }}\n"
             f"  for (const [k, v] of Object.entries({json.dumps(set_env)})) Deno.env.set(k, v);\n"
             f"  for (const k of {json.dumps(unset_env)}) Deno.env.delete(k);\n"
             "}\n"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from jupyter_server.gateway.gateway_client import GatewayClient
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -36,6 +37,12 @@ def jp_server_config() -> dict[str, Any]:
 def project_kernelspecs(jp_environ, monkeypatch) -> None:
     """pytest-jupyter hides installed kernelspecs; the repo's `kernels/` holds ours."""
     monkeypatch.setenv("JUPYTER_PATH", str(REPO))
+
+
+def pytest_runtest_setup(item) -> None:
+    """The Gateway client is a process-wide singleton: drop the one an earlier test's server
+    configured, so each server (gateway or not) configures its own."""
+    GatewayClient.clear_instance()
 
 
 def parse_sse(raw: bytes) -> list[dict[str, Any]]:
