@@ -66,6 +66,7 @@ class Server:
             except (OSError, http.client.HTTPException, RuntimeError):
                 self.local.__dict__.pop("conn", None)
                 time.sleep(0.1)
+        self.process.kill()
         raise RuntimeError("jupyter server did not start")
 
     def connection(self) -> http.client.HTTPConnection:
