@@ -47,7 +47,16 @@ def _as_str(body: dict[str, Any], field: str, *, allow_empty: bool) -> str:
         raise validation_error(field, f"'{field}' must not be empty")
     if "\x00" in value:
         raise validation_error(field, f"'{field}' must not contain NUL bytes")
+    _require_unicode(value, field)
     return value
+
+
+def _require_unicode(value: str, field: str) -> None:
+    """JSON can carry lone surrogates, which no file name, command or variable can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise validation_error(field, f"'{field}' is not valid Unicode text") from None
 
 
 def optional_milliseconds(body: dict[str, Any], field: str) -> float | None:
@@ -77,6 +86,7 @@ def optional_str_map(body: dict[str, Any], field: str) -> dict[str, str]:
             raise validation_error(f"{field}.{key}", f"'{field}.{key}' must be a string")
         if "\x00" in item or "\x00" in key:
             raise validation_error(f"{field}.{key}", "names and values must not contain NUL")
+        _require_unicode(key + item, f"{field}.{key}")
         result[key] = item
     return result
 

@@ -120,8 +120,10 @@ class Shell:
         self._count += 1
         base = self.workdir / str(self._count)
         token = secrets.token_hex(16)
-        base.with_suffix(".cmd").write_text(command)
-        base.with_suffix(".sh").write_text(self._wrapper(base, token, env or {}, cwd))
+        base.with_suffix(".cmd").write_text(command, encoding="utf-8")
+        base.with_suffix(".sh").write_text(
+            self._wrapper(base, token, env or {}, cwd), encoding="utf-8"
+        )
         started = time.monotonic()
         self._send(f"builtin source -- {shlex.quote(str(base.with_suffix('.sh')))}\n")
         try:

@@ -216,3 +216,10 @@ async def test_secrets_never_reach_shells_or_processes(api, jp_serverapp, monkey
         "POST", "api/execute/stream", {"command": probe, "sessionId": "fresh"}
     )
     assert "".join(e["data"] for e in events if e["type"] == "stdout") == "HARMLESS=yes\n"
+
+
+async def test_text_that_is_not_unicode_is_refused_cleanly(api):
+    raw = b'{"command": "echo \\ud800", "sessionId": "s"}'
+    status, body = await api.call("POST", "api/execute", raw=raw)
+    assert (status, body["code"]) == (400, "VALIDATION_FAILED")
+    assert (await execute(api, "echo still fine"))["stdout"] == "still fine"
