@@ -158,6 +158,10 @@ class FileManager(LoggingConfigurable):
             raise path_error(field, f"'{field}' must not be empty")
         if "\0" in path or len(path) > MAX_PATH:
             raise path_error(field, f"'{field}' contains NUL bytes or is too long")
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise path_error(field, f"'{field}' is not valid Unicode text") from None
         real = Path(os.path.realpath(Path(base, os.path.expanduser(path))))
         roots = self.roots()
         if not is_within(real, roots):

@@ -134,7 +134,14 @@ async def test_error_codes(api, jp_root_dir, jp_serverapp):
     await fails(api, "delete", {"path": "y" * 300}, 400, "NAME_TOO_LONG")
     await fails(api, "mkdir", {"path": "d"}, 409, "FILE_EXISTS")
     await fails(api, "mkdir", {"path": "a/b/c"}, 404, "FILE_NOT_FOUND")
-    for body in ({"path": ""}, {"path": "a\u0000b"}, {"path": 7}, {"path": "x" * 5000}, {}):
+    for body in (
+        {"path": ""},
+        {"path": "a\u0000b"},
+        {"path": 7},
+        {"path": "x" * 5000},
+        {},
+        {"path": "\ud800"},
+    ):
         error = await fails(api, "read", body, 400, "VALIDATION_FAILED")
         assert error["context"]["validationErrors"][0]["code"] == "INVALID_PATH"
     error = await fails(
