@@ -162,10 +162,10 @@ def path_param(name: str) -> dict[str, Any]:
 
 COMMAND_BODY = obj(
     ["command"],
-    command=STRING,
+    command=COMMAND,
     sessionId=ref("SessionId"),
-    timeoutMs=NUMBER,
-    env=STRING_MAP,
+    timeoutMs=MILLISECONDS,
+    env=ENV_MAP,
     cwd=STRING,
     origin={"enum": ["user", "internal"]},
     background=BOOL,
@@ -203,7 +203,7 @@ def paths() -> dict[str, Any]:
                 "Create a context (a kernel)",
                 "interpreter",
                 success(contextId=STRING, language=STRING, cwd=STRING),
-                obj(language=STRING, cwd=STRING, env_vars=STRING_MAP, sessionId=ref("SessionId")),
+                obj(language=STRING, cwd=STRING, env_vars=ENV_MAP, sessionId=ref("SessionId")),
             ),
         },
         "/api/contexts/{context_id}": {
@@ -221,10 +221,10 @@ def paths() -> dict[str, Any]:
                 None,
                 obj(
                     ["context_id", "code"],
-                    context_id=STRING,
+                    context_id={"type": "string", "pattern": "\\S"},
                     code=STRING,
                     language=STRING,
-                    timeout_ms=NUMBER,
+                    timeout_ms=MILLISECONDS,
                 ),
                 stream="stdout/stderr/result events, then execution_complete or error",
             )
@@ -348,7 +348,7 @@ def paths() -> dict[str, Any]:
                 ),
                 obj(
                     ["path"],
-                    path=STRING,
+                    path=PATH,
                     sessionId=ref("SessionId"),
                     encoding={"enum": ["utf-8", "utf8", "base64"]},
                 ),
@@ -370,7 +370,7 @@ def paths() -> dict[str, Any]:
                 success(path=STRING),
                 obj(
                     ["path", "content"],
-                    path=STRING,
+                    path=PATH,
                     content=STRING,
                     sessionId=ref("SessionId"),
                     encoding={"enum": ["utf-8", "utf8", "base64"]},
@@ -385,8 +385,8 @@ def paths() -> dict[str, Any]:
                 MOVED,
                 obj(
                     ["oldPath", "newPath"],
-                    oldPath=STRING,
-                    newPath=STRING,
+                    oldPath=PATH,
+                    newPath=PATH,
                     sessionId=ref("SessionId"),
                 ),
             )
@@ -398,8 +398,8 @@ def paths() -> dict[str, Any]:
                 MOVED,
                 obj(
                     ["sourcePath", "destinationPath"],
-                    sourcePath=STRING,
-                    destinationPath=STRING,
+                    sourcePath=PATH,
+                    destinationPath=PATH,
                     sessionId=ref("SessionId"),
                 ),
             )
@@ -419,7 +419,7 @@ def paths() -> dict[str, Any]:
                 success(path=STRING, count=INT, files={"type": "array", "items": ref("FileEntry")}),
                 obj(
                     ["path"],
-                    path=STRING,
+                    path=PATH,
                     sessionId=ref("SessionId"),
                     options=obj(recursive=BOOL, includeHidden=BOOL),
                 ),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import time
 from dataclasses import dataclass, field
+from secrets import token_hex
 from typing import Any
 
 from traitlets import Float, Int, List, Unicode
@@ -91,7 +91,7 @@ class ShellSessionManager(LoggingConfigurable):
         command_timeout: float | None = None,
     ) -> ExecSession:
         """A new session; 409 if one with this id is alive (a dead one is replaced)."""
-        session_id = session_id or f"session_{int(time.time() * 1000)}_{secrets.token_hex(6)}"
+        session_id = session_id or f"session_{int(time.time() * 1000)}_{token_hex(6)}"
         if session_id == NO_SESSION:
             raise validation_error("id", f"'{NO_SESSION}' is reserved for sessionless commands")
         validate_env_names(env, "env")
