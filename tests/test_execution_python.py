@@ -7,7 +7,7 @@ import base64
 import json
 
 import pytest
-from conftest import outputs, results
+from conftest import outputs, results, wait_until
 
 
 @pytest.fixture
@@ -204,10 +204,11 @@ async def test_client_leaving_mid_run_interrupts_it(
     assert results(events)[0]["text"] == "2"
 
 
-async def test_restart_elsewhere_ends_the_run_and_the_context_recovers(api, python, jp_fetch):
+async def test_restart_elsewhere_ends_the_run_and_the_context_recovers(
+    api, python, jp_fetch, tmp_path
+):
     await api.run(python, "before = 1")
-    running = asyncio.ensure_future(api.run(python, "import time\nwhile True: time.sleep(0.05)"))
-    await busy(jp_fetch, python)
+    running = await start_endless_run(api, python, tmp_path)
     await jp_fetch("api", "kernels", python, "restart", method="POST", body="")
     events = await running
     assert events[-1]["ename"] == "KernelRestarted"
@@ -215,9 +216,8 @@ async def test_restart_elsewhere_ends_the_run_and_the_context_recovers(api, pyth
     assert results(await api.run(python, "{'prelude': 'again'}"))[0]["json"] == {"prelude": "again"}
 
 
-async def test_shutdown_elsewhere_ends_the_run(api, python, jp_fetch):
-    running = asyncio.ensure_future(api.run(python, "import time\nwhile True: time.sleep(0.05)"))
-    await busy(jp_fetch, python)
+async def test_shutdown_elsewhere_ends_the_run(api, python, jp_fetch, tmp_path):
+    running = await start_endless_run(api, python, tmp_path)
     await jp_fetch("api", "kernels", python, method="DELETE")
     events = await running
     assert events[-1]["ename"] == "KernelShutDown"
@@ -225,11 +225,16 @@ async def test_shutdown_elsewhere_ends_the_run(api, python, jp_fetch):
     assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
 
 
-async def busy(jp_fetch, kernel_id: str) -> None:
-    """Wait until the server reports the kernel busy (our run has started)."""
-    for _ in range(400):
-        kernel = json.loads((await jp_fetch("api", "kernels", kernel_id)).body)
-        if kernel["execution_state"] == "busy":
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("the kernel never became busy")
+async def start_endless_run(api, context_id: str, tmp_path) -> asyncio.Future:
+    """Start a run that never ends and return once its code is running in the kernel.
+
+    The code itself says so by creating a file: the server's `execution_state` is no signal, as
+    the server's iopub watcher may join after the kernel announced `busy`, and a first run's
+    prelude makes the kernel busy before the code starts.
+    """
+    marker = tmp_path / "started"
+    code = f"import time\nopen({str(marker)!r}, 'w').close()\nwhile True: time.sleep(0.05)"
+    running = asyncio.ensure_future(api.run(context_id, code))
+    await wait_until(lambda: marker.exists() or running.done(), "the run started")
+    assert not running.done(), running.result()
+    return running
