@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, Type, Unicode, validate
+from traitlets import Float, Int, Type, Unicode, validate
 
 from .contexts import ContextManager
 from .execution import ExecutionManager
@@ -28,6 +28,18 @@ class InterpreterApp(ExtensionApp):
         256 * 1024 * 1024,
         help="Largest request body the API accepts (0: only the server's max_body_size); "
         "larger ones get 413.",
+    ).tag(config=True)
+
+    keepalive_seconds = Float(
+        10.0,
+        help="During a silent event stream, send an SSE comment this often, so a client that "
+        "left is noticed (0: never).",
+    ).tag(config=True)
+
+    write_timeout_seconds = Float(
+        30.0,
+        help="An event stream whose client reads nothing for this long is closed (a code run "
+        "then stops as if the client had disconnected).",
     ).tag(config=True)
 
     context_manager_class = Type(
@@ -103,6 +115,8 @@ class InterpreterApp(ExtensionApp):
             interp_kernel_pool=self.kernel_pool,
             interp_prefix=self.prefix,
             interp_max_request_bytes=self.max_request_bytes,
+            interp_keepalive_seconds=self.keepalive_seconds,
+            interp_write_timeout_seconds=self.write_timeout_seconds,
         )
 
     def initialize_handlers(self) -> None:
@@ -118,3 +132,4 @@ class InterpreterApp(ExtensionApp):
         await self.process_manager.shutdown()
         await self.session_manager.shutdown()
         await self.context_manager.shutdown()
+        self.file_manager.shutdown()

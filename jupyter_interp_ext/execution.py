@@ -22,9 +22,14 @@ from .outputs import (
     event_size,
     result_event,
     stream_event,
+    truncation_notice,
+    utf8_prefix,
+    utf8_size,
 )
 
 LIVENESS_INTERVAL = 1.0
+# Output text longer than this is sent as several events, each encoded on its own.
+EVENT_CHARS = 1024 * 1024
 
 
 class ExecutionManager(LoggingConfigurable):
@@ -54,31 +59,41 @@ class ExecutionManager(LoggingConfigurable):
         True, help="Interrupt a run whose client went away, so it does not hold the context."
     ).tag(config=True)
 
-    keepalive_seconds = Float(
-        10.0,
-        help="During a silent run, send an SSE comment this often so a client that left "
-        "is noticed (0: never).",
-    ).tag(config=True)
-
     contexts = Instance(ContextManager)
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """The loop time by which a run asked for now must end (None: no limit). It covers the
+        run's whole life: waiting for the context, the prelude and the code."""
+        limit = timeout if timeout is not None else (self.default_timeout or None)
+        return None if limit is None else asyncio.get_running_loop().time() + limit
 
     async def run(
         self,
         context: CodeContext,
         code: str,
-        timeout: float | None,
+        deadline: float | None,
         abandoned: asyncio.Event | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield events for one run of `code`; runs on one context never interleave.
 
-        Setting `abandoned` (the client left) stops the run like a timeout does.
+        Setting `abandoned` (the client left) stops the run like the deadline does.
         """
-        limit = timeout if timeout is not None else (self.default_timeout or None)
-        async with context.lock:
+        abandoned = abandoned or asyncio.Event()
+        started = time.monotonic()
+        begun = asyncio.get_running_loop().time()
+        if not await _acquire(context.lock, deadline, abandoned):
+            why = "The client disconnected" if abandoned.is_set() else "Execution timed out"
+            self._account(context, "disconnected" if abandoned.is_set() else "timeout", 0, 0)
+            yield error_event(
+                "ClientDisconnected" if abandoned.is_set() else "TimeoutError",
+                f"{why} while waiting for the context's previous run to end",
+                [],
+            )
+            return
+        try:
             if context.needs_prelude or self.contexts.replaced(context):
                 await self.contexts.run_prelude(context)
-            run = _Run(self, context, limit, abandoned or asyncio.Event())
-            started = time.monotonic()
+            run = _Run(self, context, deadline, abandoned, begun)
             outcome = "incomplete"
             try:
                 async for event in run.events(code):
@@ -87,6 +102,8 @@ class ExecutionManager(LoggingConfigurable):
                     yield event
             finally:
                 self._account(context, outcome, time.monotonic() - started, run.bytes_sent)
+        finally:
+            context.lock.release()
 
     def _account(self, context: CodeContext, outcome: str, seconds: float, sent: int) -> None:
         """One metrics update and one structured log line per run."""
@@ -114,14 +131,16 @@ class _Run:
         self,
         manager: ExecutionManager,
         context: CodeContext,
-        limit: float | None,
+        deadline: float | None,
         abandoned: asyncio.Event,
+        begun: float,
     ):
         self.manager = manager
         self.abandoned = abandoned
         self.context = context
-        self.limit = limit
+        self.deadline = deadline
         self.loop = asyncio.get_running_loop()
+        self.begun = begun
         self.bytes_sent = 0
         self.bytes_dropped = 0
         self.error: dict[str, Any] | None = None
@@ -131,7 +150,7 @@ class _Run:
         client = self.context.client
         msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         reply = asyncio.ensure_future(reply_to(client, msg_id))
-        deadline = None if self.limit is None else self.loop.time() + self.limit
+        deadline = self.deadline
         try:
             idle = False
             while not (idle and reply.done()):
@@ -145,7 +164,7 @@ class _Run:
                     if idle and reply.done():
                         break
                     if deadline is not None and self.loop.time() >= deadline:
-                        limit_ms = round(self.limit * 1000)
+                        limit_ms = round((deadline - self.begun) * 1000)
                         yield await self._stop(
                             msg_id,
                             reply,
@@ -163,8 +182,7 @@ class _Run:
                 if msg["msg_type"] == "status":
                     idle = idle or msg["content"].get("execution_state") == "idle"
                     continue
-                event = self._translate(msg)
-                if event is not None:
+                for event in self._translate(msg):
                     yield event
             async for event in self._drain(msg_id):
                 yield event
@@ -199,29 +217,48 @@ class _Run:
                 raise
             return None  # the channel was closed under us: the liveness check says why
 
-    def _translate(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+    def _translate(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events one iopub message becomes, within the run's output budget."""
         kind = msg["msg_type"]
         content = msg["content"]
-        event: dict[str, Any] | None = None
         if kind == "stream":
-            event = stream_event(msg)
-        elif kind in ("execute_result", "display_data"):
+            return self._capped_text(stream_event(msg))
+        event: dict[str, Any] | None = None
+        if kind in ("execute_result", "display_data"):
             event = result_event(content, is_main=kind == "execute_result")
         elif kind == "update_display_data":
             event = display_update_event(content)
         elif kind == "clear_output":
-            return {"type": "clear_output", "wait": bool(content.get("wait"))}
+            return [{"type": "clear_output", "wait": bool(content.get("wait"))}]
         elif kind == "error":
             self.error = error_from(content)
-        return None if event is None else self._capped(event)
-
-    def _capped(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if event is None:
+            return []
         size = event_size(event)
         if self.bytes_sent + size > self.manager.max_output_bytes:
-            self.bytes_dropped += size
-            return None
+            self.bytes_dropped += size  # a rich result is delivered whole or not at all
+            return []
         self.bytes_sent += size
-        return event
+        return [event]
+
+    def _capped_text(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Output text: the part that fits the budget, in events of at most `EVENT_CHARS`
+        characters (no single huge event to encode); the rest is counted for the notice."""
+        text = event["text"]
+        room = max(0, self.manager.max_output_bytes - self.bytes_sent)
+        size = utf8_size(text)
+        if size > room:
+            text = utf8_prefix(text, room)
+            kept = utf8_size(text)
+            self.bytes_dropped += size - kept
+            size = kept
+        self.bytes_sent += size
+        if len(text) <= EVENT_CHARS:
+            return [event if text is event["text"] else {**event, "text": text}] if text else []
+        return [
+            {**event, "text": text[start : start + EVENT_CHARS]}
+            for start in range(0, len(text), EVENT_CHARS)
+        ]
 
     async def _drain(self, msg_id: str) -> AsyncIterator[dict[str, Any]]:
         """Output a kernel publishes just after `idle` (Deno does) still belongs to the run."""
@@ -235,8 +272,7 @@ class _Run:
             except queue.Empty:
                 return
             if msg["parent_header"].get("msg_id") == msg_id:
-                event = self._translate(msg)
-                if event is not None:
+                for event in self._translate(msg):
                     yield event
 
     def _finish(self, reply: dict[str, Any]) -> list[dict[str, Any]]:
@@ -258,8 +294,7 @@ class _Run:
     def _truncation_notice(self) -> dict[str, Any]:
         return {
             "type": "stderr",
-            "text": f"\n[output truncated: {self.bytes_dropped} bytes dropped after the "
-            f"{self.manager.max_output_bytes}-byte limit]\n",
+            "text": f"\n{truncation_notice(self.bytes_dropped, self.manager.max_output_bytes)}\n",
             "timestamp": round(time.time() * 1000, 3),
         }
 
@@ -315,6 +350,26 @@ class _Run:
             ename, why = "KernelDied", "the context's kernel died"
         self.manager.log.warning("Run on context %s ended: %s", self.context.id, why)
         return error_event(ename, f"{why} while running this code; its variables are lost", [])
+
+
+async def _acquire(lock: asyncio.Lock, deadline: float | None, abandoned: asyncio.Event) -> bool:
+    """Take the context's lock unless the deadline passes or the client leaves first."""
+    loop = asyncio.get_running_loop()
+    taking = asyncio.ensure_future(lock.acquire())
+    leaving = asyncio.ensure_future(abandoned.wait())
+    timeout = None if deadline is None else max(0.0, deadline - loop.time())
+    try:
+        await asyncio.wait({taking, leaving}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+    if taking.done() and not taking.cancelled():
+        return True
+    taking.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await taking
+    if taking.done() and not taking.cancelled():  # it was granted while being cancelled
+        lock.release()
+    return False
 
 
 def _being_cancelled() -> bool:

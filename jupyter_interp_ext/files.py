@@ -1,7 +1,9 @@
 """Files inside the allowed roots: read, stream, write atomically, list, move, delete.
 
-Every path is resolved (symlinks followed) before use and must land inside an allowed root, the
-promise Jupyter's own contents API makes. Blocking I/O runs in a worker thread.
+Every path is walked from an open descriptor of its root and acted on relative to an open
+directory (see `confined`), so it stays inside an allowed root even while others rename things
+under it: the promise Jupyter's own contents API makes. Only regular files are read. Blocking
+I/O runs on a pool of its own, so slow storage cannot starve the server's other work.
 """
 
 from __future__ import annotations
@@ -15,26 +17,37 @@ import errno
 import mimetypes
 import os
 import re
-import shutil
+import secrets
 import stat
-import tempfile
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .environment import is_within
+from .confined import Confinement, Location, lstat_in, open_in
 from .errors import SandboxError, validation_error
 
 MAX_PATH = 4096
-# OS errors that say what is wrong with the request, not with the server.
-_CLIENT_ERRORS = {
+# OS errors as protocol codes (the rest are FILESYSTEM_ERROR).
+_ERROR_CODES = {
+    errno.ENOENT: "FILE_NOT_FOUND",
+    errno.EACCES: "PERMISSION_DENIED",
+    errno.EPERM: "PERMISSION_DENIED",
     errno.ENAMETOOLONG: "NAME_TOO_LONG",
     errno.ENOTDIR: "NOT_DIRECTORY",
     errno.EISDIR: "IS_DIRECTORY",
+    errno.EEXIST: "FILE_EXISTS",
+    errno.ENOTEMPTY: "FILE_EXISTS",
+    errno.ELOOP: "TOO_MANY_LINKS",
+    errno.ENOSPC: "NO_SPACE",
+    errno.EDQUOT: "NO_SPACE",
+    errno.EMFILE: "TOO_MANY_FILES",
+    errno.ENFILE: "TOO_MANY_FILES",
+    errno.EINVAL: "VALIDATION_FAILED",
 }
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 _TEXT_APPLICATION_TYPES = {
@@ -85,13 +98,12 @@ def is_text_mime(mime: str) -> bool:
     )
 
 
-def sniff_mime(path: Path) -> str:
+def sniff_mime(name: str, fd: int) -> str:
     """MIME type from the name; for unknown names, text if the first bytes are valid UTF-8."""
-    guessed, _ = mimetypes.guess_type(path.name)
+    guessed, _ = mimetypes.guess_type(name)
     if guessed and guessed != "application/octet-stream":
         return guessed
-    with path.open("rb") as file:
-        head = file.read(SNIFF_BYTES)
+    head = os.pread(fd, SNIFF_BYTES, 0)
     if not head:
         return "text/plain"
     if b"\0" in head:
@@ -144,14 +156,30 @@ class FileManager(LoggingConfigurable):
         32 * 1024 * 1024, help="Largest file /api/read returns whole (use /api/read/stream)."
     ).tag(config=True)
     chunk_bytes = Int(65535, help="Raw bytes per /api/read/stream chunk.").tag(config=True)
+    io_threads = Int(
+        8, help="Threads for blocking file work (a pool of their own, apart from the server's)."
+    ).tag(config=True)
+    io_timeout = Float(
+        30.0, help="Seconds one blocking file step may take before the request is answered 500."
+    ).tag(config=True)
     root_dir = Unicode()
     allow_hidden = Bool(False, help="Whether hidden files may be touched (the server's setting).")
 
-    def roots(self) -> list[Path]:
-        return [Path(r).resolve() for r in (self.allowed_roots or [self.root_dir])]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._executor = ThreadPoolExecutor(self.io_threads, thread_name_prefix="sandbox-files")
+        self._confinement: Confinement | None = None
 
-    def resolve(self, path: Any, base: str, field: str = "path") -> Path:
-        """The real path a request names, or 400/403: never a path outside the roots."""
+    @property
+    def confinement(self) -> Confinement:
+        if self._confinement is None:
+            self._confinement = Confinement(
+                self.allowed_roots or [self.root_dir], self.allow_hidden
+            )
+        return self._confinement
+
+    def check(self, path: Any, base: str, field: str = "path") -> str:
+        """The absolute path a request names (not yet resolved), or 400."""
         if not isinstance(path, str):
             raise path_error(field, f"'{field}' must be a string")
         if not path.strip():
@@ -162,37 +190,48 @@ class FileManager(LoggingConfigurable):
             path.encode("utf-8")
         except UnicodeEncodeError:
             raise path_error(field, f"'{field}' is not valid Unicode text") from None
-        real = Path(os.path.realpath(Path(base, os.path.expanduser(path))))
-        roots = self.roots()
-        if not is_within(real, roots):
-            raise SandboxError(
-                "PERMISSION_DENIED",
-                f"Access denied: {path} is outside the allowed roots",
-                {"path": path},
-            )
-        if not self.allow_hidden and self._hidden(real, roots):
-            raise SandboxError(
-                "PERMISSION_DENIED", f"Access denied: {path} is hidden", {"path": path}
-            )
-        return real
+        return os.path.join(base, os.path.expanduser(path))
 
-    @staticmethod
-    def _hidden(real: Path, roots: list[Path]) -> bool:
-        root = next(r for r in roots if real == r or r in real.parents)
-        return any(part.startswith(".") for part in real.relative_to(root).parts)
+    def _locate(self, path: str, shown: str, **options: bool) -> Location:
+        return self.confinement.locate(path, shown, **options)
 
-    async def read(self, real: Path, shown: str, encoding: str | None) -> dict[str, Any]:
+    def _open_file(self, path: str, shown: str) -> tuple[int, os.stat_result, str]:
+        """A regular file opened for reading: never a FIFO, socket or device (those could
+        block or never end), and never through a symlink swapped in after the walk."""
+        with self._locate(path, shown) as location:
+            if not location.exists:
+                raise not_found(shown, "file.read")
+            info = lstat_in(location)
+            if stat.S_ISDIR(info.st_mode):
+                raise SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
+            if not stat.S_ISREG(info.st_mode):
+                raise not_a_file(shown)
+            fd = open_in(location, os.O_RDONLY | os.O_NONBLOCK)
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+                os.close(fd)
+                raise SandboxError(
+                    "FILESYSTEM_ERROR", f"{shown} changed while it was opened", {"path": shown}
+                )
+            return fd, opened, location.name or os.path.basename(path)
+
+    async def read(self, path: str, shown: str, encoding: str | None) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            info = self._stat_file(real, shown, "file.read")
-            if info.st_size > self.max_read_bytes:
+            fd, info, name = self._open_file(path, shown)
+            with os.fdopen(fd, "rb") as file:
+                mime = sniff_mime(name, fd)
+                data = file.read(self.max_read_bytes + 1)  # the limit holds for what is read
+            if len(data) > self.max_read_bytes:
                 raise SandboxError(
                     "FILE_TOO_LARGE",
-                    f"File too large: {shown} is {info.st_size} bytes; the limit is "
-                    f"{self.max_read_bytes} (use /api/read/stream)",
-                    {"path": shown, "size": info.st_size, "limit": self.max_read_bytes},
+                    f"File too large: {shown} is over the {self.max_read_bytes}-byte limit "
+                    "(use /api/read/stream)",
+                    {
+                        "path": shown,
+                        "size": max(info.st_size, len(data)),
+                        "limit": self.max_read_bytes,
+                    },
                 )
-            mime = sniff_mime(real)
-            data = real.read_bytes()
             as_base64 = encoding == "base64" or (
                 encoding not in ("utf-8", "utf8") and not is_text_mime(mime)
             )
@@ -210,24 +249,38 @@ class FileManager(LoggingConfigurable):
                 "size": len(data),
             }
 
-        return await self._run(work)
+        return await self._run(work, shown)
 
-    async def stream(self, real: Path, shown: str) -> AsyncIterator[dict[str, Any]]:
+    async def confine(self, path: str, shown: str) -> None:
+        """403 now if the path leads outside the roots (other problems are left for the
+        operation itself, which walks again: this is no check-then-use)."""
+
+        def work() -> None:
+            with contextlib.suppress(OSError), self._locate(path, shown):
+                pass
+
+        await self._run(work, shown)
+
+    async def stream(self, path: str, shown: str) -> AsyncIterator[dict[str, Any]]:
         """metadata, then chunks read one at a time (memory stays at one chunk), then complete."""
-        info = await self._run(lambda: self._stat_file(real, shown, "file.stream"))
-        mime = await self._run(lambda: sniff_mime(real))
-        binary = not is_text_mime(mime)
-        yield {
-            "type": "metadata",
-            "mimeType": mime,
-            "size": info.st_size,
-            "isBinary": binary,
-            "encoding": "base64" if binary else "utf-8",
-        }
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        total = 0
-        with await self._run(lambda: real.open("rb")) as file:
-            while chunk := await self._run(lambda: file.read(self.chunk_bytes)):
+
+        def opening() -> tuple[Any, os.stat_result, str]:
+            fd, info, name = self._open_file(path, shown)
+            return os.fdopen(fd, "rb"), info, sniff_mime(name, fd)
+
+        file, info, mime = await self._run(opening, shown)
+        with file:
+            binary = not is_text_mime(mime)
+            yield {
+                "type": "metadata",
+                "mimeType": mime,
+                "size": info.st_size,
+                "isBinary": binary,
+                "encoding": "base64" if binary else "utf-8",
+            }
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            total = 0
+            while chunk := await self._run(lambda: file.read(self.chunk_bytes), shown):
                 total += len(chunk)
                 data = base64.b64encode(chunk).decode("ascii") if binary else decoder.decode(chunk)
                 yield {"type": "chunk", "data": data}
@@ -235,7 +288,7 @@ class FileManager(LoggingConfigurable):
             yield {"type": "chunk", "data": tail}
         yield {"type": "complete", "bytesRead": total}
 
-    async def write(self, real: Path, shown: str, content: str, encoding: str | None) -> None:
+    async def write(self, path: str, shown: str, content: str, encoding: str | None) -> None:
         if encoding == "base64":
             if not _BASE64.match(content):
                 raise _invalid_base64()
@@ -247,142 +300,199 @@ class FileManager(LoggingConfigurable):
             data = content.encode("utf-8", "surrogatepass")
         else:
             raise validation_error("encoding", "encoding must be 'utf-8' or 'base64'")
-        await self._run(lambda: self._write_atomically(real, shown, data))
+        await self._run(lambda: self._write_atomically(path, shown, data), shown)
 
-    def _write_atomically(self, real: Path, shown: str, data: bytes) -> None:
+    def _write_atomically(self, path: str, shown: str, data: bytes) -> None:
         """Write beside the target, then rename over it: readers never see half a file."""
-        if real.is_dir():
-            raise SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
-        blocking = next((p for p in real.parents if p.exists()), None)
-        if blocking is not None and not blocking.is_dir():
-            raise SandboxError(
-                "NOT_DIRECTORY", f"Not a directory: {blocking} (in {shown})", {"path": shown}
-            )
-        real.parent.mkdir(parents=True, exist_ok=True)
-        mode = real.stat().st_mode & 0o7777 if real.exists() else NEW_FILE_MODE
-        fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                self._write_bytes(file, data)
-            os.chmod(temp, mode)
-            os.replace(temp, real)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        with self._locate(path, shown, make_parents=True) as location:
+            if not location.name:
+                raise SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
+            mode = NEW_FILE_MODE
+            if location.exists:
+                info = lstat_in(location)
+                if stat.S_ISDIR(info.st_mode):
+                    raise SandboxError(
+                        "IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown}
+                    )
+                mode = info.st_mode & 0o7777
+            temp = f".{location.name[:200]}.{secrets.token_hex(4)}.tmp"
+            parent = location.dir_fd
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(temp, flags, 0o600, dir_fd=parent)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    self._write_bytes(file, data)
+                    os.fchmod(file.fileno(), mode)
+                os.rename(temp, location.name, src_dir_fd=parent, dst_dir_fd=parent)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=parent)
+                raise
 
     @staticmethod
     def _write_bytes(file: Any, data: bytes) -> None:
         file.write(data)
         file.flush()
 
-    async def delete(self, real: Path, shown: str) -> None:
+    async def delete(self, path: str, shown: str) -> None:
+        """Delete a file or a symlink itself (never what a symlink points to)."""
+
         def work() -> None:
-            if not real.exists() and not real.is_symlink():
-                raise not_found(shown, "file.delete")
-            if real.is_dir():
-                raise SandboxError(
-                    "IS_DIRECTORY",
-                    f"Cannot delete directory with deleteFile() at '{shown}'. "
-                    f"Use exec('rm -rf {shown}') instead.",
-                    {"path": shown},
-                )
-            real.unlink()
-
-        await self._run(work)
-
-    async def move(self, source: Path, shown: str, target: Path) -> None:
-        def work() -> None:
-            if not source.exists():
-                raise not_found(shown, "file.move", "Source file")
-            if not target.parent.is_dir():
-                raise not_found(str(target.parent), "file.move", "Destination directory")
-            shutil.move(source, target)
-
-        await self._run(work)
-
-    async def mkdir(self, real: Path, shown: str, recursive: bool) -> None:
-        def work() -> None:
-            if recursive:
-                if real.exists() and not real.is_dir():
+            with self._locate(path, shown, follow_last=False) as location:
+                if not location.exists:
+                    raise not_found(shown, "file.delete")
+                if not location.name or stat.S_ISDIR(lstat_in(location).st_mode):
                     raise SandboxError(
-                        "NOT_DIRECTORY",
-                        f"Path exists and is not a directory: {shown}",
+                        "IS_DIRECTORY",
+                        f"Cannot delete directory with deleteFile() at '{shown}'. "
+                        f"Use exec('rm -rf {shown}') instead.",
                         {"path": shown},
                     )
-                real.mkdir(parents=True, exist_ok=True)
-                return
-            if real.exists():
-                raise SandboxError("FILE_EXISTS", f"Path already exists: {shown}", {"path": shown})
-            if not real.parent.is_dir():
-                raise not_found(shown, "file.mkdir", "Parent directory of")
-            real.mkdir()
+                os.unlink(location.name, dir_fd=location.dir_fd)
 
-        await self._run(work)
+        await self._run(work, shown)
+
+    async def move(self, source: str, shown: str, target: str, target_shown: str) -> str:
+        """Move like `mv`: onto a name, or into a directory that exists there. The entry itself
+        moves (a symlink stays a symlink). Returns where it went, as the client would write it."""
+
+        def work() -> str:
+            with (
+                self._locate(source, shown, follow_last=False) as src,
+                self._locate(target, target_shown, follow_last=False) as dst,
+            ):
+                if not src.exists:
+                    raise not_found(shown, "file.move", "Source file")
+                if not src.name or not dst.name:
+                    raise SandboxError(
+                        "PERMISSION_DENIED",
+                        "A root directory cannot be moved or replaced",
+                        {"path": shown, "newPath": target_shown},
+                    )
+                dst_fd, dst_name, where = dst.dir_fd, dst.name, target_shown
+                inner = None
+                if dst.exists and stat.S_ISDIR(lstat_in(dst).st_mode):
+                    inner = open_in(dst, os.O_PATH | os.O_DIRECTORY)
+                    dst_fd, dst_name = inner, src.name
+                    where = f"{target_shown.rstrip('/')}/{src.name}"
+                try:
+                    os.rename(src.name, dst_name, src_dir_fd=src.dir_fd, dst_dir_fd=dst_fd)
+                finally:
+                    if inner is not None:
+                        os.close(inner)
+                return where
+
+        return await self._run(work, shown)
+
+    async def mkdir(self, path: str, shown: str, recursive: bool) -> None:
+        def work() -> None:
+            try:
+                location = self._locate(path, shown, make_parents=recursive)
+            except FileNotFoundError:
+                raise not_found(shown, "file.mkdir", "Parent directory of") from None
+            with location:
+                if location.exists:
+                    if not recursive:
+                        raise SandboxError(
+                            "FILE_EXISTS", f"Path already exists: {shown}", {"path": shown}
+                        )
+                    if not stat.S_ISDIR(lstat_in(location).st_mode):
+                        raise SandboxError(
+                            "NOT_DIRECTORY",
+                            f"Path exists and is not a directory: {shown}",
+                            {"path": shown},
+                        )
+                    return
+                os.mkdir(location.name, dir_fd=location.dir_fd)
+
+        await self._run(work, shown)
 
     async def list(
-        self, real: Path, shown: str, recursive: bool, include_hidden: bool
+        self, path: str, shown: str, recursive: bool, include_hidden: bool
     ) -> list[dict[str, Any]]:
         hidden_ok = include_hidden and self.allow_hidden
 
         def work() -> list[dict[str, Any]]:
-            if not real.exists():
-                raise not_found(shown, "file.list", "Directory")
-            if not real.is_dir():
-                raise SandboxError(
-                    "NOT_DIRECTORY", f"Path is not a directory: {shown}", {"path": shown}
-                )
+            with self._locate(path, shown) as location:
+                if not location.exists:
+                    raise not_found(shown, "file.list", "Directory")
+                if not stat.S_ISDIR(lstat_in(location).st_mode):
+                    raise SandboxError(
+                        "NOT_DIRECTORY", f"Path is not a directory: {shown}", {"path": shown}
+                    )
+                top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
             files: list[dict[str, Any]] = []
-            todo = [real]
-            while todo:
-                directory = todo.pop(0)
-                with os.scandir(directory) as entries:
-                    for entry in sorted(entries, key=lambda e: e.name):
-                        if entry.name.startswith(".") and not hidden_ok:
-                            continue
-                        info = entry.stat(follow_symlinks=False)
-                        kind = entry_type(info)
-                        relative = os.path.relpath(entry.path, real)
-                        files.append(
-                            _describe(entry.name, Path(shown, relative), relative, kind, info)
-                        )
-                        if recursive and kind == "directory":
-                            todo.append(Path(entry.path))
+            todo: list[tuple[int, str]] = [(top, "")]
+            try:
+                while todo:
+                    fd, prefix = todo.pop(0)
+                    try:
+                        with os.scandir(fd) as scan:
+                            entries = sorted(scan, key=lambda e: e.name)
+                        for entry in entries:
+                            if entry.name.startswith(".") and not hidden_ok:
+                                continue
+                            info = entry.stat(follow_symlinks=False)
+                            kind = entry_type(info)
+                            relative = f"{prefix}{entry.name}"
+                            files.append(
+                                _describe(entry.name, Path(shown, relative), relative, kind, info)
+                            )
+                            if recursive and kind == "directory":
+                                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                                child = os.open(entry.name, flags, dir_fd=fd)
+                                todo.append((child, f"{relative}/"))
+                    finally:
+                        os.close(fd)
+            finally:
+                for fd, _ in todo:
+                    os.close(fd)
             return files
 
-        return await self._run(work)
+        return await self._run(work, shown)
 
-    async def exists(self, real: Path) -> bool:
-        return await self._run(lambda: real.exists() or real.is_symlink())
+    async def exists(self, path: str, shown: str) -> bool:
+        def work() -> bool:
+            try:
+                with self._locate(path, shown) as location:
+                    return location.exists
+            except (FileNotFoundError, NotADirectoryError):
+                return False
 
-    def _stat_file(self, real: Path, shown: str, operation: str) -> os.stat_result:
+        return await self._run(work, shown)
+
+    async def _run(self, work: Callable[[], Any], shown: str) -> Any:
+        """Blocking file work on the file pool; OS errors become protocol errors that name the
+        path as the client wrote it (never a server path)."""
+        loop = asyncio.get_running_loop()
         try:
-            info = real.stat()
-        except FileNotFoundError:
-            raise not_found(shown, operation) from None
-        if stat.S_ISDIR(info.st_mode):
-            raise SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
-        return info
-
-    async def _run(self, work: Callable[[], Any]) -> Any:
-        """Blocking file work off the event loop; OS errors become FILESYSTEM_ERROR."""
-        try:
-            return await asyncio.to_thread(work)
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._executor, work), self.io_timeout or None
+            )
         except SandboxError:
             raise
-        except PermissionError as exc:
-            raise SandboxError("PERMISSION_DENIED", f"Permission denied: {exc.filename}") from None
-        except OSError as exc:
-            if exc.errno in _CLIENT_ERRORS:
-                code = _CLIENT_ERRORS[exc.errno]
-                raise SandboxError(
-                    code, f"{exc.strerror}: {exc.filename}", {"errno": exc.errno}
-                ) from None
+        except asyncio.TimeoutError:
             raise SandboxError(
                 "FILESYSTEM_ERROR",
-                f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "),
-                {"errno": exc.errno},
+                f"File operation on {shown} did not finish within {self.io_timeout:g} s",
+                {"path": shown},
             ) from None
+        except OSError as exc:
+            code = _ERROR_CODES.get(exc.errno or 0, "FILESYSTEM_ERROR")
+            reason = "File not found" if code == "FILE_NOT_FOUND" else exc.strerror or str(exc)
+            context = {"path": shown, "errno": exc.errno}
+            raise SandboxError(code, f"{reason}: {shown}", context) from None
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def not_a_file(shown: str) -> SandboxError:
+    return SandboxError(
+        "VALIDATION_FAILED",
+        f"Not a regular file: {shown} (FIFOs, sockets and devices cannot be read)",
+        {"path": shown},
+    )
 
 
 def _describe(name: str, absolute: Path, relative: str, kind: str, info: os.stat_result) -> dict:

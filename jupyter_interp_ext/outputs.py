@@ -104,13 +104,54 @@ def _parse_json(value: str) -> Any:
         return value
 
 
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8, without encoding it when it is ASCII."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+
+
+def utf8_prefix(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 form fits in `limit` bytes (whole characters;
+    only the part that can fit is ever encoded)."""
+    head = text[:limit]
+    if head.isascii():
+        return head
+    return head.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+
+
 def event_size(event: dict[str, Any]) -> int:
     """Bytes of user-visible output an event carries, for the per-run output cap."""
     if event["type"] in ("stdout", "stderr"):
-        text = event["text"]
-        return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+        return utf8_size(event["text"])
     return sum(
         len(v) if isinstance(v, str) else len(json.dumps(v, default=str))
         for k, v in event.items()
         if k in RESULT_KEYS.values() or k == "data"
     )
+
+
+def truncation_notice(dropped: int, limit: int) -> str:
+    """The one wording of "output was cut", wherever a byte limit cut it."""
+    return f"[output truncated: {dropped} bytes dropped after the {limit}-byte limit]"
+
+
+class CappedBytes:
+    """The first `limit` bytes of an output, and a count of the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.dropped = 0
+
+    def add(self, data: bytes) -> None:
+        room = self.limit - self.size
+        if room > 0:
+            self.parts.append(data[:room])
+            self.size += min(room, len(data))
+        self.dropped += max(0, len(data) - max(room, 0))
+
+    def text(self) -> str:
+        text = b"".join(self.parts).decode("utf-8", "replace")
+        if self.dropped:
+            text += "\n" + truncation_notice(self.dropped, self.limit)
+        return text

@@ -1,18 +1,113 @@
-"""Finding and killing every process a shell or command started, not just the first one."""
+"""Starting commands, knowing when they end, and ending every process they started.
+
+A command is over when its own process exits, not when the last copy of its pipes closes: a
+child it left behind (`sleep 60 &`, `setsid …`) may hold them open for as long as it lives.
+
+Every process we start carries a marker in its environment (`SANDBOX_TASK_ID`), inherited by
+everything it starts. Killing a command's tree signals its process group, the descendants found
+through parent links, and every process whose environment carries the marker, which also finds
+those that called `setsid` and were re-parented away from the tree.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+MARKER_VAR = "SANDBOX_TASK_ID"
+# After a command's process exits, how long its output pipes may still deliver what was written
+# before the exit (a descendant holding them open does not delay the answer longer than this).
+OUTPUT_GRACE = 0.1
+# How long processes get to exit after SIGTERM before they are sent SIGKILL.
+KILL_GRACE = 2.0
 
-async def spawn_bash(command: str, cwd: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """`bash -c command` with stdin from /dev/null, piped output, leading its own process group
-    (so it and everything it starts can be killed together)."""
-    return await asyncio.create_subprocess_exec(
+
+def new_marker(prefix: str = "") -> str:
+    """A marker value; one that starts with `prefix` is found by `marked(prefix)`."""
+    return f"{prefix}{secrets.token_hex(8)}"
+
+
+OutputSink = Callable[[str, bytes], None]
+
+
+class _ChildProtocol(asyncio.SubprocessProtocol):
+    def __init__(self, on_output: OutputSink | None) -> None:
+        loop = asyncio.get_running_loop()
+        self.on_output = on_output
+        self.early: list[tuple[str, bytes]] = []  # output that came before anyone listened
+        self.exited = loop.create_future()
+        self.closed = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        kind = "stdout" if fd == 1 else "stderr"
+        if self.on_output is None:
+            self.early.append((kind, data))
+        else:
+            self.on_output(kind, data)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class Child:
+    """A `bash -c` command we started: its output is handed to `on_output` as it comes."""
+
+    def __init__(
+        self, transport: asyncio.SubprocessTransport, protocol: _ChildProtocol, marker: str
+    ) -> None:
+        self.transport = transport
+        self.protocol = protocol
+        self.marker = marker
+        self.pid: int = transport.get_pid()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.transport.get_returncode()
+
+    def listen(self, on_output: OutputSink) -> None:
+        """Hand output to `on_output` from now on, starting with what already came."""
+        early, self.protocol.early = self.protocol.early, []
+        for kind, data in early:
+            on_output(kind, data)
+        self.protocol.on_output = on_output
+
+    async def wait(self) -> int:
+        """The exit status, as soon as the process itself has exited."""
+        await asyncio.shield(self.protocol.exited)
+        code = self.transport.get_returncode()
+        return code if code is not None else -1
+
+    async def finish_output(self) -> None:
+        """After the exit: take what is still in the pipes, then stop reading them."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.protocol.closed), OUTPUT_GRACE)
+        self.transport.close()
+
+    async def kill_tree(self) -> list[int]:
+        """End the command and everything it started; the pids that were signalled."""
+        return await end_processes(lambda: tree(self.pid, self.marker))
+
+
+async def spawn_bash(
+    command: str, cwd: str, env: dict[str, str], on_output: OutputSink | None = None
+) -> Child:
+    """`bash -c command` with stdin from /dev/null and piped output, leading its own process
+    group, marked so that everything it starts can be found and ended with it. Output goes to
+    `on_output`, or is held until `Child.listen` says where."""
+    loop = asyncio.get_running_loop()
+    marker = new_marker()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _ChildProtocol(on_output),
         "bash",
         "-c",
         command,
@@ -20,9 +115,10 @@ async def spawn_bash(command: str, cwd: str, env: dict[str, str]) -> asyncio.sub
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env=env,
+        env={**env, MARKER_VAR: marker},
         start_new_session=True,
     )
+    return Child(transport, protocol, marker)
 
 
 def _parents() -> dict[int, int]:
@@ -42,7 +138,7 @@ def _parents() -> dict[int, int]:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, children first found, whatever group they moved to."""
+    """Every process below `pid` through parent links, whatever group it moved to."""
     children: dict[int, list[int]] = {}
     for child, parent in _parents().items():
         children.setdefault(parent, []).append(child)
@@ -54,12 +150,64 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def signal_tree(pid: int, sig: int = signal.SIGKILL, *, include_root: bool = True) -> None:
-    """Send `sig` to a process's group (it leads one) and to all its descendants."""
-    targets = descendants(pid) + ([pid] if include_root else [])
+def marked(prefix: str) -> list[int]:
+    """Every live process whose environment carries a marker starting with `prefix`."""
+    needle = f"\0{MARKER_VAR}={prefix}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in b"\0" + environ and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def tree(pid: int, marker: str, *, include_root: bool = True) -> list[int]:
+    """A command's process, its descendants and every process carrying its marker."""
+    found = set(descendants(pid)) | set(marked(marker))
     if include_root:
+        found.add(pid)
+    else:
+        found.discard(pid)
+    return sorted(found)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def send_signal(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-    for target in targets:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(target, sig)
+            os.kill(pid, sig)
+
+
+async def end_processes(find: Callable[[], list[int]], grace: float = KILL_GRACE) -> list[int]:
+    """SIGTERM what `find` returns, give it `grace` seconds, then SIGKILL whatever `find` still
+    returns (a process may have started more while dying). The pids that were signalled."""
+    targets = find()
+    signalled = set(targets)
+    send_signal(targets, signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + grace
+    # Processes that are not our children cannot be waited for: poll their state.
+    while any(alive(pid) for pid in targets) and loop.time() < end:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    survivors = [pid for pid in find() if alive(pid)]
+    signalled.update(survivors)
+    send_signal(survivors, signal.SIGKILL)
+    return sorted(signalled)
+
+
+def kill_now(pids: Iterable[int]) -> None:
+    """SIGKILL at once, for stops that cannot wait (the server is exiting)."""
+    send_signal(pids, signal.SIGKILL)

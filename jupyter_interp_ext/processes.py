@@ -18,43 +18,67 @@ from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .errors import SandboxError, limit_reached, now_iso
-from .process_tree import signal_tree, spawn_bash
+from .process_tree import Child, spawn_bash
 
 KILLED_CODES = {137, 143, -signal.SIGKILL, -signal.SIGTERM}
-KILL_GRACE = 3.0
+
+
+@dataclass
+class Chunk:
+    seq: int  # order among all output of the process (both streams)
+    offset: int  # characters of this stream before it
+    text: str
 
 
 class OutputBuffer:
-    """The latest `limit` characters of one stream, and who is listening for more."""
+    """The latest `limit` characters of one stream, as numbered chunks followers can resume
+    from: memory is bounded here, never per follower."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.chunks: deque[str] = deque()
-        self.size = 0
-        self.dropped = 0
+        self.chunks: deque[Chunk] = deque()
+        self.size = 0  # characters held
+        self.total = 0  # characters ever appended
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
-    def append(self, text: str) -> None:
-        self.chunks.append(text)
+    @property
+    def start(self) -> int:
+        """Offset of the first character still held (all before it were dropped)."""
+        return self.total - self.size
+
+    def append(self, seq: int, text: str) -> None:
+        self.chunks.append(Chunk(seq, self.total, text))
         self.size += len(text)
-        while self.size > self.limit and self.chunks:
+        self.total += len(text)
+        while self.size > self.limit:
+            head = self.chunks[0]
             excess = self.size - self.limit
-            head = self.chunks.popleft()
-            if len(head) > excess:
-                self.chunks.appendleft(head[excess:])
-                head = head[:excess]
-            self.size -= len(head)
-            self.dropped += len(head)
+            if len(head.text) > excess:
+                self.chunks[0] = Chunk(head.seq, head.offset + excess, head.text[excess:])
+                self.size -= excess
+            else:
+                self.chunks.popleft()
+                self.size -= len(head.text)
 
     def text(self) -> str:
-        return "".join(self.chunks)
+        return "".join(chunk.text for chunk in self.chunks)
+
+    def after(self, seq: int) -> list[Chunk]:
+        """The chunks numbered after `seq`, oldest first (scanned from the newest end)."""
+        found = []
+        for chunk in reversed(self.chunks):
+            if chunk.seq <= seq:
+                break
+            found.append(chunk)
+        found.reverse()
+        return found
 
 
 @dataclass
 class BackgroundProcess:
     id: str
     command: str
-    process: asyncio.subprocess.Process
+    child: Child
     stdout: OutputBuffer
     stderr: OutputBuffer
     session_id: str | None = None
@@ -64,13 +88,14 @@ class BackgroundProcess:
     exit_code: int | None = None
     status: str = "running"
     killed: bool = False
-    listeners: set[asyncio.Queue] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     supervisor: asyncio.Future | None = None
+    seq: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.child.pid
 
     def to_json(self, *, with_end: bool = True) -> dict[str, Any]:
         info = {
@@ -86,29 +111,56 @@ class BackgroundProcess:
             info["endTime"] = self.end_time
         return info
 
-    def publish(self, kind: str, data: str) -> None:
-        (self.stdout if kind == "stdout" else self.stderr).append(data)
-        for queue in self.listeners:
-            queue.put_nowait((kind, data))
+    def receive(self, kind: str, data: bytes) -> None:
+        """Bytes from one of the process's pipes."""
+        buffer = self.stdout if kind == "stdout" else self.stderr
+        if text := buffer.decoder.decode(data):
+            self.seq += 1
+            buffer.append(self.seq, text)
+            self._wake()
+
+    def _wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
 
     async def follow(self, *, replay: bool) -> AsyncIterator[tuple[str, str]]:
-        """(stream, text) pairs: what was buffered (if `replay`), then live output until exit."""
-        queue: asyncio.Queue = asyncio.Queue()
-        if replay:
-            for kind, buffer in (("stdout", self.stdout), ("stderr", self.stderr)):
-                if buffer.size:
-                    yield kind, buffer.text()
-        if self.done.is_set():
-            return
-        self.listeners.add(queue)
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            self.listeners.discard(queue)
+        """(stream, text) pairs: what is held (if `replay`), then live output until exit.
+
+        A follower only keeps its place in the buffers; one that falls further behind than
+        they hold gets a notice of what it missed instead of unbounded memory.
+        """
+        buffers = {"stdout": self.stdout, "stderr": self.stderr}
+        seq = 0 if replay else self.seq
+        delivered = {
+            kind: buffer.start if replay else buffer.total for kind, buffer in buffers.items()
+        }
+        while True:
+            changed, finished = self.changed, self.done.is_set()
+            batch = sorted(
+                ((chunk.seq, kind, chunk) for kind, b in buffers.items() for chunk in b.after(seq)),
+                key=lambda item: item[0],
+            )
+            for chunk_seq, kind, chunk in batch:
+                seq = chunk_seq
+                if (missed := chunk.offset - delivered[kind]) > 0:
+                    yield kind, f"[{missed} characters of {kind} dropped: the reader fell behind]\n"
+                delivered[kind] = chunk.offset + len(chunk.text)
+                yield kind, chunk.text
+            if finished and not batch:
+                return
+            if not batch:
+                await changed.wait()
+
+    def ended(self, code: int) -> None:
+        self.exit_code = 128 - code if code < 0 else code
+        if self.killed or code in KILLED_CODES:
+            self.status = "killed"
+        else:
+            self.status = "completed" if code == 0 else "failed"
+        self.end_time = now_iso()
+        self.ended_at = time.time()
+        self.done.set()
+        self._wake()
 
 
 class ProcessManager(LoggingConfigurable):
@@ -153,55 +205,34 @@ class ProcessManager(LoggingConfigurable):
                 {"processId": process_id},
             )
         try:
-            process = await spawn_bash(command, cwd, env)
+            child = await spawn_bash(command, cwd, env)
         except OSError as exc:
             raise SandboxError("STREAM_START_ERROR", f"Failed to start process: {exc}") from None
         proc = BackgroundProcess(
             process_id,
             command,
-            process,
+            child,
             OutputBuffer(self.buffer_chars),
             OutputBuffer(self.buffer_chars),
             session_id,
         )
+        child.listen(proc.receive)
         self._processes[process_id] = proc
         metrics.PROCESSES.inc()
         proc.supervisor = asyncio.ensure_future(self._supervise(proc, timeout))
-        self.log.info("Process %s started (pid %s): %s", process_id, process.pid, command)
+        self.log.info("Process %s started (pid %s): %s", process_id, child.pid, command)
         return proc
 
     async def _supervise(self, proc: BackgroundProcess, timeout: float | None) -> None:
-        readers = [
-            asyncio.ensure_future(self._pump(proc, "stdout", proc.process.stdout)),
-            asyncio.ensure_future(self._pump(proc, "stderr", proc.process.stderr)),
-        ]
+        """Wait for the process itself to exit (not for pipes its leftovers may hold)."""
         try:
-            await asyncio.wait_for(proc.process.wait(), timeout)
+            await asyncio.wait_for(proc.child.wait(), timeout)
         except asyncio.TimeoutError:
             await self._kill(proc)
-        # Grandchildren may hold the pipes open: stop reading once the process itself is gone.
-        await asyncio.wait(readers, timeout=0.5)
-        for reader in readers:
-            reader.cancel()
-        code = proc.process.returncode
-        proc.exit_code = 128 - code if code is not None and code < 0 else code
-        if proc.killed or code in KILLED_CODES:
-            proc.status = "killed"
-        else:
-            proc.status = "completed" if code == 0 else "failed"
-        proc.end_time = now_iso()
-        proc.ended_at = time.time()
-        proc.done.set()
+        code = await proc.child.wait()
+        await proc.child.finish_output()
+        proc.ended(code)
         metrics.PROCESSES.dec()
-        for queue in proc.listeners:
-            queue.put_nowait(None)
-
-    async def _pump(self, proc: BackgroundProcess, kind: str, stream: Any) -> None:
-        buffer = proc.stdout if kind == "stdout" else proc.stderr
-        while chunk := await stream.read(65536):
-            text = buffer.decoder.decode(chunk)
-            if text:
-                proc.publish(kind, text)
 
     def get(self, process_id: str) -> BackgroundProcess:
         proc = self._processes.get(process_id)
@@ -215,8 +246,8 @@ class ProcessManager(LoggingConfigurable):
         self._prune()
         return [p for p in self._processes.values() if status in (None, p.status)]
 
-    async def kill(self, process_id: str) -> None:
-        """Kill a running process and everything it started."""
+    async def kill(self, process_id: str) -> list[int]:
+        """Kill a running process and everything it started; the pids that were signalled."""
         proc = self.get(process_id)
         if proc.done.is_set():
             raise SandboxError(
@@ -224,15 +255,15 @@ class ProcessManager(LoggingConfigurable):
                 f"Process {process_id} is not running ({proc.status})",
                 {"processId": process_id, "status": proc.status},
             )
-        await self._kill(proc)
+        killed = await self._kill(proc)
         await proc.done.wait()
+        return killed
 
-    async def _kill(self, proc: BackgroundProcess) -> None:
+    async def _kill(self, proc: BackgroundProcess) -> list[int]:
         proc.killed = True
-        signal_tree(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.process.wait()), KILL_GRACE)
-        signal_tree(proc.pid, signal.SIGKILL)
+        killed = await proc.child.kill_tree()
+        self.log.info("Process %s killed: pids %s", proc.id, killed)
+        return killed
 
     async def kill_all(self) -> int:
         running = [p for p in self._processes.values() if not p.done.is_set()]

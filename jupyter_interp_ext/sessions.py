@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from secrets import token_hex
@@ -18,7 +17,8 @@ from . import metrics
 from ._version import __version__
 from .environment import kernel_environment, resolve_cwd, validate_env_names
 from .errors import SandboxError, limit_reached, validation_error
-from .process_tree import signal_tree, spawn_bash
+from .outputs import CappedBytes
+from .process_tree import spawn_bash
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
 
 DEFAULT_SESSION = "default"
@@ -176,32 +176,33 @@ class ShellSessionManager(LoggingConfigurable):
     async def execute_sessionless(
         self, command: str, env: dict[str, str], cwd: str | None, timeout: float | None
     ) -> CommandResult:
-        """A fresh `bash -c` sharing nothing; a timeout is exit code 124, as upstream."""
+        """A fresh `bash -c` sharing nothing; a timeout is exit code 124, as upstream. It is
+        done when bash exits, even if something it left behind still holds its output."""
         validate_env_names(env, "env")
         started = time.monotonic()
-        process = await spawn_bash(command, self.resolve_cwd(cwd), self.base_environment(env))
-        limit = timeout or self.default_command_timeout or None
-        communicate = asyncio.ensure_future(process.communicate())
-        timed_out = False
-        try:
-            stdout, stderr = await asyncio.wait_for(asyncio.shield(communicate), limit)
-        except asyncio.TimeoutError:
-            timed_out = True
-            signal_tree(process.pid, signal.SIGTERM)
-            try:
-                stdout, stderr = await asyncio.wait_for(asyncio.shield(communicate), 5)
-            except asyncio.TimeoutError:
-                signal_tree(process.pid, signal.SIGKILL)
-                stdout, stderr = await communicate
         limit_bytes = self.command_output_limit
-        out = stdout[:limit_bytes].decode("utf-8", "replace")
-        err = stderr[:limit_bytes].decode("utf-8", "replace")
-        code = process.returncode if process.returncode is not None else -1
-        if timed_out:
+        output = {"stdout": CappedBytes(limit_bytes), "stderr": CappedBytes(limit_bytes)}
+        child = await spawn_bash(
+            command,
+            self.resolve_cwd(cwd),
+            self.base_environment(env),
+            lambda kind, data: output[kind].add(data),
+        )
+        limit = timeout or self.default_command_timeout or None
+        killed: list[int] = []
+        try:
+            code = await asyncio.wait_for(child.wait(), limit)
+        except asyncio.TimeoutError:
+            killed = await child.kill_tree()
+            code = await child.wait()
+        await child.finish_output()
+        out, err = output["stdout"].text(), output["stderr"].text()
+        if killed:
             code = SESSIONLESS_TIMEOUT_EXIT
             err += f"\nCommand timed out after {round(limit * 1000)}ms"
+            self.log.info("Sessionless command timed out; killed pids %s", killed)
         result = CommandResult(code, out, err, round((time.monotonic() - started) * 1000))
-        outcome = "timeout" if timed_out else "ok" if code == 0 else "failed"
+        outcome = "timeout" if killed else "ok" if code == 0 else "failed"
         self._account(NO_SESSION, outcome, result)
         return result
 
@@ -241,14 +242,14 @@ class ShellSessionManager(LoggingConfigurable):
         validate_env_names(env, "env")
         return target, {**base_env, **env}
 
-    async def current_dir(self, session_id: str) -> str:
-        """Where relative paths of this session point: its shell's `pwd` (sessionless: root)."""
-        if session_id == NO_SESSION:
+    def current_dir(self, session_id: str) -> str:
+        """Where relative paths of this session point: its shell's current directory, read
+        from the process itself (no command, no waiting behind a running one). A session
+        that does not exist is not created for this: its paths start at the root."""
+        session = self._sessions.get(session_id)
+        if session_id == NO_SESSION or session is None or not session.shell.alive:
             return self.root_dir
-        session = await self.get_or_create(session_id)
-        async with session.lock:
-            result = await session.shell.run("builtin pwd -P", timeout=10)
-        return result.stdout.strip() or session.shell.cwd
+        return session.shell.current_dir()
 
     async def snapshot(self, session_id: str) -> tuple[str, dict[str, str]]:
         """The session shell's current directory and environment (after `cd` and `export`)."""

@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .process_tree import signal_tree
-
-KILL_GRACE = 2.0
+from .outputs import truncation_notice
+from .process_tree import MARKER_VAR, end_processes, new_marker, tree
 
 
 @dataclass
@@ -54,7 +53,7 @@ def read_capped(path: Path, limit: int) -> str:
         return ""
     text = data[:limit].decode("utf-8", "replace")
     if size > limit:
-        text += f"\n[output truncated: {size - limit} bytes dropped after the {limit}-byte limit]"
+        text += "\n" + truncation_notice(size - limit, limit)
     return text
 
 
@@ -66,10 +65,14 @@ class Shell:
         self.env = env
         self.output_limit = output_limit
         self.workdir = Path(tempfile.mkdtemp(prefix="sandbox-shell-"))
+        # Everything the shell starts carries this marker; a command's own processes carry
+        # `<marker>.<n>`, so a timeout finds them even after `setsid`.
+        self.marker = new_marker()
         self.process: asyncio.subprocess.Process | None = None
         self._control: asyncio.StreamReader | None = None
         self._control_fd = -1
         self._count = 0
+        self._current_marker = ""
 
     @property
     def pid(self) -> int | None:
@@ -91,7 +94,7 @@ class Shell:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
                 cwd=self.cwd,
-                env=self.env,
+                env={**self.env, MARKER_VAR: self.marker},
                 pass_fds=(write_fd,),
                 start_new_session=True,
             )
@@ -125,6 +128,7 @@ class Shell:
             self._wrapper(base, token, env or {}, cwd), encoding="utf-8"
         )
         started = time.monotonic()
+        self._current_marker = f"{self.marker}.{self._count}"
         self._send(f"builtin source -- {shlex.quote(str(base.with_suffix('.sh')))}\n")
         try:
             exit_code = await self._wait_for(token, timeout)
@@ -142,7 +146,9 @@ class Shell:
         """The script that runs one command with its redirections, overrides and restores."""
         q = shlex.quote
         ctl = self._control_fd
-        setup, restore, body = [], [], f"builtin source -- {q(str(base.with_suffix('.cmd')))}"
+        setup = [f"builtin export {MARKER_VAR}={self.marker}.{self._count}"]
+        restore = [f"builtin export {MARKER_VAR}={self.marker}"]
+        body = f"builtin source -- {q(str(base.with_suffix('.cmd')))}"
         for i, (name, value) in enumerate(env.items()):
             saved, was_set = f"__sbx_val{i}", f"__sbx_set{i}"
             setup.append(
@@ -183,10 +189,9 @@ class Shell:
             if exited.done():
                 raise ShellExited(exited.result())
             # Timed out: kill what the command started; if the shell itself is busy, kill it.
-            signal_tree(self.process.pid, include_root=False)
-            await asyncio.wait(
-                {done, exited}, timeout=KILL_GRACE, return_when=asyncio.FIRST_COMPLETED
-            )
+            pid, marker = self.process.pid, self._current_marker
+            await end_processes(lambda: tree(pid, marker, include_root=False))
+            await asyncio.wait({done, exited}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             if not done.done():
                 await self.kill()
             raise CommandTimedOut()
@@ -205,17 +210,26 @@ class Shell:
             if tag == token:
                 return int(code)
 
+    def current_dir(self) -> str:
+        """The shell's working directory as the kernel knows it (after `cd`)."""
+        try:
+            return os.readlink(f"/proc/{self.pid}/cwd")
+        except OSError:
+            return self.cwd
+
     async def snapshot(self) -> tuple[str, dict[str, str]]:
         """The shell's current directory and exported environment, as a child would see them."""
         result = await self.run("builtin pwd -P; command -p env -0", timeout=10)
         cwd, _, env_text = result.stdout.partition("\n")
         env = dict(item.split("=", 1) for item in env_text.split("\0") if "=" in item)
+        env.pop(MARKER_VAR, None)  # what starts from this state is not the shell's to end
         return cwd, env
 
     async def kill(self) -> None:
         """Kill the shell and everything it started; remove its files."""
         if self.process is not None:
-            signal_tree(self.process.pid)
-            with contextlib.suppress(ProcessLookupError):
-                await asyncio.wait_for(self.process.wait(), KILL_GRACE)
+            pid, marker = self.process.pid, self.marker
+            await end_processes(lambda: tree(pid, marker))
+            with contextlib.suppress(ProcessLookupError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 1.0)
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,17 +1,27 @@
-"""Server-Sent Events framing: one `data: {json}` line per event, sent as soon as it exists."""
+"""Server-Sent Events: one writer per response, bounded in memory and in how long it waits.
+
+Tornado keeps a single pending write future per connection: a second `flush()` issued while one
+is in flight replaces it, and whoever awaited the first waits forever. So every write of a
+response goes through one `EventStream`, which never has more than one flush in flight, starts the
+next one when the last completes, and cuts off a client that has not read for `write_timeout`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
+from collections.abc import AsyncIterable
 from typing import Any
 
-from tornado.concurrent import Future
 from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
 from . import metrics
 
+# A response holds at most this much unflushed data (plus one flush in flight) before the
+# producer waits for the client: a slow reader slows the producer instead of growing memory.
 COALESCE_BYTES = 256 * 1024
 
 
@@ -22,11 +32,21 @@ def frame(event: dict[str, Any]) -> bytes:
 
 
 class EventStream:
-    """Writes events to a handler's response as they come, without Nagle delays."""
+    """Writes events to a handler's response as they come, without Nagle delays.
 
-    def __init__(self, handler: RequestHandler) -> None:
+    `gone` is set once the client left or was cut off; from then on `send` raises
+    `StreamClosedError` and nothing more is buffered.
+    """
+
+    def __init__(self, handler: RequestHandler, keepalive: float, write_timeout: float) -> None:
         self.handler = handler
-        self._flushing: Future | None = None
+        self.keepalive = keepalive
+        self.write_timeout = write_timeout
+        self.gone = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._flushing: asyncio.Future | None = None
+        self._flush_started = 0.0
+        self._watchdog: asyncio.Task | None = None
         self._counted = False
         handler._event_stream = self  # type: ignore[attr-defined]
 
@@ -44,22 +64,57 @@ class EventStream:
         sock = getattr(stream, "socket", None)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        await handler.flush()
+        self._kick()
+        self._watchdog = asyncio.ensure_future(self._watch())
+        await self._writable(None)
 
-    async def send(self, event: dict[str, Any]) -> None:
-        """Queue an event and flush at once, unless a flush is still in flight: then the event
-        rides with the next one. The first event never waits; a burst becomes few writes; and
-        at most one flush plus one buffer is outstanding, so a slow client slows the run's
-        reading instead of growing memory."""
+    async def send(self, event: dict[str, Any], until: float | None = None) -> None:
+        """Queue an event and flush at once, unless a flush is in flight: then it rides with the
+        next one. Past `COALESCE_BYTES` unsent, wait for the client, but never past its write
+        timeout (then it is cut off) nor past `until` (a loop time: the caller's own deadline,
+        which it must get to check)."""
+        if self.gone.is_set():
+            raise StreamClosedError()
         self.handler.write(frame(event))
-        if self._flushing is not None and not self._flushing.done():
-            if self._buffered() < COALESCE_BYTES:
-                return
-            await self._flushing
-        self._flushing = self.handler.flush()
+        self._kick()
+        if self._unflushed() >= COALESCE_BYTES:
+            await self._writable(until)
+
+    async def pipe(self, events: AsyncIterable[dict[str, Any]]) -> bool:
+        """Send every event of `events`; stop early, closing it, once the client is gone.
+        Whether every event was sent."""
+        iterator = aiter(events)
+        gone = asyncio.ensure_future(self.gone.wait())
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(iterator))
+                await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    return False
+                try:
+                    event = step.result()
+                except StopAsyncIteration:
+                    return True
+                try:
+                    await self.send(event)
+                except StreamClosedError:
+                    return False
+        finally:
+            gone.cancel()
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def lost(self) -> None:
+        """The connection closed (Tornado noticed, or a write failed)."""
+        self.gone.set()
+        self.ended()
 
     def ended(self) -> None:
         """The response is over (finished or abandoned): stop counting it as active."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._counted:
             self._counted = False
             metrics.ACTIVE_STREAMS.dec()
@@ -67,17 +122,67 @@ class EventStream:
     async def close(self) -> None:
         """Send what is queued and end the response (quietly, if the client already left)."""
         self.ended()
-        try:
+        if self.gone.is_set():
+            return
+        with contextlib.suppress(StreamClosedError):
+            await self._writable(None)
+            if not self.gone.is_set():
+                finishing = self.handler.finish()
+                self._flushing, self._flush_started = finishing, self._loop.time()
+                await self._writable(None)
+
+    def _unflushed(self) -> int:
+        return sum(len(chunk) for chunk in self.handler._write_buffer)  # type: ignore[attr-defined]
+
+    def _kick(self) -> None:
+        """Start a flush unless one is in flight (the one in flight starts the next)."""
+        if self._flushing is not None or self.gone.is_set():
+            return
+        self._flush_started = self._loop.time()
+        self._flushing = self.handler.flush()
+        self._flushing.add_done_callback(self._flushed)
+
+    def _flushed(self, future: asyncio.Future) -> None:
+        if future is self._flushing:
+            self._flushing = None
+        if future.cancelled() or future.exception() is not None:
+            self.lost()
+        elif self._unflushed():
+            self._kick()
+
+    async def _writable(self, until: float | None) -> None:
+        """Wait until the flush in flight is done, up to the write timeout (then cut the client
+        off and raise) or `until` (then return with it still in flight)."""
+        while (flushing := self._flushing) is not None and not flushing.done():
+            cutoff = self._flush_started + self.write_timeout
+            wait_until = cutoff if until is None else min(cutoff, until)
+            await asyncio.wait({flushing}, timeout=max(0.0, wait_until - self._loop.time()))
+            if flushing.done():
+                continue
+            if self._loop.time() >= cutoff:
+                self._cut_off()
+                break
+            return
+        if self.gone.is_set():
+            raise StreamClosedError()
+
+    def _cut_off(self) -> None:
+        """Close the connection of a client that stopped reading; its handler sees it close."""
+        self.handler.log.warning(
+            "Closing an event stream whose client read nothing for %.0f s", self.write_timeout
+        )
+        self.lost()
+        self.handler.request.connection.close()  # type: ignore[union-attr]
+
+    async def _watch(self) -> None:
+        """Tornado notices a vanished client only when it writes: during silences write a
+        comment every `keepalive` seconds; cut off a client whose flush has stalled."""
+        period = self.keepalive if self.keepalive > 0 else self.write_timeout
+        while not self.gone.is_set():
+            await asyncio.sleep(period)
             if self._flushing is not None:
-                await self._flushing
-            await self.handler.finish(set_content_type="text/event-stream")
-        except StreamClosedError:
-            pass
-
-    def _buffered(self) -> int:
-        return sum(len(chunk) for chunk in self.handler._write_buffer)
-
-    async def comment(self, text: str) -> None:
-        """An SSE comment: ignored by clients, but it fails fast if the client is gone."""
-        self.handler.write(f": {text}\n\n".encode())
-        await self.handler.flush()
+                if self._loop.time() - self._flush_started >= self.write_timeout:
+                    self._cut_off()
+            elif self.keepalive > 0:
+                self.handler.write(b": keepalive\n\n")
+                self._kick()

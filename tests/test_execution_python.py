@@ -181,7 +181,7 @@ async def test_pre_stream_errors_use_the_protocol_body(api, python):
 async def test_client_leaving_mid_run_interrupts_it(
     api, python, jp_http_port, jp_base_url, jp_serverapp
 ):
-    jp_serverapp.web_app.settings["interp_execution_manager"].keepalive_seconds = 0.1
+    jp_serverapp.web_app.settings["interp_keepalive_seconds"] = 0.1
     await api.run(python, "kept = 1")
     body = json.dumps(
         {

@@ -167,9 +167,8 @@ async def test_nothing_outside_the_root_is_reachable(api, jp_root_dir, tmp_path)
         ("write", {"path": "/etc/evil", "content": "x"}),
         ("list-files", {"path": "linkdir"}),
         ("exists", {"path": "/etc/passwd"}),
-        ("delete", {"path": "link.txt"}),
         ("mkdir", {"path": "linkdir/sub"}),
-        ("rename", {"oldPath": "link.txt", "newPath": "copy.txt"}),
+        ("rename", {"oldPath": "f.txt", "newPath": "linkdir/f.txt"}),
         ("move", {"sourcePath": "f.txt", "destinationPath": "../f.txt"}),
         ("read/stream", {"path": "linkdir/secret.txt"}),
     ]
@@ -179,6 +178,30 @@ async def test_nothing_outside_the_root_is_reachable(api, jp_root_dir, tmp_path)
         assert next(iter(v for k, v in body.items() if "ath" in k)) in error["message"]
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
     assert (jp_root_dir / "f.txt").read_text() == "mine"
+
+
+async def test_rename_and_delete_act_on_links_themselves(api, jp_root_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (jp_root_dir / "link.txt").symlink_to(outside / "secret.txt")
+    await ok(api, "rename", {"oldPath": "link.txt", "newPath": "moved-link.txt"})
+    assert (jp_root_dir / "moved-link.txt").is_symlink()
+    await ok(api, "delete", {"path": "moved-link.txt"})
+    assert not (jp_root_dir / "moved-link.txt").is_symlink()
+    assert (outside / "secret.txt").read_text() == "secret"
+    (jp_root_dir / "inner.txt").write_text("inner")
+    (jp_root_dir / "inner-link").symlink_to("inner.txt")
+    await ok(api, "delete", {"path": "inner-link"})
+    assert (jp_root_dir / "inner.txt").read_text() == "inner"
+
+
+async def test_moving_onto_a_directory_moves_into_it_and_says_where(api, jp_root_dir):
+    (jp_root_dir / "box").mkdir()
+    (jp_root_dir / "a.txt").write_text("a")
+    moved = await ok(api, "rename", {"oldPath": "a.txt", "newPath": "box"})
+    assert moved["newPath"] == "box/a.txt"
+    assert (jp_root_dir / "box" / "a.txt").read_text() == "a"
 
 
 async def test_hidden_files_follow_the_server_setting(api, jp_root_dir):
@@ -230,9 +253,7 @@ async def test_a_failed_write_leaves_the_old_file_intact(api, jp_root_dir, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(FileManager, "_write_bytes", staticmethod(fail_halfway))
-    await fails(
-        api, "write", {"path": "keep.txt", "content": "new content!"}, 500, "FILESYSTEM_ERROR"
-    )
+    await fails(api, "write", {"path": "keep.txt", "content": "new content!"}, 500, "NO_SPACE")
     assert (jp_root_dir / "keep.txt").read_text() == "old content"
     assert sorted(p.name for p in jp_root_dir.iterdir()) == ["keep.txt"]
 

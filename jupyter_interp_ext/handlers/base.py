@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from http import HTTPStatus
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..execution import ExecutionManager
 from ..pool import KernelPool
 from ..processes import ProcessManager
 from ..sessions import DEFAULT_SESSION, ShellSessionManager
+from ..sse import EventStream
 
 # Codes for errors raised by Jupyter or Tornado themselves (auth, unknown methods…).
 _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
@@ -70,6 +72,26 @@ class SandboxHandler(APIHandler):
                 {"limit": limit},
                 status=413,
             )
+
+    def event_stream(self) -> EventStream:
+        """The one writer for this response's events."""
+        return EventStream(
+            self,
+            keepalive=self.settings["interp_keepalive_seconds"],
+            write_timeout=self.settings["interp_write_timeout_seconds"],
+        )
+
+    async def stream_events(self, events: AsyncIterable[dict[str, Any]]) -> None:
+        """Answer with an event stream of `events`, ended early if the client leaves."""
+        stream = self.event_stream()
+        await stream.open()
+        await stream.pipe(events)
+        await stream.close()
+
+    def on_connection_close(self) -> None:
+        stream = getattr(self, "_event_stream", None)
+        if stream is not None:
+            stream.lost()
 
     def json_body(self, *, required: bool = True) -> dict[str, Any]:
         return parse_json_object(self.request.body or b"", required=required)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ..bodies import CommandRequest
 from ..errors import now_iso
+from ..processes import BackgroundProcess
 from ..sessions import NO_SESSION
-from ..sse import EventStream
 from .processes import ProcessesHandler
 
 
@@ -44,30 +46,23 @@ class ExecuteHandler(ProcessesHandler):
 
 
 class ExecuteStreamHandler(ProcessesHandler):
-    """`start`, then output as it comes, then `complete`; the command is a process too."""
+    """`start`, then output as it comes, then `complete`; the command is a process too, and
+    keeps running if the client leaves."""
 
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        proc = await self.launch(self.json_body())
-        stream = EventStream(self)
-        await stream.open()
-        try:
-            await stream.send(
-                {
-                    "type": "start",
-                    "command": proc.command,
-                    "processId": proc.id,
-                    "pid": proc.pid,
-                    "timestamp": now_iso(),
-                }
-            )
-            async for kind, data in proc.follow(replay=True):
-                await stream.send({"type": kind, "data": data, "timestamp": now_iso()})
-            await proc.done.wait()
-            await stream.send(
-                {"type": "complete", "exitCode": proc.exit_code, "timestamp": now_iso()}
-            )
-        except StreamClosedError:
-            return  # detached: the command keeps running as a process
-        await stream.close()
+        await self.stream_events(self._events(await self.launch(self.json_body())))
+
+    @staticmethod
+    async def _events(proc: BackgroundProcess) -> AsyncIterator[dict[str, Any]]:
+        yield {
+            "type": "start",
+            "command": proc.command,
+            "processId": proc.id,
+            "pid": proc.pid,
+            "timestamp": now_iso(),
+        }
+        async for kind, data in proc.follow(replay=True):
+            yield {"type": kind, "data": data, "timestamp": now_iso()}
+        yield {"type": "complete", "exitCode": proc.exit_code, "timestamp": now_iso()}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ..bodies import optional_bool, optional_str
 from ..errors import SandboxError, validation_error
 from ..files import FileManager
-from ..sse import EventStream
 from .base import SandboxHandler
 
 
@@ -24,13 +22,14 @@ class FilesHandler(SandboxHandler):
     def files(self) -> FileManager:
         return self.settings["interp_file_manager"]
 
-    async def path(self, body: dict[str, Any], field: str = "path") -> tuple[Path, str]:
-        """(real path, path as the client wrote it); relative paths follow the session's cwd."""
+    def path(self, body: dict[str, Any], field: str = "path") -> tuple[str, str]:
+        """(absolute path, path as the client wrote it); relative paths follow the session's
+        current directory (read from its shell at once, never waiting behind a command)."""
         shown = body.get(field)
         base = "/"
         if isinstance(shown, str) and shown and not os.path.isabs(os.path.expanduser(shown)):
-            base = await self.sessions.current_dir(self.session_id(body))
-        return self.files.resolve(shown, base, field), shown
+            base = self.sessions.current_dir(self.session_id(body))
+        return self.files.check(shown, base, field), shown
 
 
 class ReadHandler(FilesHandler):
@@ -38,7 +37,7 @@ class ReadHandler(FilesHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = await self.path(body)
+        real, shown = self.path(body)
         self.write_json(await self.files.read(real, shown, optional_str(body, "encoding")))
 
 
@@ -49,18 +48,16 @@ class ReadStreamHandler(FilesHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = await self.path(body)
-        stream = EventStream(self)
-        await stream.open()
+        real, shown = self.path(body)
+        await self.files.confine(real, shown)  # refused before the stream, as upstream does
+        await self.stream_events(self._events(real, shown))
+
+    async def _events(self, real: str, shown: str) -> AsyncIterator[dict[str, Any]]:
         try:
-            try:
-                async for event in self.files.stream(real, shown):
-                    await stream.send(event)
-            except SandboxError as exc:
-                await stream.send({"type": "error", "error": exc.message, "code": exc.code})
-        except StreamClosedError:
-            return
-        await stream.close()
+            async for event in self.files.stream(real, shown):
+                yield event
+        except SandboxError as exc:
+            yield {"type": "error", "error": exc.message, "code": exc.code}
 
 
 class WriteHandler(FilesHandler):
@@ -68,7 +65,7 @@ class WriteHandler(FilesHandler):
     @authorized("write")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = await self.path(body)
+        real, shown = self.path(body)
         content = body.get("content")
         if not isinstance(content, str):
             raise validation_error("content", "'content' must be a string")
@@ -80,7 +77,7 @@ class DeleteHandler(FilesHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        real, shown = await self.path(self.json_body())
+        real, shown = self.path(self.json_body())
         await self.files.delete(real, shown)
         self.write_json({"path": shown})
 
@@ -95,10 +92,10 @@ class MoveHandler(FilesHandler):
     @authorized("write")
     async def post(self) -> None:
         body = self.json_body()
-        source, shown = await self.path(body, self.source_field)
-        target, new_shown = await self.path(body, self.target_field)
-        await self.files.move(source, shown, target)
-        self.write_json({"path": shown, "newPath": new_shown})
+        source, shown = self.path(body, self.source_field)
+        target, new_shown = self.path(body, self.target_field)
+        moved_to = await self.files.move(source, shown, target, new_shown)
+        self.write_json({"path": shown, "newPath": moved_to})
 
 
 class MkdirHandler(FilesHandler):
@@ -106,7 +103,7 @@ class MkdirHandler(FilesHandler):
     @authorized("write")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = await self.path(body)
+        real, shown = self.path(body)
         recursive = optional_bool(body, "recursive")
         await self.files.mkdir(real, shown, recursive)
         self.write_json({"path": shown, "recursive": recursive})
@@ -117,7 +114,7 @@ class ListFilesHandler(FilesHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = await self.path(body)
+        real, shown = self.path(body)
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise validation_error("options", "'options' must be an object")
@@ -134,5 +131,5 @@ class ExistsHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        real, shown = await self.path(self.json_body())
-        self.write_json({"path": shown, "exists": await self.files.exists(real)})
+        real, shown = self.path(self.json_body())
+        self.write_json({"path": shown, "exists": await self.files.exists(real, shown)})

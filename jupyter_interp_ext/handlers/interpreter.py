@@ -81,7 +81,7 @@ class ExecuteCodeHandler(InterpreterHandler):
         body = self.json_body()
         context = self.contexts.get(required_str(body, "context_id", allow_empty=False))
         code = required_str(body, "code")
-        timeout = optional_milliseconds(body, "timeout_ms")
+        deadline = self.execution.deadline(optional_milliseconds(body, "timeout_ms"))
         language = optional_str(body, "language")
         if language and (await self.contexts.resolve(language)).name != context.language:
             raise validation_error(
@@ -89,53 +89,26 @@ class ExecuteCodeHandler(InterpreterHandler):
                 f"context {context.id} runs {context.language}, not {language}",
             )
         await self.contexts.ensure_running(context)
-        stream = EventStream(self)
+        stream = self.event_stream()
         await stream.open()
-        await self._stream_run(stream, context, code, timeout)
-        await stream.close()
-
-    def on_connection_close(self) -> None:
-        if self.execution.interrupt_on_disconnect:
-            self.client_gone.set()
-
-    @property
-    def client_gone(self) -> asyncio.Event:
-        if not hasattr(self, "_client_gone"):
-            self._client_gone = asyncio.Event()
-        return self._client_gone
-
-    async def _stream_run(
-        self, stream: EventStream, context: Any, code: str, timeout: float | None
-    ) -> None:
+        # A client that leaves stops the run (unless configured otherwise); either way the
+        # run goes on to its terminal event, which is then sent to nobody.
+        abandoned = stream.gone if self.execution.interrupt_on_disconnect else asyncio.Event()
         terminal_sent = False
-        keepalive = asyncio.ensure_future(self._keep_alive(stream))
-        run = self.execution.run(context, code, timeout, self.client_gone)
+        run = self.execution.run(context, code, deadline, abandoned)
         try:
             async with contextlib.aclosing(run) as events:
                 async for event in events:
                     terminal_sent = event["type"] in TERMINAL_EVENTS
-                    await self._send(stream, event)
+                    await self._send(stream, event, deadline)
         except Exception as exc:
             self.log.exception("Run on context %s failed", context.id)
             if not terminal_sent:
-                await self._send(stream, error_event("InternalError", str(exc), []))
-        finally:
-            keepalive.cancel()
+                await self._send(stream, error_event("InternalError", str(exc), []), None)
+        await stream.close()
 
-    async def _send(self, stream: EventStream, event: dict[str, Any]) -> None:
-        if self.client_gone.is_set():
-            return
-        try:
-            await stream.send(event)
-        except StreamClosedError:
-            self.on_connection_close()
-
-    async def _keep_alive(self, stream: EventStream) -> None:
-        """Tornado notices a vanished client only when it writes: write during silences."""
-        interval = self.execution.keepalive_seconds
-        while interval > 0 and not self.client_gone.is_set():
-            await asyncio.sleep(interval)
-            try:
-                await stream.comment("keepalive")
-            except StreamClosedError:
-                self.on_connection_close()
+    @staticmethod
+    async def _send(stream: EventStream, event: dict[str, Any], deadline: float | None) -> None:
+        if not stream.gone.is_set():
+            with contextlib.suppress(StreamClosedError):
+                await stream.send(event, until=deadline)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ..bodies import CommandRequest
 from ..errors import now_iso
 from ..processes import BackgroundProcess
-from ..sse import EventStream
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "terminals"
@@ -70,8 +69,8 @@ class ProcessHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def delete(self, process_id: str) -> None:
-        await self.processes.kill(process_id)
-        self.write_json({"processId": process_id})
+        killed = await self.processes.kill(process_id)
+        self.write_json({"processId": process_id, "killedPids": killed})
 
 
 class ProcessLogsHandler(ProcessesHandler):
@@ -90,32 +89,24 @@ class ProcessStreamHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def get(self, process_id: str) -> None:
-        proc = self.processes.get(process_id)
-        stream = EventStream(self)
-        await stream.open()
+        await self.stream_events(self._events(self.processes.get(process_id)))
+
+    @staticmethod
+    async def _events(proc: BackgroundProcess) -> AsyncIterator[dict[str, Any]]:
         base = {"processId": proc.id}
-        try:
-            await stream.send(
-                {
-                    "type": "process_info",
-                    **base,
-                    "command": proc.command,
-                    "status": proc.status,
-                    "timestamp": now_iso(),
-                }
-            )
-            async for kind, data in proc.follow(replay=True):
-                await stream.send({"type": kind, "data": data, **base, "timestamp": now_iso()})
-            await proc.done.wait()
-            await stream.send(
-                {
-                    "type": "exit",
-                    **base,
-                    "exitCode": proc.exit_code,
-                    "data": f"Process {proc.status} with exit code {proc.exit_code}",
-                    "timestamp": now_iso(),
-                }
-            )
-        except StreamClosedError:
-            return  # the client stopped following; the process keeps running
-        await stream.close()
+        yield {
+            "type": "process_info",
+            **base,
+            "command": proc.command,
+            "status": proc.status,
+            "timestamp": now_iso(),
+        }
+        async for kind, data in proc.follow(replay=True):
+            yield {"type": kind, "data": data, **base, "timestamp": now_iso()}
+        yield {
+            "type": "exit",
+            **base,
+            "exitCode": proc.exit_code,
+            "data": f"Process {proc.status} with exit code {proc.exit_code}",
+            "timestamp": now_iso(),
+        }
