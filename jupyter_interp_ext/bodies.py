@@ -4,22 +4,53 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import SandboxError, validation_error
 
+MAX_DEPTH = 64  # no request of this API nests deeper than a few levels
+# Bodies larger than this are decoded on a worker thread, not on the event loop.
+THREAD_PARSE_BYTES = 64 * 1024
 
-def parse_json_object(raw: bytes, *, required: bool = True) -> dict[str, Any]:
-    """Decode a request body that must be a JSON object (an empty body is `{}` if allowed)."""
-    if not raw.strip():
-        if required:
-            raise validation_error("body", "a JSON object body is required")
-        return {}
+
+def decode_json(raw: bytes) -> Any:
+    """A body's JSON value, or the 400 that explains why there is none."""
     try:
         value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise validation_error("body", f"the body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _nested_too_deep() from None
+    if _too_deep(value):
+        raise _nested_too_deep()
+    return value
+
+
+def _nested_too_deep() -> SandboxError:
+    return validation_error("body", f"the body nests deeper than {MAX_DEPTH} levels")
+
+
+def _too_deep(value: Any) -> bool:
+    todo = [(value, 1)]
+    while todo:
+        current, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(current, dict):
+            todo.extend((item, depth + 1) for item in current.values())
+        elif isinstance(current, list):
+            todo.extend((item, depth + 1) for item in current)
+    return False
+
+
+def as_json_object(value: Any, raw: bytes, *, required: bool) -> dict[str, Any]:
+    """The decoded body as an object (an empty body is `{}` if allowed)."""
+    if not raw.strip():
+        if required:
+            raise validation_error("body", "a JSON object body is required")
+        return {}
     if not isinstance(value, dict):
         raise validation_error("body", "the body must be a JSON object")
     return value
@@ -91,6 +122,29 @@ def optional_str_map(body: dict[str, Any], field: str) -> dict[str, str]:
     return result
 
 
+MAX_ID_CHARS = 128
+# Session and process ids: they travel in URLs and headers, so no slashes, spaces or controls.
+ID_CHARS = f"[A-Za-z0-9._:@+=-]{{1,{MAX_ID_CHARS}}}"
+ID_PATTERN = f"^{ID_CHARS}$"
+_ID = re.compile(ID_PATTERN)
+
+
+def check_id(value: str, field: str) -> str:
+    """A session or process id, or a 400 that says what an id may be."""
+    if not _ID.match(value):
+        raise validation_error(
+            field,
+            f"'{field}' must be 1-{MAX_ID_CHARS} letters, digits or . _ : @ + = - "
+            "(it is used in URLs and headers)",
+        )
+    return value
+
+
+def optional_id(body: dict[str, Any], field: str) -> str | None:
+    value = optional_str(body, field)
+    return None if value is None else check_id(value, field)
+
+
 def optional_bool(body: dict[str, Any], field: str) -> bool:
     """A boolean flag, false when absent."""
     value = body.get(field)
@@ -125,6 +179,6 @@ class CommandRequest:
             env=optional_str_map(body, "env"),
             cwd=optional_str(body, "cwd"),
             timeout=optional_milliseconds(body, "timeoutMs"),
-            process_id=optional_str(body, "processId"),
+            process_id=optional_id(body, "processId"),
             background=optional_bool(body, "background"),
         )

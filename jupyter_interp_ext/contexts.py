@@ -320,7 +320,8 @@ class ContextManager(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.ready_timeout
         while not await self.is_alive(context):
-            if not context.needs_prelude or loop.time() > deadline:
+            reviving = context.needs_prelude or self._restarter_will_revive(context)
+            if not reviving or loop.time() > deadline:
                 raise SandboxError(
                     "CONTEXT_TERMINATED",
                     f"The kernel of context '{context.id}' is not running; delete the context "
@@ -328,6 +329,17 @@ class ContextManager(LoggingConfigurable):
                     {"contextId": context.id},
                 )
             await asyncio.sleep(0.1)
+
+    def _restarter_will_revive(self, context: CodeContext) -> bool:
+        """Whether the server's restarter is watching this kernel and has restarts left: it
+        notices a death only at its next poll (seconds later), so its kernel is waited for."""
+        if context.id not in self.kernel_manager:
+            return False
+        kernel = self.kernel_manager.get_kernel(context.id)
+        restarter = getattr(kernel, "_restarter", None)
+        if not kernel.autorestart or restarter is None or kernel.shutting_down:
+            return False
+        return restarter._restart_count < restarter.restart_limit
 
     async def restart(self, context: CodeContext) -> None:
         """Restart the kernel (same cwd and env), reconnect and re-run the prelude."""

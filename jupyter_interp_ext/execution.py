@@ -303,7 +303,13 @@ class _Run:
     ) -> dict[str, Any]:
         """Interrupt; if the kernel does not come back, restart it. The context stays usable."""
         self.manager.log.warning("Stopping a run on context %s: %s", self.context.id, why)
-        await self.manager.contexts.interrupt(self.context)
+        try:
+            await self.manager.contexts.interrupt(self.context)
+        except Exception:
+            # jupyter_client refuses to interrupt a kernel being restarted or shut down.
+            if not await self._kernel_intact():
+                return self._kernel_died()
+            raise
         try:
             await asyncio.wait_for(asyncio.shield(reply), self.manager.interrupt_grace)
             if not idle:

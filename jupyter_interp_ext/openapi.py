@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .bodies import ID_CHARS, ID_PATTERN
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -120,6 +121,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "SessionId": {
         "type": "string",
+        "pattern": f"^({ID_CHARS})?$",
         "description": "Execution session; `default` when absent, "
         "`__DISABLE_SESSION__` for none. Also `X-Session-Id` or `?sessionId=`.",
     },
@@ -169,7 +171,7 @@ COMMAND_BODY = obj(
     cwd=STRING,
     origin={"enum": ["user", "internal"]},
     background=BOOL,
-    processId=STRING,
+    processId={"type": "string", "pattern": ID_PATTERN},
 )
 STARTED = success(processId=STRING, pid=INT, command=STRING)
 MOVED = success(path=STRING, newPath=STRING)
@@ -239,7 +241,12 @@ def paths() -> dict[str, Any]:
                     sessionId=STRING,
                     containerPlacementId={"type": "null"},
                 ),
-                obj(id=STRING, env=ENV_MAP, cwd=STRING, commandTimeoutMs=MILLISECONDS),
+                obj(
+                    id={"type": "string", "pattern": ID_PATTERN},
+                    env=ENV_MAP,
+                    cwd=STRING,
+                    commandTimeoutMs=MILLISECONDS,
+                ),
             )
         },
         "/api/session/list": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable
 from http import HTTPStatus
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError, RequestHandler
 
-from ..bodies import optional_str, parse_json_object
+from ..bodies import THREAD_PARSE_BYTES, as_json_object, check_id, decode_json, optional_str
 from ..contexts import ContextManager
 from ..errors import SandboxError, now_iso, validation_error
 from ..execution import ExecutionManager
@@ -24,6 +25,9 @@ _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNK
 
 class SandboxHandler(APIHandler):
     """Base handler: answers every failure with the body of PROTOCOL.md §2."""
+
+    _body: Any = None
+    _body_error: SandboxError | None = None
 
     @property
     def contexts(self) -> ContextManager:
@@ -58,7 +62,7 @@ class SandboxHandler(APIHandler):
                 continue
             if not candidate.strip():
                 raise validation_error("sessionId", "sessionId must not be whitespace")
-            return candidate
+            return check_id(candidate, "sessionId")
         return default
 
     async def prepare(self) -> None:
@@ -72,6 +76,8 @@ class SandboxHandler(APIHandler):
                 {"limit": limit},
                 status=413,
             )
+        if self.current_user:  # anonymous requests are refused before they cost a parse
+            await self._decode_body()
 
     def event_stream(self) -> EventStream:
         """The one writer for this response's events."""
@@ -93,8 +99,25 @@ class SandboxHandler(APIHandler):
         if stream is not None:
             stream.lost()
 
+    async def _decode_body(self) -> None:
+        """Decode a JSON body once, before the method runs: large ones on a worker thread so
+        the event loop never stalls on them. A bad body is reported only if the method reads
+        it (some routes take none)."""
+        raw = self.request.body or b""
+        if not raw.strip():
+            return
+        try:
+            if len(raw) > THREAD_PARSE_BYTES:
+                self._body = await asyncio.to_thread(decode_json, raw)
+            else:
+                self._body = decode_json(raw)
+        except SandboxError as exc:
+            self._body_error = exc
+
     def json_body(self, *, required: bool = True) -> dict[str, Any]:
-        return parse_json_object(self.request.body or b"", required=required)
+        if self._body_error is not None:
+            raise self._body_error
+        return as_json_object(self._body, self.request.body or b"", required=required)
 
     def write_json(self, payload: dict[str, Any]) -> None:
         """A success body: `success` and `timestamp` are what the official client checks."""

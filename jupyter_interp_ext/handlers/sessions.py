@@ -5,7 +5,13 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
+from ..bodies import (
+    optional_id,
+    optional_milliseconds,
+    optional_str,
+    optional_str_map,
+    required_str,
+)
 from .base import SandboxHandler
 
 
@@ -19,7 +25,7 @@ class SessionCreateHandler(SessionsHandler):
     async def post(self) -> None:
         body = self.json_body(required=False)
         session = await self.sessions.create(
-            optional_str(body, "id"),
+            optional_id(body, "id"),
             optional_str_map(body, "env"),
             optional_str(body, "cwd"),
             optional_milliseconds(body, "commandTimeoutMs"),
