@@ -113,13 +113,15 @@ class Confinement:
                     fd = os.open(name, _PATH, dir_fd=stack[-1])
                 mode = os.fstat(fd).st_mode
                 if stat.S_ISLNK(mode):
-                    os.close(fd)
+                    try:  # the link held open, not the name: it may be swapped meanwhile
+                        target = os.readlink("", dir_fd=fd)
+                    finally:
+                        os.close(fd)
                     if last and not follow_last:
                         return self._found(stack, names, name, exists=True)
                     links += 1
                     if links > MAX_SYMLINKS:
                         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
-                    target = os.readlink(name, dir_fd=stack[-1])
                     if os.path.isabs(target):
                         new_root, rest = self._anchor(_components(target), shown)
                         for held in stack:

@@ -196,3 +196,18 @@ async def wait_until(condition, what: str, seconds: float = 20.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out waiting until {what}")
+
+
+async def start_endless_run(api, context_id: str, tmp_path, **body: Any) -> asyncio.Future:
+    """Start a run that never ends and return once its code is running in the kernel.
+
+    The code itself says so by creating a file: the server's `execution_state` is no signal, as
+    the server's iopub watcher may join after the kernel announced `busy`, and a first run's
+    prelude makes the kernel busy before the code starts.
+    """
+    marker = tmp_path / f"started-{time.monotonic_ns()}"
+    code = f"import time\nopen({str(marker)!r}, 'w').close()\nwhile True: time.sleep(0.05)"
+    running = asyncio.ensure_future(api.run(context_id, code, **body))
+    await wait_until(lambda: marker.exists() or running.done(), "the run started")
+    assert not running.done(), running.result()
+    return running

@@ -7,7 +7,7 @@ import base64
 import json
 
 import pytest
-from conftest import outputs, results, wait_until
+from conftest import outputs, results, start_endless_run
 
 
 @pytest.fixture
@@ -223,18 +223,3 @@ async def test_shutdown_elsewhere_ends_the_run(api, python, jp_fetch, tmp_path):
     assert events[-1]["ename"] == "KernelShutDown"
     status, body = await api.call("POST", "api/execute/code", {"context_id": python, "code": "1"})
     assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
-
-
-async def start_endless_run(api, context_id: str, tmp_path) -> asyncio.Future:
-    """Start a run that never ends and return once its code is running in the kernel.
-
-    The code itself says so by creating a file: the server's `execution_state` is no signal, as
-    the server's iopub watcher may join after the kernel announced `busy`, and a first run's
-    prelude makes the kernel busy before the code starts.
-    """
-    marker = tmp_path / "started"
-    code = f"import time\nopen({str(marker)!r}, 'w').close()\nwhile True: time.sleep(0.05)"
-    running = asyncio.ensure_future(api.run(context_id, code))
-    await wait_until(lambda: marker.exists() or running.done(), "the run started")
-    assert not running.done(), running.result()
-    return running
