@@ -48,6 +48,7 @@ class EventStream:
         self._flush_started = 0.0
         self._watchdog: asyncio.Task | None = None
         self._counted = False
+        self._finished = False
         handler._event_stream = self  # type: ignore[attr-defined]
 
     async def open(self) -> None:
@@ -123,10 +124,15 @@ class EventStream:
         """Send what is queued and end the response (quietly, if the client already left)."""
         self.ended()
         if self.gone.is_set():
+            # Let Tornado settle the write that was in flight when the connection closed,
+            # before it finishes the response itself (else it resolves a future twice).
+            if self._flushing is not None and not self._flushing.done():
+                await asyncio.wait({self._flushing}, timeout=1.0)
             return
         with contextlib.suppress(StreamClosedError):
             await self._writable(None)
             if not self.gone.is_set():
+                self._finished = True  # no flush may follow the response's last one
                 finishing = self.handler.finish()
                 self._flushing, self._flush_started = finishing, self._loop.time()
                 await self._writable(None)
@@ -134,17 +140,26 @@ class EventStream:
     def _unflushed(self) -> int:
         return sum(len(chunk) for chunk in self.handler._write_buffer)  # type: ignore[attr-defined]
 
+    def _in_flight(self) -> bool:
+        return self._flushing is not None and not self._flushing.done()
+
     def _kick(self) -> None:
-        """Start a flush unless one is in flight (the one in flight starts the next)."""
-        if self._flushing is not None or self.gone.is_set():
+        """Start a flush unless one is in flight. The done callback starts the next one, but a
+        producer that never yields to the loop must not wait for it: a finished flush counts
+        as over here already."""
+        if self._in_flight() or self.gone.is_set() or self._finished:
+            return
+        finished = self._flushing
+        if finished is not None and (finished.cancelled() or finished.exception() is not None):
+            self.lost()
             return
         self._flush_started = self._loop.time()
         self._flushing = self.handler.flush()
         self._flushing.add_done_callback(self._flushed)
 
     def _flushed(self, future: asyncio.Future) -> None:
-        if future is self._flushing:
-            self._flushing = None
+        if future is not self._flushing:
+            return
         if future.cancelled() or future.exception() is not None:
             self.lost()
         elif self._unflushed():
@@ -153,11 +168,17 @@ class EventStream:
     async def _writable(self, until: float | None) -> None:
         """Wait until the flush in flight is done, up to the write timeout (then cut the client
         off and raise) or `until` (then return with it still in flight)."""
-        while (flushing := self._flushing) is not None and not flushing.done():
+        while True:
+            self._kick()  # whatever is buffered goes out next
+            flushing = self._flushing
+            if flushing is None or flushing.done():
+                break
             cutoff = self._flush_started + self.write_timeout
             wait_until = cutoff if until is None else min(cutoff, until)
             await asyncio.wait({flushing}, timeout=max(0.0, wait_until - self._loop.time()))
             if flushing.done():
+                if self._unflushed() < COALESCE_BYTES:
+                    break
                 continue
             if self._loop.time() >= cutoff:
                 self._cut_off()
@@ -180,7 +201,7 @@ class EventStream:
         period = self.keepalive if self.keepalive > 0 else self.write_timeout
         while not self.gone.is_set():
             await asyncio.sleep(period)
-            if self._flushing is not None:
+            if self._in_flight():
                 if self._loop.time() - self._flush_started >= self.write_timeout:
                     self._cut_off()
             elif self.keepalive > 0:

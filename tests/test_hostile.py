@@ -55,11 +55,13 @@ async def test_a_client_that_stops_reading_cannot_wedge_its_context(
     settings["interp_write_timeout_seconds"] = 1.0
     context = settings["interp_context_manager"].get(python)
     before = active_streams()
+    disconnected = metrics.EXECUTIONS.labels("python", "disconnected")
+    disconnects_before = disconnected._value.get()
     sock = raw_post(
         jp_http_port,
         f"{jp_base_url}sandbox/api/execute/code",
         {"Authorization": api.headers["Authorization"]},
-        {"context_id": python, "code": "for i in range(3000):\n    print('x' * 2048)"},
+        {"context_id": python, "code": "for i in range(30000):\n    print('x' * 2048)"},
         rcvbuf=4096,
     )
     try:
@@ -69,6 +71,8 @@ async def test_a_client_that_stops_reading_cannot_wedge_its_context(
         await wait_until(lambda: active_streams() == before, "the stream was closed")
     finally:
         sock.close()
+    # It was stopped for its silent client, not left to buffer 60 MB in the server.
+    assert disconnected._value.get() == disconnects_before + 1
     events = await api.run(python, "'still usable'", timeout_ms=10_000)
     assert events[-1]["type"] == "execution_complete"
 
