@@ -318,9 +318,9 @@ def paths() -> dict[str, Any]:
                 parameters=[path_param("process_id")],
             ),
             "delete": o(
-                "Kill a process and its children",
+                "Kill a process and everything it started (setsid escapees included)",
                 "processes",
-                success(processId=STRING),
+                success(processId=STRING, killedPids={"type": "array", "items": INT}),
                 parameters=[path_param("process_id")],
             ),
         },
