@@ -304,7 +304,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as runtime:
-        server = Server(Path(root), Path(runtime))
+        # The pool fills from the start, as for a deployment that serves agents all day.
+        server = Server(Path(root), Path(runtime), "--KernelPool.prestart=python")
         try:
             rows, idle = measure(server, args.rounds)
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Type, Unicode, validate
 
@@ -12,6 +14,8 @@ from .handlers import routes
 from .pool import KernelPool
 from .processes import ProcessManager
 from .sessions import ShellSessionManager
+
+KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 
 
 class InterpreterApp(ExtensionApp):
@@ -87,6 +91,7 @@ class InterpreterApp(ExtensionApp):
             log=server.log,
             start=self.context_manager.start_for_pool,
             stop=self.context_manager.stop_pooled,
+            usable=self.context_manager.pooled_is_usable,
         )
         self.context_manager.pool = self.kernel_pool
         self.execution_manager = self.execution_manager_class(
@@ -124,8 +129,16 @@ class InterpreterApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         """Once the event loop runs: start filling the kernel pool (server start-up does not
-        wait for it)."""
+        wait for it), and hear of kernels shut down or restarted through the server."""
+        serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         self.kernel_pool.fill()
+
+    async def _kernel_action(self, logger: Any, schema_id: str, data: dict) -> None:
+        """A pooled kernel shut down or restarted by anyone (Lab, /api/kernels, the culler, the
+        restarter) is no longer the pool's to hand out."""
+        what = {"shutdown": "was shut down", "restart": "was restarted"}.get(data.get("action"))
+        if what and data.get("kernel_id"):
+            self.kernel_pool.evict(data["kernel_id"], f"{what} elsewhere")
 
     async def stop_extension(self) -> None:
         await self.kernel_pool.shutdown()

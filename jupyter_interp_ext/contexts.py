@@ -26,6 +26,7 @@ from .pool import KernelPool, PooledKernel
 from .preludes import PRELUDES, move_kernel_code
 
 SESSION_TYPE = "sandbox-context"
+POOL_SESSION_TYPE = "sandbox-pool"
 
 
 @dataclass
@@ -36,6 +37,7 @@ class _NewKernel:
     client: AsyncKernelClient
     move_code: str | None  # moves it to the context's cwd/env (None: it started there)
     from_pool: bool  # its prelude already ran
+    session_id: str | None = None  # the pool's row for it in the server's sessions
 
 
 @dataclass
@@ -178,13 +180,15 @@ class ContextManager(LoggingConfigurable):
     ) -> _NewKernel:
         """A kernel for a new context: a pooled one with the code that moves it to `cwd` and
         `env` (so it matches a fresh start), or else a fresh start in them."""
-        pooled = self.pool.take(lang.name) if self.pool is not None else None
+        pooled = await self.pool.take(lang.name) if self.pool is not None else None
         if self.remote:
             # A Gateway passes few variables at start and its kernels may not share our disk:
             # the requested variables and directory are set in the kernel instead.
             move_code = move_kernel_code(lang.name, cwd, env_vars, [])
             if pooled is not None:
-                return _NewKernel(pooled.kernel_id, pooled.client, move_code or "", True)
+                return _NewKernel(
+                    pooled.kernel_id, pooled.client, move_code or "", True, pooled.session_id
+                )
         elif pooled is not None:
             target = await self._effective_env(lang.kernel_name, env)
             changed = {k: v for k, v in target.items() if pooled.env.get(k) != v}
@@ -193,7 +197,9 @@ class ContextManager(LoggingConfigurable):
             if move_code is not None and cwd == pooled.cwd and not changed and not removed:
                 move_code = ""  # the pooled kernel already stands where the context wants it
             if move_code is not None:
-                return _NewKernel(pooled.kernel_id, pooled.client, move_code, True)
+                return _NewKernel(
+                    pooled.kernel_id, pooled.client, move_code, True, pooled.session_id
+                )
             await self.stop_pooled(pooled)
         else:
             move_code = None
@@ -217,10 +223,31 @@ class ContextManager(LoggingConfigurable):
             await self._shutdown_kernel(kernel_id)
             raise
         effective = env if self.remote else await self._effective_env(lang.kernel_name, env)
-        return PooledKernel(kernel_id, client, self.root_dir, effective)
+        ready = self.kernel_manager.get_kernel(kernel_id).ready
+        pooled = PooledKernel(kernel_id, lang.name, client, self.root_dir, effective, ready)
+        if self.session_manager is not None:  # so Lab's Running panel says what it is
+            model = await self.session_manager.create_session(
+                path=f"sandbox/pool/{lang.name}-{kernel_id[:8]}",
+                name=f"Sandbox pool: pre-started {lang.name} kernel",
+                type=POOL_SESSION_TYPE,
+                kernel_name=lang.kernel_name,
+                kernel_id=kernel_id,
+            )
+            pooled.session_id = model["id"]
+        return pooled
+
+    def pooled_is_usable(self, pooled: PooledKernel) -> bool:
+        """Whether a pooled kernel is still running as the pool started it."""
+        if pooled.kernel_id not in self.kernel_manager:
+            return False
+        kernel = self.kernel_manager.get_kernel(pooled.kernel_id)
+        return kernel.ready is pooled.ready and not getattr(kernel, "shutting_down", False)
 
     async def stop_pooled(self, pooled: PooledKernel) -> None:
         pooled.client.stop_channels()
+        if self.session_manager is not None and pooled.session_id is not None:
+            with contextlib.suppress(Exception):
+                await self.session_manager.delete_session(pooled.session_id)
         await self._shutdown_kernel(pooled.kernel_id)
 
     async def _effective_env(self, kernel_name: str, env: dict[str, str]) -> dict[str, str]:
@@ -253,14 +280,21 @@ class ContextManager(LoggingConfigurable):
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         if self.session_manager is not None:
-            model = await self.session_manager.create_session(
-                path=f"sandbox/{lang.name}-{kernel_id[:8]}",
-                name=f"Sandbox {lang.name} context",
-                type=SESSION_TYPE,
-                kernel_name=lang.kernel_name,
-                kernel_id=kernel_id,
-            )
-            context.session_id = model["id"]
+            path, name = f"sandbox/{lang.name}-{kernel_id[:8]}", f"Sandbox {lang.name} context"
+            if new.session_id is not None:  # the pool's row becomes the context's
+                await self.session_manager.update_session(
+                    new.session_id, path=path, name=name, type=SESSION_TYPE
+                )
+                context.session_id = new.session_id
+            else:
+                model = await self.session_manager.create_session(
+                    path=path,
+                    name=name,
+                    type=SESSION_TYPE,
+                    kernel_name=lang.kernel_name,
+                    kernel_id=kernel_id,
+                )
+                context.session_id = model["id"]
         return context
 
     def _restarted_elsewhere(self, context: CodeContext) -> None:

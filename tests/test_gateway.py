@@ -119,7 +119,7 @@ async def test_javascript_contexts_run_on_the_gateway(api, gateway):
 
 async def test_the_pool_works_through_the_gateway(api, jp_serverapp, gateway):
     pool = jp_serverapp.web_app.settings["interp_kernel_pool"]
-    pool.sizes = {"python": 1}
+    pool.sizes, pool.prestart = {"python": 1}, ["python"]
     pool.fill()
     for _ in range(1200):
         if pool.ready_count("python") == 1:

@@ -15,7 +15,10 @@ ENV_PROBE = "import os, json; print(json.dumps({'cwd': os.getcwd(), 'env': dict(
 def jp_server_config():
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
-        "KernelPool": {"sizes": {"python": 1, "javascript": 1}},
+        "KernelPool": {
+            "sizes": {"python": 1, "javascript": 1},
+            "prestart": ["python", "javascript"],
+        },
     }
 
 
@@ -119,3 +122,70 @@ async def test_pooled_javascript_requires_from_its_cwd_even_after_a_restart(
     stuck = await api.run(created["contextId"], "await new Promise(() => {})", timeout_ms=500)
     assert "restarted" in stuck[-1]["evalue"]
     assert expected in results(await api.run(created["contextId"], code))[0]["text"]
+
+
+async def test_kernels_shut_down_through_the_server_never_break_creation(
+    api, jp_serverapp, jp_fetch, pool
+):
+    await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
+    kernels = json.loads((await jp_fetch("api", "kernels")).body)
+    assert {k["id"] for k in kernels} == pool.kernel_ids()
+    for kernel in kernels:  # what "Shut Down All" in JupyterLab does
+        await jp_fetch("api", "kernels", kernel["id"], method="DELETE")
+    assert not pool.kernel_ids() & {k["id"] for k in kernels}  # they left the pool at once
+    status, health = await api.call("GET", "api/interpreter/health")
+    live = set(jp_serverapp.kernel_manager.list_kernel_ids())
+    assert sum(health["pool"].values()) <= len(pool.kernel_ids() & live)
+    for language in ("python", "javascript"):
+        for _ in range(5):
+            created = await api.create(language)
+            assert created["contextId"] in jp_serverapp.kernel_manager
+    await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
+
+
+async def test_a_pooled_kernel_restarted_elsewhere_is_replaced(api, jp_serverapp, jp_fetch, pool):
+    await filled(jp_serverapp, pool, {"python": 1})
+    [restarted] = [k.kernel_id for k in pool._ready["python"]]
+    await jp_fetch("api", "kernels", restarted, "restart", method="POST", body="")
+    assert restarted not in pool.kernel_ids()
+    created = await api.create("python")
+    assert created["contextId"] != restarted
+    assert results(await api.run(created["contextId"], "{'ok': 1}"))[0]["json"] == {"ok": 1}
+
+
+async def test_pooled_kernels_say_what_they_are_in_jupyters_sessions(
+    api, jp_serverapp, jp_fetch, pool
+):
+    await filled(jp_serverapp, pool, {"python": 1})
+    sessions = json.loads((await jp_fetch("api", "sessions")).body)
+    pooled = [s for s in sessions if s["type"] == "sandbox-pool"]
+    assert {s["kernel"]["id"] for s in pooled} == pool.kernel_ids()
+    assert all(s["name"].startswith("Sandbox pool: pre-started") for s in pooled)
+    python_row = next(s for s in pooled if s["kernel"]["name"] == "python3")
+    created = await api.create("python")
+    assert created["contextId"] == python_row["kernel"]["id"]
+    sessions = json.loads((await jp_fetch("api", "sessions")).body)
+    row = next(s for s in sessions if s["id"] == python_row["id"])
+    assert (row["type"], row["name"]) == ("sandbox-context", "Sandbox python context")
+
+
+async def test_a_language_is_pooled_once_used_and_drained_when_idle(api, jp_serverapp, pool):
+    pool.prestart, pool.idle_seconds = [], 1.0
+    app = jp_serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
+    await app._start_jupyter_server_extension(jp_serverapp)
+    assert not pool._tasks and not jp_serverapp.kernel_manager.list_kernel_ids()
+    created = await api.create("python")  # a fresh start: nothing was pooled
+    await filled(jp_serverapp, pool, {"python": 1})
+    assert pool.ready_count("javascript") == 0 and not pool._starting.get("javascript")
+    pooled = pool.kernel_ids()
+
+    def drained() -> bool:
+        live = set(jp_serverapp.kernel_manager.list_kernel_ids())
+        return not pool.kernel_ids() and not pooled & live
+
+    for _ in range(600):  # nobody creates a python context for idle_seconds
+        if drained():
+            break
+        await asyncio.sleep(0.05)
+    assert drained()
+    assert created["contextId"] in jp_serverapp.kernel_manager  # contexts are not the pool's
