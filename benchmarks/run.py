@@ -54,6 +54,7 @@ class Server:
                 *extra_args,
             ],
             env=env,
+            stdin=subprocess.DEVNULL,  # no terminal, as under a supervisor or in a container
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

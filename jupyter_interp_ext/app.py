@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Type, Unicode, validate
+from traitlets import Bool, Float, Int, Type, Unicode, validate
 
 from .contexts import ContextManager
 from .execution import ExecutionManager
@@ -14,6 +16,7 @@ from .handlers import routes
 from .pool import KernelPool
 from .processes import ProcessManager
 from .sessions import ShellSessionManager
+from .sse import wait_for_open_streams
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 
@@ -44,6 +47,17 @@ class InterpreterApp(ExtensionApp):
         30.0,
         help="An event stream whose client reads nothing for this long is closed (a code run "
         "then stops as if the client had disconnected).",
+    ).tag(config=True)
+
+    stop_on_signals = Bool(
+        True,
+        help="Stop the server cleanly (every kernel, shell and process ended, streams closed "
+        "with a terminal event) on SIGINT without a terminal and on SIGHUP, as on SIGTERM; "
+        "further signals during the stop do not cut it short.",
+    ).tag(config=True)
+
+    stop_stream_seconds = Float(
+        10.0, help="On stop, how long to wait for open event streams to send their last event."
     ).tag(config=True)
 
     context_manager_class = Type(
@@ -132,6 +146,24 @@ class InterpreterApp(ExtensionApp):
         wait for it), and hear of kernels shut down or restarted through the server."""
         serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
         self.kernel_pool.fill()
+        if self.stop_on_signals and threading.current_thread() is threading.main_thread():
+            self._take_stop_signals(serverapp)
+
+    def _take_stop_signals(self, serverapp: Any) -> None:
+        """Without a terminal, Jupyter leaves SIGINT to Python (a KeyboardInterrupt that skips
+        every cleanup) and SIGHUP to the default (death on the spot): route both, and SIGTERM,
+        through the server's own stop. With a terminal, its "Shut down?" prompt stays."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGINT and signal.getsignal(sig) == serverapp._handle_sigint:
+                continue
+            signal.signal(sig, self._stop_signal)
+
+    def _stop_signal(self, sig: int, frame: Any) -> None:
+        server = self.serverapp
+        if getattr(server, "_stopping", False):
+            server.log.warning("Signal %s while stopping: the stop goes on", sig)
+            return
+        server._signal_stop(sig, frame)
 
     async def _kernel_action(self, logger: Any, schema_id: str, data: dict) -> None:
         """A pooled kernel shut down or restarted by anyone (Lab, /api/kernels, the culler, the
@@ -141,8 +173,13 @@ class InterpreterApp(ExtensionApp):
             self.kernel_pool.evict(data["kernel_id"], f"{what} elsewhere")
 
     async def stop_extension(self) -> None:
+        """End everything the extension started; runs in flight end with `KernelShutDown` and
+        every open stream sends its last event before the server goes."""
         await self.kernel_pool.shutdown()
         await self.process_manager.shutdown()
         await self.session_manager.shutdown()
         await self.context_manager.shutdown()
+        left = await wait_for_open_streams(self.stop_stream_seconds)
+        if left:
+            self.log.warning("%d event streams were still open when the server stopped", left)
         self.file_manager.shutdown()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
@@ -18,10 +21,11 @@ from ._version import __version__
 from .environment import kernel_environment, resolve_cwd, validate_env_names
 from .errors import SandboxError, limit_reached, validation_error
 from .outputs import CappedBytes
-from .process_tree import spawn_bash
+from .process_tree import alive, spawn_bash
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
 
 DEFAULT_SESSION = "default"
+SHELL_FILES_PREFIX = "sandbox-shells-"
 NO_SESSION = "__DISABLE_SESSION__"
 SESSIONLESS_TIMEOUT_EXIT = 124
 
@@ -70,6 +74,11 @@ class ShellSessionManager(LoggingConfigurable):
         super().__init__(**kwargs)
         self._sessions: dict[str, ExecSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
+        self.files_dir = shell_files_dir()
+
+    def _new_shell(self, cwd: str, env: dict[str, str]) -> Shell:
+        self.files_dir.mkdir(mode=0o700, exist_ok=True)
+        return Shell(cwd, env, self.command_output_limit, self.files_dir)
 
     def base_environment(self, extra: dict[str, str]) -> dict[str, str]:
         """What every shell and process starts with: the server's env minus secrets, plus ours."""
@@ -104,7 +113,7 @@ class ShellSessionManager(LoggingConfigurable):
             )
         if self.max_sessions and len(self.list()) >= self.max_sessions:
             raise limit_reached("sessions", self.max_sessions, "ShellSessionManager.max_sessions")
-        shell = Shell(self.resolve_cwd(cwd), self.base_environment(env), self.command_output_limit)
+        shell = self._new_shell(self.resolve_cwd(cwd), self.base_environment(env))
         await shell.start()
         session = ExecSession(session_id, shell, command_timeout)
         self._sessions[session_id] = session
@@ -281,6 +290,19 @@ class ShellSessionManager(LoggingConfigurable):
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await self._discard(session)
+        shutil.rmtree(self.files_dir, ignore_errors=True)
+
+
+def shell_files_dir() -> Path:
+    """This server's folder for its shells' command files: `sandbox-shells-<pid>` in the
+    temporary directory. Folders of servers that are gone (killed before they could clean up)
+    are removed here, so none outlives its server for longer than the next start."""
+    temp = Path(tempfile.gettempdir())
+    for stale in temp.glob(f"{SHELL_FILES_PREFIX}*"):
+        pid = stale.name[len(SHELL_FILES_PREFIX) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return temp / f"{SHELL_FILES_PREFIX}{os.getpid()}"
 
 
 def _strip_newline(text: str) -> str:

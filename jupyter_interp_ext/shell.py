@@ -60,11 +60,11 @@ def read_capped(path: Path, limit: int) -> str:
 class Shell:
     """One `bash --norc` process and the plumbing to run commands in it, one at a time."""
 
-    def __init__(self, cwd: str, env: dict[str, str], output_limit: int) -> None:
+    def __init__(self, cwd: str, env: dict[str, str], output_limit: int, files_dir: Path) -> None:
         self.cwd = cwd
         self.env = env
         self.output_limit = output_limit
-        self.workdir = Path(tempfile.mkdtemp(prefix="sandbox-shell-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="shell-", dir=files_dir))
         # Everything the shell starts carries this marker; a command's own processes carry
         # `<marker>.<n>`, so a timeout finds them even after `setsid`.
         self.marker = new_marker()

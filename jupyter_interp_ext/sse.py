@@ -25,6 +25,24 @@ from . import metrics
 COALESCE_BYTES = 256 * 1024
 
 
+# Streams whose response is not over: a stopping server waits for them to end.
+OPEN_STREAMS: set[EventStream] = set()
+
+
+async def wait_for_open_streams(timeout: float) -> int:
+    """Wait until every open stream has ended (its producer sent its last event), up to
+    `timeout` seconds; how many were still open then."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while OPEN_STREAMS and loop.time() < end:
+        await asyncio.wait(
+            [asyncio.ensure_future(s.over.wait()) for s in OPEN_STREAMS],
+            timeout=max(0.0, end - loop.time()),
+            return_when=asyncio.ALL_COMPLETED,
+        )
+    return len(OPEN_STREAMS)
+
+
 def frame(event: dict[str, Any]) -> bytes:
     """One SSE event. ASCII-only JSON, so a client that decodes chunk by chunk (the official
     one does) can never see a multi-byte character split across two reads."""
@@ -43,6 +61,7 @@ class EventStream:
         self.keepalive = keepalive
         self.write_timeout = write_timeout
         self.gone = asyncio.Event()
+        self.over = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._flushing: asyncio.Future | None = None
         self._flush_started = 0.0
@@ -57,6 +76,7 @@ class EventStream:
         handler = self.handler
         metrics.ACTIVE_STREAMS.inc()
         self._counted = True
+        OPEN_STREAMS.add(self)
         handler.set_status(200)
         handler.set_header("Content-Type", "text/event-stream")
         handler.set_header("Cache-Control", "no-cache")
@@ -119,10 +139,19 @@ class EventStream:
         if self._counted:
             self._counted = False
             metrics.ACTIVE_STREAMS.dec()
+        OPEN_STREAMS.discard(self)
+        self.over.set()
 
     async def close(self) -> None:
         """Send what is queued and end the response (quietly, if the client already left)."""
-        self.ended()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        try:
+            await self._finish()
+        finally:
+            self.ended()
+
+    async def _finish(self) -> None:
         if self.gone.is_set():
             # Let Tornado settle the write that was in flight when the connection closed,
             # before it finishes the response itself (else it resolves a future twice).

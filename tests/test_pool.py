@@ -15,6 +15,8 @@ ENV_PROBE = "import os, json; print(json.dumps({'cwd': os.getcwd(), 'env': dict(
 def jp_server_config():
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
+        # The extension's start is called by these tests: leave pytest's own signals alone.
+        "InterpreterApp": {"stop_on_signals": False},
         "KernelPool": {
             "sizes": {"python": 1, "javascript": 1},
             "prestart": ["python", "javascript"],

@@ -1,0 +1,120 @@
+"""However a real server process is stopped, nothing it started outlives it.
+
+Each signal an operator, a supervisor or `docker run -i` may send: SIGINT with no terminal,
+SIGTERM, SIGHUP, and a second SIGINT while the server is already stopping. Before the stop the
+server has Python and Deno contexts, a shell, a background process listening on a port, and a
+run streaming to a client.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from run import Server
+
+from jupyter_interp_ext.process_tree import alive, descendants
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(condition, what: str, seconds: float = 60.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def open_run(server: Server, context_id: str) -> tuple[socket.socket, bytes]:
+    """A client streaming an endless run, once the run printed its first line; and what it
+    received so far."""
+    body = json.dumps(
+        {
+            "context_id": context_id,
+            "code": "import time\nprint('go', flush=True)\nwhile True: time.sleep(0.05)",
+        }
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        f"POST /sandbox/api/execute/code HTTP/1.1\r\nHost: localhost\r\n"
+        f"Authorization: token {server.token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    received = b""
+    while b'"go\\n"' not in received:
+        received += sock.recv(65536)
+    return sock, received
+
+
+def events_of(raw: bytes) -> list[dict]:
+    return [
+        json.loads(line[len(b"data: ") :])
+        for line in raw.split(b"\n")
+        if line.startswith(b"data: ")
+    ]
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGINT], [signal.SIGTERM], [signal.SIGHUP], [signal.SIGINT, signal.SIGINT]],
+    ids=["SIGINT-no-terminal", "SIGTERM", "SIGHUP", "SIGINT-twice"],
+)
+def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
+    root, runtime = tmp_path / "served", tmp_path / "server-runtime"
+    root.mkdir()
+    runtime.mkdir()
+    server = Server(root, runtime)
+    try:
+        python = server.create("python")
+        server.create("javascript")
+        port = free_port()
+        server.request(
+            "POST",
+            "/api/process/start",
+            {"command": f"{sys.executable} -m http.server {port} --bind 127.0.0.1"},
+        )
+        wait_for(lambda: accepts(port), "the background server listens")
+        server.request("POST", "/api/execute", {"command": "sleep 300 &", "sessionId": "s"})
+        stream, received = open_run(server, python)
+        started = set(descendants(server.process.pid))
+        shells_dir = Path("/tmp") / f"sandbox-shells-{server.process.pid}"
+        assert shells_dir.exists() and list(runtime.glob("kernel-*.json"))
+
+        server.process.send_signal(signals[0])
+        if len(signals) > 1:  # once it stops listening, it is stopping: signal it again
+            wait_for(lambda: not accepts(server.port), "the server began stopping")
+            server.process.send_signal(signals[1])
+        assert server.process.wait(60) is not None
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+
+    stream.settimeout(10)
+    while chunk := stream.recv(65536):
+        received += chunk
+    terminal = [e for e in events_of(received) if e["type"] in ("execution_complete", "error")]
+    assert [e.get("ename") for e in terminal] == ["KernelShutDown"]
+    assert [pid for pid in started if alive(pid)] == []
+    assert not accepts(port)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # the port is free again
+    assert list(runtime.glob("kernel-*.json")) == []
+    assert not shells_dir.exists()
