@@ -225,16 +225,25 @@ class ContextManager(LoggingConfigurable):
         effective = env if self.remote else await self._effective_env(lang.kernel_name, env)
         ready = self.kernel_manager.get_kernel(kernel_id).ready
         pooled = PooledKernel(kernel_id, lang.name, client, self.root_dir, effective, ready)
-        if self.session_manager is not None:  # so Lab's Running panel says what it is
-            model = await self.session_manager.create_session(
-                path=f"sandbox/pool/{lang.name}-{kernel_id[:8]}",
-                name=f"Sandbox pool: pre-started {lang.name} kernel",
-                type=POOL_SESSION_TYPE,
-                kernel_name=lang.kernel_name,
-                kernel_id=kernel_id,
-            )
-            pooled.session_id = model["id"]
+        pooled.session_id = await self._session_row(  # so Lab's Running panel says what it is
+            kernel_id,
+            lang,
+            f"sandbox/pool/{lang.name}-{kernel_id[:8]}",
+            f"Sandbox pool: pre-started {lang.name} kernel",
+            POOL_SESSION_TYPE,
+        )
         return pooled
+
+    async def _session_row(
+        self, kernel_id: str, lang: Language, path: str, name: str, kind: str
+    ) -> str | None:
+        """A row in the server's sessions naming a kernel of ours (None without sessions)."""
+        if self.session_manager is None:
+            return None
+        model = await self.session_manager.create_session(
+            path=path, name=name, type=kind, kernel_name=lang.kernel_name, kernel_id=kernel_id
+        )
+        return model["id"]
 
     def pooled_is_usable(self, pooled: PooledKernel) -> bool:
         """Whether a pooled kernel is still running as the pool started it."""
@@ -279,22 +288,15 @@ class ContextManager(LoggingConfigurable):
             await self.run_prelude(context)
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
-        if self.session_manager is not None:
-            path, name = f"sandbox/{lang.name}-{kernel_id[:8]}", f"Sandbox {lang.name} context"
-            if new.session_id is not None:  # the pool's row becomes the context's
-                await self.session_manager.update_session(
-                    new.session_id, path=path, name=name, type=SESSION_TYPE
-                )
-                context.session_id = new.session_id
-            else:
-                model = await self.session_manager.create_session(
-                    path=path,
-                    name=name,
-                    type=SESSION_TYPE,
-                    kernel_name=lang.kernel_name,
-                    kernel_id=kernel_id,
-                )
-                context.session_id = model["id"]
+        path, name = f"sandbox/{lang.name}-{kernel_id[:8]}", f"Sandbox {lang.name} context"
+        if self.session_manager is not None and new.session_id is not None:
+            # The pool's row becomes the context's.
+            await self.session_manager.update_session(
+                new.session_id, path=path, name=name, type=SESSION_TYPE
+            )
+            context.session_id = new.session_id
+        else:
+            context.session_id = await self._session_row(kernel_id, lang, path, name, SESSION_TYPE)
         return context
 
     def _restarted_elsewhere(self, context: CodeContext) -> None:
