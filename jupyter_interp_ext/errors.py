@@ -48,7 +48,7 @@ class SandboxError(Exception):
         self.status = status or status_for(code)
 
     def body(self) -> dict[str, Any]:
-        """The standard error body (PROTOCOL.md §2.1) plus `error`/`details` (§2.2).
+        """The error body of docs/api.md ("Conventions"), with `error` and `details` as aliases.
 
         `/api/execute/code` clients read `error`, every other client reads `message`; sending
         both keeps every client's typed error populated.

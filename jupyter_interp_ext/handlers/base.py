@@ -24,7 +24,7 @@ _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNK
 
 
 class SandboxHandler(APIHandler):
-    """Base handler: answers every failure with the body of PROTOCOL.md §2."""
+    """Base handler: answers every failure with the error body of docs/api.md."""
 
     _body: Any = None
     _body_error: SandboxError | None = None

@@ -1,4 +1,4 @@
-"""Shell commands: PROTOCOL.md §3.3."""
+"""Shell commands: docs/api.md, "Execution sessions and commands"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Files: PROTOCOL.md §3.4, confined to the allowed roots."""
+"""Files, confined to the allowed roots: docs/api.md, "Files"."""
 
 from __future__ import annotations
 

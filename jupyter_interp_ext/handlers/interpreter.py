@@ -1,4 +1,4 @@
-"""Code contexts and code execution: PROTOCOL.md §3.1."""
+"""Code contexts and code execution: docs/api.md, "Code interpreter"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Liveness and version: PROTOCOL.md §3.8."""
+"""Liveness, version and the OpenAPI description: docs/api.md, "Utility"."""
 
 from __future__ import annotations
 

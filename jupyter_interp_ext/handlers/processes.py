@@ -1,4 +1,4 @@
-"""Background processes: PROTOCOL.md §3.5."""
+"""Background processes: docs/api.md, "Processes"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Execution sessions: PROTOCOL.md §3.2."""
+"""Execution sessions: docs/api.md, "Execution sessions and commands"."""
 
 from __future__ import annotations
 
