@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
-from conftest import process_running, wait_until
+from conftest import process_running, start_endless_run, wait_until
 
 
-async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir):
+async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir, tmp_path):
     context = (await api.create("python"))["contextId"]
     kernel_pid = jp_serverapp.kernel_manager.get_kernel(context).provisioner.pid
     await api.call(
@@ -26,9 +25,7 @@ async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir):
         "process": proc["pid"],
     }
     assert all(process_running(pid) for pid in pids.values()), pids
-    run = asyncio.ensure_future(api.run(context, "import time\nwhile True: time.sleep(0.05)"))
-    kernel = jp_serverapp.kernel_manager.get_kernel(context)
-    await wait_until(lambda: kernel.execution_state == "busy", "the run started")
+    run = await start_endless_run(api, context, tmp_path)
 
     await jp_serverapp._cleanup()
 
