@@ -17,7 +17,6 @@ import os
 import stat
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import SandboxError
 
@@ -48,11 +47,6 @@ class Location:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def relative(self) -> str:
-        """The real path below its root, for messages that must not show server paths."""
-        return "/".join(self.parts) or "."
 
 
 def outside(shown: str) -> SandboxError:
@@ -184,11 +178,3 @@ def lstat_in(location: Location) -> os.stat_result:
     if not location.name:
         return os.stat(location.dir_fd)
     return os.stat(location.name, dir_fd=location.dir_fd, follow_symlinks=False)
-
-
-def is_regular(info: os.stat_result) -> bool:
-    return stat.S_ISREG(info.st_mode)
-
-
-def as_path(location: Location) -> Path:
-    return Path(*location.parts) if location.parts else Path(".")

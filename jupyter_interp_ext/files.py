@@ -28,7 +28,7 @@ from typing import Any
 from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .confined import Confinement, Location, lstat_in, open_in
+from .confined import Confinement, lstat_in, open_in
 from .errors import SandboxError, validation_error
 
 MAX_PATH = 4096
@@ -192,13 +192,10 @@ class FileManager(LoggingConfigurable):
             raise path_error(field, f"'{field}' is not valid Unicode text") from None
         return os.path.join(base, os.path.expanduser(path))
 
-    def _locate(self, path: str, shown: str, **options: bool) -> Location:
-        return self.confinement.locate(path, shown, **options)
-
     def _open_file(self, path: str, shown: str) -> tuple[int, os.stat_result, str]:
         """A regular file opened for reading: never a FIFO, socket or device (those could
         block or never end), and never through a symlink swapped in after the walk."""
-        with self._locate(path, shown) as location:
+        with self.confinement.locate(path, shown) as location:
             if not location.exists:
                 raise not_found(shown, "file.read")
             info = lstat_in(location)
@@ -256,7 +253,7 @@ class FileManager(LoggingConfigurable):
         operation itself, which walks again: this is no check-then-use)."""
 
         def work() -> None:
-            with contextlib.suppress(OSError), self._locate(path, shown):
+            with contextlib.suppress(OSError), self.confinement.locate(path, shown):
                 pass
 
         await self._run(work, shown)
@@ -304,7 +301,7 @@ class FileManager(LoggingConfigurable):
 
     def _write_atomically(self, path: str, shown: str, data: bytes) -> None:
         """Write beside the target, then rename over it: readers never see half a file."""
-        with self._locate(path, shown, make_parents=True) as location:
+        with self.confinement.locate(path, shown, make_parents=True) as location:
             if not location.name:
                 raise SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
             mode = NEW_FILE_MODE
@@ -338,7 +335,7 @@ class FileManager(LoggingConfigurable):
         """Delete a file or a symlink itself (never what a symlink points to)."""
 
         def work() -> None:
-            with self._locate(path, shown, follow_last=False) as location:
+            with self.confinement.locate(path, shown, follow_last=False) as location:
                 if not location.exists:
                     raise not_found(shown, "file.delete")
                 if not location.name or stat.S_ISDIR(lstat_in(location).st_mode):
@@ -358,8 +355,8 @@ class FileManager(LoggingConfigurable):
 
         def work() -> str:
             with (
-                self._locate(source, shown, follow_last=False) as src,
-                self._locate(target, target_shown, follow_last=False) as dst,
+                self.confinement.locate(source, shown, follow_last=False) as src,
+                self.confinement.locate(target, target_shown, follow_last=False) as dst,
             ):
                 if not src.exists:
                     raise not_found(shown, "file.move", "Source file")
@@ -387,7 +384,7 @@ class FileManager(LoggingConfigurable):
     async def mkdir(self, path: str, shown: str, recursive: bool) -> None:
         def work() -> None:
             try:
-                location = self._locate(path, shown, make_parents=recursive)
+                location = self.confinement.locate(path, shown, make_parents=recursive)
             except FileNotFoundError:
                 raise not_found(shown, "file.mkdir", "Parent directory of") from None
             with location:
@@ -413,7 +410,7 @@ class FileManager(LoggingConfigurable):
         hidden_ok = include_hidden and self.allow_hidden
 
         def work() -> list[dict[str, Any]]:
-            with self._locate(path, shown) as location:
+            with self.confinement.locate(path, shown) as location:
                 if not location.exists:
                     raise not_found(shown, "file.list", "Directory")
                 if not stat.S_ISDIR(lstat_in(location).st_mode):
@@ -454,7 +451,7 @@ class FileManager(LoggingConfigurable):
     async def exists(self, path: str, shown: str) -> bool:
         def work() -> bool:
             try:
-                with self._locate(path, shown) as location:
+                with self.confinement.locate(path, shown) as location:
                     return location.exists
             except (FileNotFoundError, NotADirectoryError):
                 return False

@@ -27,9 +27,9 @@ OUTPUT_GRACE = 0.1
 KILL_GRACE = 2.0
 
 
-def new_marker(prefix: str = "") -> str:
-    """A marker value; one that starts with `prefix` is found by `marked(prefix)`."""
-    return f"{prefix}{secrets.token_hex(8)}"
+def new_marker() -> str:
+    """A fresh marker value (`marked` finds processes by a marker's prefix)."""
+    return secrets.token_hex(8)
 
 
 OutputSink = Callable[[str, bytes], None]
@@ -206,8 +206,3 @@ async def end_processes(find: Callable[[], list[int]], grace: float = KILL_GRACE
     signalled.update(survivors)
     send_signal(survivors, signal.SIGKILL)
     return sorted(signalled)
-
-
-def kill_now(pids: Iterable[int]) -> None:
-    """SIGKILL at once, for stops that cannot wait (the server is exiting)."""
-    send_signal(pids, signal.SIGKILL)

@@ -32,14 +32,11 @@ OPEN_STREAMS: set[EventStream] = set()
 async def wait_for_open_streams(timeout: float) -> int:
     """Wait until every open stream has ended (its producer sent its last event), up to
     `timeout` seconds; how many were still open then."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while OPEN_STREAMS and loop.time() < end:
-        await asyncio.wait(
-            [asyncio.ensure_future(s.over.wait()) for s in OPEN_STREAMS],
-            timeout=max(0.0, end - loop.time()),
-            return_when=asyncio.ALL_COMPLETED,
-        )
+    waiters = [asyncio.ensure_future(stream.over.wait()) for stream in OPEN_STREAMS]
+    if waiters:
+        _, pending = await asyncio.wait(waiters, timeout=timeout)
+        for waiter in pending:
+            waiter.cancel()
     return len(OPEN_STREAMS)
 
 

@@ -17,6 +17,7 @@ from referencing.jsonschema import DRAFT202012
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from jupyter_interp_ext.openapi import document
+from jupyter_interp_ext.process_tree import alive
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -179,13 +180,7 @@ def results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "result"]
 
 
-def process_running(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+process_running = alive  # whether a process exists and is not a zombie
 
 
 async def wait_until(condition, what: str, seconds: float = 20.0) -> None:
