@@ -10,115 +10,21 @@ both alike. Prints a table of medians, p99 and ratios; writes `results.json` and
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
+from jupyter_interp_ext.testing import ServerProcess
+
 CPU_CELL = "sum(i * i for i in range(3_000_000))"
-
-
-class Server:
-    """A real `jupyter server` with the extension, talked to over keep-alive HTTP."""
-
-    def __init__(self, root: Path, runtime: Path, *extra_args: str) -> None:
-        self.token = secrets.token_hex(16)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--allow-root",
-                "--no-browser",
-                f"--port={self.port}",
-                "--ip=127.0.0.1",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.log_level=WARN",
-                *extra_args,
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,  # no terminal, as under a supervisor or in a container
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.runtime = runtime
-        self.local = threading.local()
-        for _ in range(300):
-            try:
-                self.request("GET", "/api/ping")
-                return
-            except (OSError, http.client.HTTPException, RuntimeError):
-                self.local.__dict__.pop("conn", None)
-                time.sleep(0.1)
-        self.process.kill()
-        raise RuntimeError("jupyter server did not start")
-
-    def connection(self) -> http.client.HTTPConnection:
-        if not hasattr(self.local, "conn"):
-            self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-            self.local.conn.connect()
-            self.local.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.local.conn
-
-    def request(self, method: str, path: str, body: Any = None, prefix: str = "/sandbox") -> bytes:
-        conn = self.connection()
-        headers = {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
-        conn.request(method, prefix + path, json.dumps(body) if body is not None else None, headers)
-        response = conn.getresponse()
-        data = response.read()
-        if response.status >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status} {data[:200]!r}")
-        return data
-
-    def create(self, language: str = "python") -> str:
-        return json.loads(self.request("POST", "/api/contexts", {"language": language}))[
-            "contextId"
-        ]
-
-    def run(self, context_id: str, code: str) -> bytes:
-        body = self.request("POST", "/api/execute/code", {"context_id": context_id, "code": code})
-        if b'"execution_complete"' not in body[-200:]:
-            raise RuntimeError(f"run failed: {body[-300:]!r}")
-        return body
-
-    def pool_ready(self) -> dict[str, int]:
-        return json.loads(self.request("GET", "/api/interpreter/health"))["pool"]
-
-    def wait_for_pool(self) -> None:
-        for _ in range(1200):
-            pool = self.pool_ready()
-            if pool.get("python", 0) >= 2:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the kernel pool did not fill")
-
-    def usage(self) -> tuple[int, int]:
-        """Server RSS (bytes) and open file descriptors; kernels are separate processes."""
-        pid = self.process.pid
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
-        return rss, len(os.listdir(f"/proc/{pid}/fd"))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
 
 
 def direct_run(client: BlockingKernelClient, code: str) -> None:
@@ -146,7 +52,7 @@ def cold_start() -> tuple[float, KernelManager, BlockingKernelClient]:
     return time.perf_counter() - started, manager, client
 
 
-def attach(server: Server, context_id: str) -> BlockingKernelClient:
+def attach(server: ServerProcess, context_id: str) -> BlockingKernelClient:
     client = BlockingKernelClient(connection_file=str(server.runtime / f"kernel-{context_id}.json"))
     client.load_connection_file()
     client.start_channels()
@@ -179,7 +85,7 @@ def summary(name: str, api: list[float], direct: list[float], unit: str = "ms") 
     return row
 
 
-def measure(server: Server, rounds: int) -> tuple[list[dict], dict]:
+def measure(server: ServerProcess, rounds: int) -> tuple[list[dict], dict]:
     rows = []
 
     # Context creation from a warm pool vs a cold kernel start; first result after create.
@@ -306,7 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as runtime:
         # The pool fills from the start, as for a deployment that serves agents all day.
-        server = Server(Path(root), Path(runtime), "--KernelPool.prestart=python")
+        server = ServerProcess(Path(root), Path(runtime), "--KernelPool.prestart=python")
         try:
             rows, idle = measure(server, args.rounds)
         finally:

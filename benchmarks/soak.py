@@ -16,21 +16,16 @@ import tempfile
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from run import Server
+from jupyter_interp_ext.testing import ServerProcess, parse_sse
 
 MAX_FD_GROWTH = 10
 MAX_RSS_GROWTH = 32 * 1024 * 1024
 
 
-def events(body: bytes) -> list[dict]:
-    return [json.loads(line[6:]) for line in body.decode().split("\n") if line.startswith("data: ")]
-
-
-def context_worker(server: Server, index: int, runs: int, problems: list[str]) -> None:
+def context_worker(server: ServerProcess, index: int, runs: int, problems: list[str]) -> None:
     context = server.create()
     for i in range(runs):
-        got = events(server.run(context, f"print({index}, {i})\n{index} * 1000 + {i}"))
+        got = parse_sse(server.run(context, f"print({index}, {i})\n{index} * 1000 + {i}"))
         stdout = "".join(e["text"] for e in got if e["type"] == "stdout")
         result = [e["text"] for e in got if e["type"] == "result"]
         if stdout != f"{index} {i}\n" or result != [str(index * 1000 + i)]:
@@ -38,7 +33,7 @@ def context_worker(server: Server, index: int, runs: int, problems: list[str]) -
     server.request("DELETE", f"/api/contexts/{context}")
 
 
-def session_worker(server: Server, index: int, commands: int, problems: list[str]) -> None:
+def session_worker(server: ServerProcess, index: int, commands: int, problems: list[str]) -> None:
     session = f"soak-{index}"
     for i in range(commands):
         command = f"echo out-{index}-{i}; echo err-{index}-{i} >&2"
@@ -52,7 +47,7 @@ def session_worker(server: Server, index: int, commands: int, problems: list[str
     server.request("POST", "/api/session/delete", {"sessionId": session})
 
 
-def soak(server: Server, args: argparse.Namespace) -> dict:
+def soak(server: ServerProcess, args: argparse.Namespace) -> dict:
     problems: list[str] = []
     threads = [
         threading.Thread(target=context_worker, args=(server, c, args.runs, problems))
@@ -72,7 +67,7 @@ def soak(server: Server, args: argparse.Namespace) -> dict:
         server.run(context, "1 + 1")
     rss_before, fds_before = server.usage()
     for i in range(args.sequential):
-        got = events(server.run(context, f"{i} + 1"))
+        got = parse_sse(server.run(context, f"{i} + 1"))
         if [e.get("text") for e in got if e["type"] == "result"] != [str(i + 1)]:
             problems.append(f"sequential run {i}: {got!r}")
     rss_after, fds_after = server.usage()
@@ -100,7 +95,7 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as runtime:
-        server = Server(Path(root), Path(runtime))
+        server = ServerProcess(Path(root), Path(runtime))
         try:
             report = soak(server, args)
         finally:

@@ -7,18 +7,26 @@ import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, Type, Unicode, validate
+from traitlets import Bool, Float, Int, Type, Unicode, observe, validate
+from traitlets.config import Config
 
-from .contexts import ContextManager
+from .contexts import CodeContextRegistry
 from .execution import ExecutionManager
 from .files import FileManager
 from .handlers import routes
 from .pool import KernelPool
 from .processes import ProcessManager
-from .sessions import ShellSessionManager
+from .shell_sessions import ShellSessionManager
 from .sse import wait_for_open_streams
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+
+# Configuration names that were renamed: the old ones keep working, with a warning.
+RENAMED_SECTIONS = {"ContextManager": "CodeContextRegistry"}  # since 0.2
+RENAMED_TRAITS = {
+    "context_manager_class": "context_registry_class",
+    "session_manager_class": "shell_session_manager_class",
+}
 
 
 class InterpreterApp(ExtensionApp):
@@ -60,15 +68,15 @@ class InterpreterApp(ExtensionApp):
         10.0, help="On stop, how long to wait for open event streams to send their last event."
     ).tag(config=True)
 
-    context_manager_class = Type(
-        ContextManager, klass=ContextManager, help="The class that manages code contexts."
+    context_registry_class = Type(
+        CodeContextRegistry, klass=CodeContextRegistry, help="The class that manages code contexts."
     ).tag(config=True)
 
     execution_manager_class = Type(
         ExecutionManager, klass=ExecutionManager, help="The class that runs code in contexts."
     ).tag(config=True)
 
-    session_manager_class = Type(
+    shell_session_manager_class = Type(
         ShellSessionManager, klass=ShellSessionManager, help="The class that manages shells."
     ).tag(config=True)
 
@@ -84,18 +92,37 @@ class InterpreterApp(ExtensionApp):
         FileManager, klass=FileManager, help="The class that reads and writes files."
     ).tag(config=True)
 
+    context_manager_class = Type(
+        CodeContextRegistry,
+        klass=CodeContextRegistry,
+        help="Deprecated since 0.2: use context_registry_class.",
+    ).tag(config=True)
+
+    session_manager_class = Type(
+        ShellSessionManager,
+        klass=ShellSessionManager,
+        help="Deprecated since 0.2: use shell_session_manager_class.",
+    ).tag(config=True)
+
+    @observe("context_manager_class", "session_manager_class")
+    def _renamed_trait_set(self, change: dict) -> None:
+        new = RENAMED_TRAITS[change["name"]]
+        self.log.warning("InterpreterApp.%s is deprecated: use %s", change["name"], new)
+        setattr(self, new, change["new"])
+
     @validate("prefix")
     def _strip_slashes(self, proposal: dict) -> str:
         return proposal["value"].strip("/")
 
     def initialize_settings(self) -> None:
         server = self.serverapp
+        honour_renamed_sections(server)
         token = getattr(server.identity_provider, "token", "") or ""
-        self.context_manager = self.context_manager_class(
+        self.context_registry = self.context_registry_class(
             parent=server,
             log=server.log,
             kernel_manager=server.kernel_manager,
-            session_manager=server.session_manager,
+            jupyter_session_manager=server.session_manager,
             kernel_spec_manager=server.kernel_spec_manager,
             root_dir=server.root_dir,
             secrets=[token],
@@ -103,19 +130,19 @@ class InterpreterApp(ExtensionApp):
         self.kernel_pool = self.kernel_pool_class(
             parent=server,
             log=server.log,
-            start=self.context_manager.start_for_pool,
-            stop=self.context_manager.stop_pooled,
-            usable=self.context_manager.pooled_is_usable,
+            start=self.context_registry.start_for_pool,
+            stop=self.context_registry.stop_pooled,
+            usable=self.context_registry.pooled_is_usable,
         )
-        self.context_manager.pool = self.kernel_pool
+        self.context_registry.pool = self.kernel_pool
         self.execution_manager = self.execution_manager_class(
-            parent=server, log=server.log, contexts=self.context_manager
+            parent=server, log=server.log, contexts=self.context_registry
         )
-        self.session_manager = self.session_manager_class(
+        self.shell_session_manager = self.shell_session_manager_class(
             parent=server,
             log=server.log,
             root_dir=server.root_dir,
-            env_deny_list=self.context_manager.env_deny_list,
+            env_deny_list=self.context_registry.env_deny_list,
             secrets=[token],
         )
         self.process_manager = self.process_manager_class(parent=server, log=server.log)
@@ -126,9 +153,9 @@ class InterpreterApp(ExtensionApp):
             allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
         )
         self.settings.update(
-            interp_context_manager=self.context_manager,
+            interp_context_registry=self.context_registry,
             interp_execution_manager=self.execution_manager,
-            interp_session_manager=self.session_manager,
+            interp_shell_session_manager=self.shell_session_manager,
             interp_process_manager=self.process_manager,
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
@@ -177,9 +204,24 @@ class InterpreterApp(ExtensionApp):
         every open stream sends its last event before the server goes."""
         await self.kernel_pool.shutdown()
         await self.process_manager.shutdown()
-        await self.session_manager.shutdown()
-        await self.context_manager.shutdown()
+        await self.shell_session_manager.shutdown()
+        await self.context_registry.shutdown()
         left = await wait_for_open_streams(self.stop_stream_seconds)
         if left:
             self.log.warning("%d event streams were still open when the server stopped", left)
         self.file_manager.shutdown()
+
+
+def honour_renamed_sections(server: Any) -> None:
+    """Copy settings made under a renamed class's old name to its new one (where the new name
+    sets the same option, it wins), so that existing configuration files keep working."""
+    for old, new in RENAMED_SECTIONS.items():
+        if not server.config._has_section(old) or not server.config[old]:
+            continue
+        server.log.warning(
+            "The configuration section %s is deprecated since 0.2: use %s (same options)", old, new
+        )
+        moved = Config({new: Config(server.config[old])})
+        if server.config._has_section(new):
+            moved[new].merge(server.config[new])
+        server.update_config(moved)

@@ -18,10 +18,10 @@ from traitlets import Dict, Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from . import metrics
-from .environment import kernel_environment, resolve_cwd
 from .errors import SandboxError, context_not_found, limit_reached
 from .kernel_client import open_client, run_silently
 from .languages import Language, available_languages, resolve_language
+from .launch import kernel_environment, resolve_cwd
 from .pool import KernelPool, PooledKernel
 from .preludes import PRELUDES, move_kernel_code
 
@@ -37,7 +37,7 @@ class _NewKernel:
     client: AsyncKernelClient
     move_code: str | None  # moves it to the context's cwd/env (None: it started there)
     from_pool: bool  # its prelude already ran
-    session_id: str | None = None  # the pool's row for it in the server's sessions
+    jupyter_session_id: str | None = None  # the pool's row for it in the server's sessions
 
 
 @dataclass
@@ -49,7 +49,7 @@ class CodeContext:
     kernel_name: str
     cwd: str
     client: AsyncKernelClient
-    session_id: str | None = None
+    jupyter_session_id: str | None = None
     restarts: int = 0
     needs_prelude: bool = False
     move_code: str | None = None
@@ -62,7 +62,7 @@ class CodeContext:
         return {"id": self.id, "language": self.language, "cwd": self.cwd}
 
 
-class ContextManager(LoggingConfigurable):
+class CodeContextRegistry(LoggingConfigurable):
     """Creates, finds and deletes contexts; owns each context's cached kernel client."""
 
     kernels = Dict(
@@ -104,7 +104,7 @@ class ContextManager(LoggingConfigurable):
     ).tag(config=True)
 
     kernel_manager = Instance("jupyter_server.services.kernels.kernelmanager.MappingKernelManager")
-    session_manager = Instance(
+    jupyter_session_manager = Instance(
         "jupyter_server.services.sessions.sessionmanager.SessionManager", allow_none=True
     )
     kernel_spec_manager = Instance("jupyter_client.kernelspec.KernelSpecManager")
@@ -156,7 +156,7 @@ class ContextManager(LoggingConfigurable):
         real_cwd = resolve_cwd(cwd, base_cwd, [self.root_dir])
         env = kernel_environment(base_env, self.env_deny_list, self.secrets, env_vars)
         if self.max_contexts and len(self.list()) + self._creating >= self.max_contexts:
-            raise limit_reached("contexts", self.max_contexts, "ContextManager.max_contexts")
+            raise limit_reached("contexts", self.max_contexts, "CodeContextRegistry.max_contexts")
         self._creating += 1
         try:
             kernel = await self._kernel_for(lang, real_cwd, env, env_vars)
@@ -187,7 +187,11 @@ class ContextManager(LoggingConfigurable):
             move_code = move_kernel_code(lang.name, cwd, env_vars, [])
             if pooled is not None:
                 return _NewKernel(
-                    pooled.kernel_id, pooled.client, move_code or "", True, pooled.session_id
+                    pooled.kernel_id,
+                    pooled.client,
+                    move_code or "",
+                    True,
+                    pooled.jupyter_session_id,
                 )
         elif pooled is not None:
             target = await self._effective_env(lang.kernel_name, env)
@@ -198,7 +202,7 @@ class ContextManager(LoggingConfigurable):
                 move_code = ""  # the pooled kernel already stands where the context wants it
             if move_code is not None:
                 return _NewKernel(
-                    pooled.kernel_id, pooled.client, move_code, True, pooled.session_id
+                    pooled.kernel_id, pooled.client, move_code, True, pooled.jupyter_session_id
                 )
             await self.stop_pooled(pooled)
         else:
@@ -225,7 +229,8 @@ class ContextManager(LoggingConfigurable):
         effective = env if self.remote else await self._effective_env(lang.kernel_name, env)
         ready = self.kernel_manager.get_kernel(kernel_id).ready
         pooled = PooledKernel(kernel_id, lang.name, client, self.root_dir, effective, ready)
-        pooled.session_id = await self._session_row(  # so Lab's Running panel says what it is
+        # A session row, so that Lab's Running panel says what the kernel is.
+        pooled.jupyter_session_id = await self._session_row(
             kernel_id,
             lang,
             f"sandbox/pool/{lang.name}-{kernel_id[:8]}",
@@ -238,9 +243,9 @@ class ContextManager(LoggingConfigurable):
         self, kernel_id: str, lang: Language, path: str, name: str, kind: str
     ) -> str | None:
         """A row in the server's sessions naming a kernel of ours (None without sessions)."""
-        if self.session_manager is None:
+        if self.jupyter_session_manager is None:
             return None
-        model = await self.session_manager.create_session(
+        model = await self.jupyter_session_manager.create_session(
             path=path, name=name, type=kind, kernel_name=lang.kernel_name, kernel_id=kernel_id
         )
         return model["id"]
@@ -254,9 +259,9 @@ class ContextManager(LoggingConfigurable):
 
     async def stop_pooled(self, pooled: PooledKernel) -> None:
         pooled.client.stop_channels()
-        if self.session_manager is not None and pooled.session_id is not None:
+        if self.jupyter_session_manager is not None and pooled.jupyter_session_id is not None:
             with contextlib.suppress(Exception):
-                await self.session_manager.delete_session(pooled.session_id)
+                await self.jupyter_session_manager.delete_session(pooled.jupyter_session_id)
         await self._shutdown_kernel(pooled.kernel_id)
 
     async def _effective_env(self, kernel_name: str, env: dict[str, str]) -> dict[str, str]:
@@ -289,14 +294,16 @@ class ContextManager(LoggingConfigurable):
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
         path, name = f"sandbox/{lang.name}-{kernel_id[:8]}", f"Sandbox {lang.name} context"
-        if self.session_manager is not None and new.session_id is not None:
+        if self.jupyter_session_manager is not None and new.jupyter_session_id is not None:
             # The pool's row becomes the context's.
-            await self.session_manager.update_session(
-                new.session_id, path=path, name=name, type=SESSION_TYPE
+            await self.jupyter_session_manager.update_session(
+                new.jupyter_session_id, path=path, name=name, type=SESSION_TYPE
             )
-            context.session_id = new.session_id
+            context.jupyter_session_id = new.jupyter_session_id
         else:
-            context.session_id = await self._session_row(kernel_id, lang, path, name, SESSION_TYPE)
+            context.jupyter_session_id = await self._session_row(
+                kernel_id, lang, path, name, SESSION_TYPE
+            )
         return context
 
     def _restarted_elsewhere(self, context: CodeContext) -> None:
@@ -392,9 +399,9 @@ class ContextManager(LoggingConfigurable):
         """Shut the context's kernel down and drop its session row."""
         context = self.get(context_id)
         self._forget(context_id)
-        if self.session_manager is not None and context.session_id:
+        if self.jupyter_session_manager is not None and context.jupyter_session_id:
             with contextlib.suppress(Exception):
-                await self.session_manager.delete_session(context.session_id)
+                await self.jupyter_session_manager.delete_session(context.jupyter_session_id)
         await self._shutdown_kernel(context_id)
         self.log.info("Context %s deleted", context_id)
 

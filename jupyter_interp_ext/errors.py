@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
+
+from .timestamps import now_iso
 
 _STATUS_BY_CODE: dict[str, int] = {
     **dict.fromkeys(
@@ -19,11 +20,6 @@ _STATUS_BY_CODE: dict[str, int] = {
     "FILE_TOO_LARGE": 413,
     "INTERPRETER_NOT_READY": 503,
 }
-
-
-def now_iso() -> str:
-    """ISO-8601 UTC time with milliseconds, as JavaScript's `Date.toISOString()` writes it."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def status_for(code: str) -> int:

@@ -13,7 +13,8 @@ from traitlets import Bool, Dict, Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
 from . import metrics
-from .contexts import CodeContext, ContextManager
+from .contexts import CodeContext, CodeContextRegistry
+from .events import RUN_COMPLETE, ends_run
 from .kernel_client import reply_to, wait_for_message
 from .outputs import (
     display_update_event,
@@ -59,7 +60,7 @@ class ExecutionManager(LoggingConfigurable):
         True, help="Interrupt a run whose client went away, so it does not hold the context."
     ).tag(config=True)
 
-    contexts = Instance(ContextManager)
+    contexts = Instance(CodeContextRegistry)
 
     def deadline(self, timeout: float | None) -> float | None:
         """The loop time by which a run asked for now must end (None: no limit). It covers the
@@ -97,7 +98,7 @@ class ExecutionManager(LoggingConfigurable):
             outcome = "incomplete"
             try:
                 async for event in run.events(code):
-                    if event["type"] in ("execution_complete", "error"):
+                    if ends_run(event):
                         outcome = _outcome(event)
                     yield event
             finally:
@@ -280,9 +281,7 @@ class _Run:
         if self.bytes_dropped:
             events.append(self._truncation_notice())
         if reply.get("status") == "ok" and self.error is None:
-            events.append(
-                {"type": "execution_complete", "execution_count": reply.get("execution_count")}
-            )
+            events.append({"type": RUN_COMPLETE, "execution_count": reply.get("execution_count")})
         elif self.error is not None:
             events.append(self.error)
         elif reply.get("status") == "error":
@@ -387,7 +386,7 @@ def _being_cancelled() -> bool:
 
 def _outcome(terminal: dict[str, Any]) -> str:
     """A run's outcome, for metrics and logs, from its terminal event."""
-    if terminal["type"] == "execution_complete":
+    if terminal["type"] == RUN_COMPLETE:
         return "ok"
     ename = terminal.get("ename", "")
     if ename == "TimeoutError":

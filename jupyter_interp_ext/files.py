@@ -30,6 +30,7 @@ from traitlets.config import LoggingConfigurable
 
 from .confined import Confinement, lstat_in, open_in
 from .errors import SandboxError, validation_error
+from .events import READ_COMPLETE
 
 MAX_PATH = 4096
 # OS errors as protocol codes (the rest are FILESYSTEM_ERROR).
@@ -283,7 +284,7 @@ class FileManager(LoggingConfigurable):
                 yield {"type": "chunk", "data": data}
         if not binary and (tail := decoder.decode(b"", final=True)):
             yield {"type": "chunk", "data": tail}
-        yield {"type": "complete", "bytesRead": total}
+        yield {"type": READ_COMPLETE, "bytesRead": total}
 
     async def write(self, path: str, shown: str, content: str, encoding: str | None) -> None:
         if encoding == "base64":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from .bodies import ID_CHARS, ID_PATTERN
+from .validation import ID_CHARS, ID_PATTERN
 
 JSON = "application/json"
 SSE = "text/event-stream"

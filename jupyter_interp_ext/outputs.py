@@ -8,6 +8,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from .events import RUN_ERROR
+
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 # Jupyter MIME type → the short key the official client reads on a `result` event.
@@ -83,7 +85,7 @@ def error_event(ename: str, evalue: str, traceback: list[str]) -> dict[str, Any]
     """The terminal `error` event, with a plain-text traceback split into lines."""
     lines = [line for entry in traceback for line in strip_ansi(entry).split("\n")]
     return {
-        "type": "error",
+        "type": RUN_ERROR,
         "ename": ename,
         "evalue": strip_ansi(evalue),
         "traceback": lines,

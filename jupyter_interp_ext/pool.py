@@ -32,7 +32,7 @@ class PooledKernel:
     cwd: str
     env: dict[str, str]
     ready: asyncio.Future | None = None  # the kernel's `ready` when pooled: a restart replaces it
-    session_id: str | None = None  # its row in the server's sessions, labelled as pooled
+    jupyter_session_id: str | None = None  # its row in the server's sessions, labelled as pooled
 
 
 StartKernel = Callable[[str], Awaitable[PooledKernel]]

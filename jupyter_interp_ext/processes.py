@@ -17,8 +17,9 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 from . import metrics
-from .errors import SandboxError, limit_reached, now_iso
+from .errors import SandboxError, limit_reached
 from .process_tree import Child, spawn_bash
+from .timestamps import now_iso
 
 KILLED_CODES = {137, 143, -signal.SIGKILL, -signal.SIGTERM}
 

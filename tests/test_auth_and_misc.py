@@ -96,7 +96,7 @@ async def test_a_denied_permission_is_403_and_does_nothing(
     assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
     assert answer["httpStatus"] == 403
     assert list(jp_serverapp.kernel_manager.list_kernel_ids()) == []
-    assert jp_serverapp.web_app.settings["interp_session_manager"].list() == []
+    assert jp_serverapp.web_app.settings["interp_shell_session_manager"].list() == []
     assert not (jp_root_dir / "ran").exists()
 
 

@@ -7,7 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import parse_sse
+from jupyter_interp_ext._version import __version__
+from jupyter_interp_ext.testing import parse_sse
 
 CLIENT_DIR = Path(__file__).parent / "conformance"
 
@@ -39,7 +40,7 @@ async def test_official_client_against_the_extension(api, jp_serverapp, jp_root_
     root = jp_root_dir.resolve()
 
     assert report["ping"] == "pong"
-    assert report["version"] == "0.1.0"
+    assert report["version"] == __version__
     assert report["python"]["language"] == "python"
     assert report["withContext"]["logs"]["stdout"] == ["yes\n"]
     assert report["withContext"]["results"] == [{"text": "42"}]

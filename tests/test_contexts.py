@@ -7,7 +7,7 @@ import json
 import os
 import signal
 
-from conftest import outputs, results
+from jupyter_interp_ext.pytest_plugin import outputs, results
 
 
 async def test_context_is_a_server_kernel_with_a_session_row(api, jp_fetch):

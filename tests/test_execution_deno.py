@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import outputs, results
+
+from jupyter_interp_ext.pytest_plugin import outputs, results
 
 
 @pytest.fixture

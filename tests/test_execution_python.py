@@ -7,7 +7,8 @@ import base64
 import json
 
 import pytest
-from conftest import outputs, results, start_endless_run
+
+from jupyter_interp_ext.pytest_plugin import outputs, results, start_endless_run
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ async def test_kernel_killed_mid_run_ends_the_run_and_the_context_recovers(
     await api.run(python, "before = 1")
     events = await api.run(python, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
     assert events[-1]["type"] == "error" and events[-1]["ename"] == "KernelDied"
-    context = jp_serverapp.web_app.settings["interp_context_manager"].get(python)
+    context = jp_serverapp.web_app.settings["interp_context_registry"].get(python)
     for _ in range(300):  # the server's restarter revives a dead kernel within seconds
         if context.restarts:
             break

@@ -11,6 +11,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from jupyter_interp_ext.files import FileManager
+from jupyter_interp_ext.testing import SSEParser
 
 
 async def ok(api, route: str, body: dict) -> dict:
@@ -71,14 +72,11 @@ async def test_streaming_a_large_file_keeps_memory_bounded(api, jp_root_dir):
     with (jp_root_dir / "big.bin").open("wb") as file:
         for _ in range(size // (1024 * 1024)):
             file.write(os.urandom(1024 * 1024))
-    total, buffer, events = 0, b"", {"metadata": 0, "chunk": 0, "complete": 0}
+    total, parser, events = 0, SSEParser(strict=True), {"metadata": 0, "chunk": 0, "complete": 0}
 
     def on_chunk(chunk: bytes) -> None:
-        nonlocal total, buffer
-        buffer += chunk
-        while b"\n\n" in buffer:
-            block, buffer = buffer.split(b"\n\n", 1)
-            event = json.loads(block[len(b"data: ") :])
+        nonlocal total
+        for event in parser.feed(chunk):
             events[event["type"]] += 1
             if event["type"] == "chunk":
                 total += len(base64.b64decode(event["data"]))

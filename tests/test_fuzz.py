@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from run import Server
+from jupyter_interp_ext.testing import ServerProcess
 
 TESTS = Path(__file__).resolve().parent
 
@@ -20,11 +19,11 @@ def server(tmp_path):
     root, runtime = tmp_path / "fuzz-root", tmp_path / "fuzz-runtime"
     root.mkdir()
     runtime.mkdir()
-    server = Server(
+    server = ServerProcess(
         root,
         runtime,
         "--KernelPool.sizes={}",
-        "--ContextManager.max_contexts=2",
+        "--CodeContextRegistry.max_contexts=2",
         "--ShellSessionManager.max_sessions=8",
         "--ProcessManager.max_running=8",
     )

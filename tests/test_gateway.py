@@ -6,23 +6,25 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
-from conftest import REPO, outputs, results
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
+
+from jupyter_interp_ext.pytest_plugin import outputs, results
+from jupyter_interp_ext.testing import free_port
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     """A real `jupyter kernelgateway` on loopback, with the project's kernelspecs."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     token = secrets.token_hex(16)
     workdir = tmp_path_factory.mktemp("gateway")
     process = subprocess.Popen(

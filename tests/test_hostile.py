@@ -15,10 +15,10 @@ import threading
 import tracemalloc
 
 import pytest
-from conftest import outputs, process_running, start_endless_run, wait_until
 
 from jupyter_interp_ext import metrics
 from jupyter_interp_ext.outputs import utf8_prefix
+from jupyter_interp_ext.pytest_plugin import outputs, process_running, start_endless_run, wait_until
 
 
 def active_streams() -> float:
@@ -53,7 +53,7 @@ async def test_a_client_that_stops_reading_cannot_wedge_its_context(
     settings = jp_serverapp.web_app.settings
     settings["interp_keepalive_seconds"] = 0.05  # keep-alives race the stalled data flush
     settings["interp_write_timeout_seconds"] = 1.0
-    context = settings["interp_context_manager"].get(python)
+    context = settings["interp_context_registry"].get(python)
     before = active_streams()
     disconnected = metrics.EXECUTIONS.labels("python", "disconnected")
     disconnects_before = disconnected._value.get()

@@ -10,7 +10,7 @@ def jp_server_config():
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
         "KernelPool": {"sizes": {}},
-        "ContextManager": {"max_contexts": 1},
+        "CodeContextRegistry": {"max_contexts": 1},
         "ShellSessionManager": {"max_sessions": 1},
         "ProcessManager": {"max_running": 1},
         "InterpreterApp": {"max_request_bytes": 1000},
@@ -26,7 +26,7 @@ def assert_limited(status: int, body: dict, setting: str) -> None:
 async def test_context_cap(api):
     first = await api.create("python")
     status, body = await api.call("POST", "api/contexts", {"language": "python"})
-    assert_limited(status, body, "ContextManager.max_contexts")
+    assert_limited(status, body, "CodeContextRegistry.max_contexts")
     await api.call("DELETE", f"api/contexts/{first['contextId']}")
     assert (await api.create("python"))["language"] == "python"
 

@@ -6,7 +6,8 @@ import asyncio
 import json
 
 import pytest
-from conftest import outputs, results
+
+from jupyter_interp_ext.pytest_plugin import outputs, results
 
 ENV_PROBE = "import os, json; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
 
@@ -59,7 +60,7 @@ async def test_a_pooled_context_matches_a_fresh_one(
     pooled = await api.create("python", **request)
     assert pooled["contextId"] in pooled_ids
 
-    contexts = jp_serverapp.web_app.settings["interp_context_manager"]
+    contexts = jp_serverapp.web_app.settings["interp_context_registry"]
     contexts.pool = None  # the same request as a fresh start
     fresh = await api.create("python", **request)
     contexts.pool = pool

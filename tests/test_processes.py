@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import process_running, wait_until
+from jupyter_interp_ext.pytest_plugin import process_running, wait_until
 
 
 async def start(api, command: str, **body) -> dict:

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_interp_ext.contexts import ContextManager
+from jupyter_interp_ext.contexts import CodeContextRegistry
 from jupyter_interp_ext.execution import ExecutionManager
 from jupyter_interp_ext.files import FileManager
 from jupyter_interp_ext.pool import KernelPool
 from jupyter_interp_ext.processes import ProcessManager
-from jupyter_interp_ext.sessions import ShellSessionManager
+from jupyter_interp_ext.shell_sessions import ShellSessionManager
 
 CALLS: list[str] = []
 
 
-class RecordingContexts(ContextManager):
+class RecordingContexts(CodeContextRegistry):
     async def create(self, *args, **kwargs):
         CALLS.append("contexts.create")
         return await super().create(*args, **kwargs)
@@ -61,9 +61,9 @@ def jp_server_config():
         "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
         "KernelPool": {"sizes": {}},
         "InterpreterApp": {
-            "context_manager_class": RecordingContexts,
+            "context_registry_class": RecordingContexts,
             "execution_manager_class": RecordingExecution,
-            "session_manager_class": RecordingSessions,
+            "shell_session_manager_class": RecordingSessions,
             "process_manager_class": RecordingProcesses,
             "kernel_pool_class": RecordingPool,
             "file_manager_class": RecordingFiles,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import outputs, process_running, results, wait_until
+from jupyter_interp_ext._version import __version__
+from jupyter_interp_ext.pytest_plugin import outputs, process_running, results, wait_until
 
 
 async def execute(api, command: str, session: str = "s", **body) -> dict:
@@ -41,7 +42,7 @@ async def test_session_env_cwd_and_generated_id(api, jp_root_dir):
     session = created["id"]
     assert session.startswith("session_")
     result = await execute(api, "echo $A; pwd; echo $SANDBOX_VERSION $LANG $LC_ALL", session)
-    assert result["stdout"] == f"b\n{jp_root_dir.resolve() / 'w'}\n0.1.0 C.UTF-8 C.UTF-8"
+    assert result["stdout"] == f"b\n{jp_root_dir.resolve() / 'w'}\n{__version__} C.UTF-8 C.UTF-8"
     assert result["success"] is True
     assert (result["exitCode"], result["sessionId"]) == (0, session)
 
@@ -170,7 +171,7 @@ async def test_sessionless_commands_share_nothing(api):
 async def test_delete_waits_for_the_running_command_then_kills_what_it_started(api, jp_serverapp):
     await execute(api, "sleep 300 & echo $! > bg.pid")
     pid = int((await execute(api, "cat bg.pid"))["stdout"])
-    lock = jp_serverapp.web_app.settings["interp_session_manager"]._sessions["s"].lock
+    lock = jp_serverapp.web_app.settings["interp_shell_session_manager"]._sessions["s"].lock
     running = asyncio.ensure_future(execute(api, "sleep 0.5; echo finished"))
     await wait_until(lock.locked, "the command holds the session")
     deleting = asyncio.ensure_future(api.call("POST", "api/session/delete", {"sessionId": "s"}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import process_running, start_endless_run, wait_until
+from jupyter_interp_ext.pytest_plugin import process_running, start_endless_run, wait_until
 
 
 async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir, tmp_path):

@@ -17,16 +17,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from run import Server
-
+from jupyter_interp_ext.events import ends_run
 from jupyter_interp_ext.process_tree import alive, descendants
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from jupyter_interp_ext.testing import ServerProcess, free_port, parse_sse
 
 
 def accepts(port: int) -> bool:
@@ -43,7 +36,7 @@ def wait_for(condition, what: str, seconds: float = 60.0) -> None:
     raise AssertionError(f"timed out waiting until {what}")
 
 
-def open_run(server: Server, context_id: str) -> tuple[socket.socket, bytes]:
+def open_run(server: ServerProcess, context_id: str) -> tuple[socket.socket, bytes]:
     """A client streaming an endless run, once the run printed its first line; and what it
     received so far."""
     body = json.dumps(
@@ -54,7 +47,7 @@ def open_run(server: Server, context_id: str) -> tuple[socket.socket, bytes]:
     ).encode()
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.sendall(
-        f"POST /sandbox/api/execute/code HTTP/1.1\r\nHost: localhost\r\n"
+        f"POST /sandbox/api/execute/code HTTP/1.0\r\nHost: localhost\r\n"
         f"Authorization: token {server.token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
@@ -62,14 +55,6 @@ def open_run(server: Server, context_id: str) -> tuple[socket.socket, bytes]:
     while b'"go\\n"' not in received:
         received += sock.recv(65536)
     return sock, received
-
-
-def events_of(raw: bytes) -> list[dict]:
-    return [
-        json.loads(line[len(b"data: ") :])
-        for line in raw.split(b"\n")
-        if line.startswith(b"data: ")
-    ]
 
 
 @pytest.mark.parametrize(
@@ -81,7 +66,7 @@ def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
     root, runtime = tmp_path / "served", tmp_path / "server-runtime"
     root.mkdir()
     runtime.mkdir()
-    server = Server(root, runtime)
+    server = ServerProcess(root, runtime)
     try:
         python = server.create("python")
         server.create("javascript")
@@ -110,7 +95,8 @@ def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
     stream.settimeout(10)
     while chunk := stream.recv(65536):
         received += chunk
-    terminal = [e for e in events_of(received) if e["type"] in ("execution_complete", "error")]
+    _, _, body = received.partition(b"\r\n\r\n")  # HTTP/1.0: the body is the bare stream
+    terminal = [e for e in parse_sse(body) if ends_run(e)]
     assert [e.get("ename") for e in terminal] == ["KernelShutDown"]
     assert [pid for pid in started if alive(pid)] == []
     assert not accepts(port)

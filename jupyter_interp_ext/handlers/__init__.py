@@ -16,7 +16,6 @@ from .files import (
     WriteHandler,
 )
 from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
-from .misc import NotFoundHandler, OpenAPIHandler, PingHandler, VersionHandler
 from .processes import (
     ProcessHandler,
     ProcessKillAllHandler,
@@ -25,6 +24,7 @@ from .processes import (
     ProcessStartHandler,
     ProcessStreamHandler,
 )
+from .service import NotFoundHandler, OpenAPIHandler, PingHandler, VersionHandler
 from .sessions import SessionCreateHandler, SessionDeleteHandler, SessionListHandler
 
 _ROUTES = [

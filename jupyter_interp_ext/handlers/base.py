@@ -10,14 +10,15 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError, RequestHandler
 
-from ..bodies import THREAD_PARSE_BYTES, as_json_object, check_id, decode_json, optional_str
-from ..contexts import ContextManager
-from ..errors import SandboxError, now_iso, validation_error
+from ..contexts import CodeContextRegistry
+from ..errors import SandboxError, validation_error
 from ..execution import ExecutionManager
 from ..pool import KernelPool
 from ..processes import ProcessManager
-from ..sessions import DEFAULT_SESSION, ShellSessionManager
+from ..shell_sessions import DEFAULT_SESSION, ShellSessionManager
 from ..sse import EventStream
+from ..timestamps import now_iso
+from ..validation import THREAD_PARSE_BYTES, as_json_object, check_id, decode_json, optional_str
 
 # Codes for errors raised by Jupyter or Tornado themselves (auth, unknown methods…).
 _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
@@ -30,8 +31,8 @@ class SandboxHandler(APIHandler):
     _body_error: SandboxError | None = None
 
     @property
-    def contexts(self) -> ContextManager:
-        return self.settings["interp_context_manager"]
+    def contexts(self) -> CodeContextRegistry:
+        return self.settings["interp_context_registry"]
 
     @property
     def execution(self) -> ExecutionManager:
@@ -42,8 +43,8 @@ class SandboxHandler(APIHandler):
         return self.settings["interp_kernel_pool"]
 
     @property
-    def sessions(self) -> ShellSessionManager:
-        return self.settings["interp_session_manager"]
+    def shell_sessions(self) -> ShellSessionManager:
+        return self.settings["interp_shell_session_manager"]
 
     @property
     def processes(self) -> ProcessManager:

@@ -8,15 +8,20 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..bodies import CommandRequest
-from ..errors import now_iso
+from ..events import COMMAND_COMPLETE
 from ..processes import BackgroundProcess
-from ..sessions import NO_SESSION
+from ..shell_sessions import NO_SESSION
+from ..timestamps import now_iso
+from ..validation import CommandRequest
 from .processes import ProcessesHandler
+
+AUTH_RESOURCE = "terminals"  # a command is a terminal's job, for Jupyter's authorizer
 
 
 class ExecuteHandler(ProcessesHandler):
     """Runs a command to completion in the session's shell (or a fresh one, sessionless)."""
+
+    auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized("execute")
@@ -29,9 +34,9 @@ class ExecuteHandler(ProcessesHandler):
         session_id = self.session_id(body)
         args = (request.command, request.env, request.cwd, request.timeout)
         if session_id == NO_SESSION:
-            result = await self.sessions.execute_sessionless(*args)
+            result = await self.shell_sessions.execute_sessionless(*args)
         else:
-            result = await self.sessions.execute(session_id, *args)
+            result = await self.shell_sessions.execute(session_id, *args)
         self.write_json(
             {
                 "success": result.exit_code == 0,
@@ -49,6 +54,8 @@ class ExecuteStreamHandler(ProcessesHandler):
     """`start`, then output as it comes, then `complete`; the command is a process too, and
     keeps running if the client leaves."""
 
+    auth_resource = AUTH_RESOURCE
+
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
@@ -65,4 +72,4 @@ class ExecuteStreamHandler(ProcessesHandler):
         }
         async for kind, data in proc.follow(replay=True):
             yield {"type": kind, "data": data, "timestamp": now_iso()}
-        yield {"type": "complete", "exitCode": proc.exit_code, "timestamp": now_iso()}
+        yield {"type": COMMAND_COMPLETE, "exitCode": proc.exit_code, "timestamp": now_iso()}

@@ -9,14 +9,17 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..bodies import optional_bool, optional_str
 from ..errors import SandboxError, validation_error
+from ..events import READ_ERROR
 from ..files import FileManager
+from ..validation import optional_bool, optional_str
 from .base import SandboxHandler
+
+AUTH_RESOURCE = "contents"
 
 
 class FilesHandler(SandboxHandler):
-    auth_resource = "contents"
+    auth_resource = AUTH_RESOURCE
 
     @property
     def files(self) -> FileManager:
@@ -28,7 +31,7 @@ class FilesHandler(SandboxHandler):
         shown = body.get(field)
         base = "/"
         if isinstance(shown, str) and shown and not os.path.isabs(os.path.expanduser(shown)):
-            base = self.sessions.current_dir(self.session_id(body))
+            base = self.shell_sessions.current_dir(self.session_id(body))
         return self.files.check(shown, base, field), shown
 
 
@@ -57,7 +60,7 @@ class ReadStreamHandler(FilesHandler):
             async for event in self.files.stream(real, shown):
                 yield event
         except SandboxError as exc:
-            yield {"type": "error", "error": exc.message, "code": exc.code}
+            yield {"type": READ_ERROR, "error": exc.message, "code": exc.code}
 
 
 class WriteHandler(FilesHandler):

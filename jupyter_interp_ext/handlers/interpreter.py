@@ -10,15 +10,15 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..bodies import optional_milliseconds, optional_str, optional_str_map, required_str
 from ..errors import validation_error
+from ..events import ends_run
 from ..outputs import error_event
-from ..sessions import NO_SESSION
+from ..shell_sessions import NO_SESSION
 from ..sse import EventStream
+from ..validation import optional_milliseconds, optional_str, optional_str_map, required_str
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "kernels"
-TERMINAL_EVENTS = ("execution_complete", "error")
 
 
 class InterpreterHandler(SandboxHandler):
@@ -54,7 +54,7 @@ class ContextsHandler(InterpreterHandler):
         session_id = self.session_id(body, default=None)
         base = None
         if session_id is not None and session_id != NO_SESSION:
-            base = await self.sessions.snapshot(session_id)
+            base = await self.shell_sessions.snapshot(session_id)
         context = await self.contexts.create(
             language=optional_str(body, "language") or "python",
             cwd=optional_str(body, "cwd"),
@@ -99,7 +99,7 @@ class ExecuteCodeHandler(InterpreterHandler):
         try:
             async with contextlib.aclosing(run) as events:
                 async for event in events:
-                    terminal_sent = event["type"] in TERMINAL_EVENTS
+                    terminal_sent = ends_run(event)
                     await self._send(stream, event, deadline)
         except Exception as exc:
             self.log.exception("Run on context %s failed", context.id)

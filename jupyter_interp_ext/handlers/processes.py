@@ -8,9 +8,10 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..bodies import CommandRequest
-from ..errors import now_iso
+from ..events import PROCESS_EXIT
 from ..processes import BackgroundProcess
+from ..timestamps import now_iso
+from ..validation import CommandRequest
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "terminals"
@@ -23,7 +24,7 @@ class ProcessesHandler(SandboxHandler):
         """Start the body's command in the background from its session's current state."""
         request = CommandRequest.parse(body)
         session_id = self.session_id(body)
-        cwd, env = await self.sessions.process_launch(session_id, request.env, request.cwd)
+        cwd, env = await self.shell_sessions.process_launch(session_id, request.env, request.cwd)
         return await self.processes.start(
             request.command,
             cwd,
@@ -104,7 +105,7 @@ class ProcessStreamHandler(ProcessesHandler):
         async for kind, data in proc.follow(replay=True):
             yield {"type": kind, "data": data, **base, "timestamp": now_iso()}
         yield {
-            "type": "exit",
+            "type": PROCESS_EXIT,
             **base,
             "exitCode": proc.exit_code,
             "data": f"Process {proc.status} with exit code {proc.exit_code}",

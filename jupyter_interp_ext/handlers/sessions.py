@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..bodies import (
+from ..validation import (
     optional_id,
     optional_milliseconds,
     optional_str,
@@ -14,9 +14,11 @@ from ..bodies import (
 )
 from .base import SandboxHandler
 
+AUTH_RESOURCE = "sessions"
+
 
 class SessionsHandler(SandboxHandler):
-    auth_resource = "sessions"
+    auth_resource = AUTH_RESOURCE
 
 
 class SessionCreateHandler(SessionsHandler):
@@ -24,7 +26,7 @@ class SessionCreateHandler(SessionsHandler):
     @authorized("write")
     async def post(self) -> None:
         body = self.json_body(required=False)
-        session = await self.sessions.create(
+        session = await self.shell_sessions.create(
             optional_id(body, "id"),
             optional_str_map(body, "env"),
             optional_str(body, "cwd"),
@@ -44,7 +46,7 @@ class SessionListHandler(SessionsHandler):
     @web.authenticated
     @authorized("read")
     async def get(self) -> None:
-        sessions = self.sessions.list()
+        sessions = self.shell_sessions.list()
         self.write_json(
             {"data": [s.id for s in sessions], "sessions": [s.to_json() for s in sessions]}
         )
@@ -55,5 +57,5 @@ class SessionDeleteHandler(SessionsHandler):
     @authorized("write")
     async def post(self) -> None:
         session_id = required_str(self.json_body(), "sessionId", allow_empty=False)
-        await self.sessions.delete(session_id)
+        await self.shell_sessions.delete(session_id)
         self.write_json({"sessionId": session_id})

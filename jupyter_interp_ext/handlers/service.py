@@ -11,26 +11,28 @@ from ..errors import SandboxError
 from ..openapi import document
 from .base import SandboxHandler
 
-
-class MiscHandler(SandboxHandler):
-    auth_resource = "api"
+AUTH_RESOURCE = "api"
 
 
-class PingHandler(MiscHandler):
+class ServiceHandler(SandboxHandler):
+    auth_resource = AUTH_RESOURCE
+
+
+class PingHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         self.write_json({"status": "healthy", "message": "pong"})
 
 
-class VersionHandler(MiscHandler):
+class VersionHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         self.write_json({"version": __version__})
 
 
-class OpenAPIHandler(MiscHandler):
+class OpenAPIHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -38,7 +40,7 @@ class OpenAPIHandler(MiscHandler):
         self.finish(document(url_path_join(self.base_url, prefix)))
 
 
-class NotFoundHandler(MiscHandler):
+class NotFoundHandler(ServiceHandler):
     """Any other path under the prefix: the protocol's 404 body instead of an HTML page."""
 
     @web.authenticated

@@ -18,8 +18,8 @@ from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from ._version import __version__
-from .environment import kernel_environment, resolve_cwd, validate_env_names
 from .errors import SandboxError, limit_reached, validation_error
+from .launch import kernel_environment, resolve_cwd, validate_env_names
 from .outputs import CappedBytes
 from .process_tree import alive, spawn_bash
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
@@ -31,7 +31,7 @@ SESSIONLESS_TIMEOUT_EXIT = 124
 
 
 @dataclass
-class ExecSession:
+class ShellSession:
     """A session as the API sees it: an id, a shell and the lock that orders its commands."""
 
     id: str
@@ -72,7 +72,7 @@ class ShellSessionManager(LoggingConfigurable):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._sessions: dict[str, ExecSession] = {}
+        self._sessions: dict[str, ShellSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
         self.files_dir = shell_files_dir()
 
@@ -89,7 +89,7 @@ class ShellSessionManager(LoggingConfigurable):
     def resolve_cwd(self, cwd: str | None, default: str | None = None) -> str:
         return resolve_cwd(cwd, default or self.root_dir, [self.root_dir])
 
-    def list(self) -> list[ExecSession]:
+    def list(self) -> list[ShellSession]:
         return [s for s in self._sessions.values() if s.shell.alive]
 
     async def create(
@@ -98,7 +98,7 @@ class ShellSessionManager(LoggingConfigurable):
         env: dict[str, str],
         cwd: str | None,
         command_timeout: float | None = None,
-    ) -> ExecSession:
+    ) -> ShellSession:
         """A new session; 409 if one with this id is alive (a dead one is replaced)."""
         session_id = session_id or f"session_{int(time.time() * 1000)}_{token_hex(6)}"
         if session_id == NO_SESSION:
@@ -115,13 +115,13 @@ class ShellSessionManager(LoggingConfigurable):
             raise limit_reached("sessions", self.max_sessions, "ShellSessionManager.max_sessions")
         shell = self._new_shell(self.resolve_cwd(cwd), self.base_environment(env))
         await shell.start()
-        session = ExecSession(session_id, shell, command_timeout)
+        session = ShellSession(session_id, shell, command_timeout)
         self._sessions[session_id] = session
         metrics.SESSIONS.set(len(self._sessions))
         self.log.info("Session %s started in %s (pid %s)", session_id, shell.cwd, shell.pid)
         return session
 
-    async def get_or_create(self, session_id: str) -> ExecSession:
+    async def get_or_create(self, session_id: str) -> ShellSession:
         """The live session with this id, created with defaults if there is none."""
         session = self._sessions.get(session_id)
         if session is not None and session.shell.alive:
@@ -280,7 +280,7 @@ class ShellSessionManager(LoggingConfigurable):
             await self._discard(session)
         self.log.info("Session %s deleted", session_id)
 
-    async def _discard(self, session: ExecSession) -> None:
+    async def _discard(self, session: ShellSession) -> None:
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
             metrics.SESSIONS.set(len(self._sessions))
