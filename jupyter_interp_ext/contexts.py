@@ -21,7 +21,7 @@ from . import metrics
 from .errors import SandboxError, context_not_found, limit_reached
 from .kernel_client import open_client, run_silently
 from .languages import Language, available_languages, resolve_language
-from .launch import kernel_environment, resolve_cwd
+from .launch import launch_environment, start_dir
 from .pool import KernelPool, PooledKernel
 from .preludes import PRELUDES, move_kernel_code
 
@@ -153,8 +153,8 @@ class CodeContextRegistry(LoggingConfigurable):
         """
         lang = await self.resolve(language)
         base_cwd, base_env = base or (self.root_dir, os.environ)
-        real_cwd = resolve_cwd(cwd, base_cwd, [self.root_dir])
-        env = kernel_environment(base_env, self.env_deny_list, self.secrets, env_vars)
+        real_cwd = start_dir(cwd, base_cwd, [self.root_dir])
+        env = launch_environment(base_env, self.env_deny_list, self.secrets, env_vars)
         if self.max_contexts and len(self.list()) + self._creating >= self.max_contexts:
             raise limit_reached("contexts", self.max_contexts, "CodeContextRegistry.max_contexts")
         self._creating += 1
@@ -215,7 +215,7 @@ class CodeContextRegistry(LoggingConfigurable):
     async def start_for_pool(self, language: str) -> PooledKernel:
         """A kernel started in the root with the server's environment, channels up."""
         lang = await self.resolve(language)
-        env = kernel_environment(os.environ, self.env_deny_list, self.secrets, {})
+        env = launch_environment(os.environ, self.env_deny_list, self.secrets, {})
         kernel_id = await self.kernel_manager.start_kernel(
             kernel_name=lang.kernel_name, cwd=self.root_dir, env=env
         )

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import codecs
 import contextlib
 import errno
 import mimetypes
 import os
-import re
 import secrets
 import stat
 from collections.abc import AsyncIterator, Callable
@@ -31,8 +29,8 @@ from traitlets.config import LoggingConfigurable
 from .confined import Confinement, lstat_in, open_in
 from .errors import SandboxError, validation_error
 from .events import READ_COMPLETE
+from .validation import MAX_PATH_CHARS, decode_base64, is_blank
 
-MAX_PATH = 4096
 # OS errors as protocol codes (the rest are FILESYSTEM_ERROR).
 _ERROR_CODES = {
     errno.ENOENT: "FILE_NOT_FOUND",
@@ -50,7 +48,6 @@ _ERROR_CODES = {
     errno.ENFILE: "TOO_MANY_FILES",
     errno.EINVAL: "VALIDATION_FAILED",
 }
-_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 _TEXT_APPLICATION_TYPES = {
     "application/json",
     "application/javascript",
@@ -183,9 +180,9 @@ class FileManager(LoggingConfigurable):
         """The absolute path a request names (not yet resolved), or 400."""
         if not isinstance(path, str):
             raise path_error(field, f"'{field}' must be a string")
-        if not path.strip():
+        if is_blank(path):
             raise path_error(field, f"'{field}' must not be empty")
-        if "\0" in path or len(path) > MAX_PATH:
+        if "\0" in path or len(path) > MAX_PATH_CHARS:
             raise path_error(field, f"'{field}' contains NUL bytes or is too long")
         try:
             path.encode("utf-8")
@@ -288,12 +285,7 @@ class FileManager(LoggingConfigurable):
 
     async def write(self, path: str, shown: str, content: str, encoding: str | None) -> None:
         if encoding == "base64":
-            if not _BASE64.match(content):
-                raise _invalid_base64()
-            try:
-                data = base64.b64decode(content, validate=False)
-            except (binascii.Error, ValueError):
-                raise _invalid_base64() from None
+            data = decode_base64(content, "content")
         elif encoding in (None, "utf-8", "utf8"):
             data = content.encode("utf-8", "surrogatepass")
         else:
@@ -511,9 +503,3 @@ def _describe(name: str, absolute: Path, relative: str, kind: str, info: os.stat
             "executable": bool(mode & stat.S_IXUSR),
         },
     }
-
-
-def _invalid_base64() -> SandboxError:
-    error = validation_error("content", "content is not valid base64")
-    error.context["validationErrors"][0]["code"] = "INVALID_BASE64"
-    return error

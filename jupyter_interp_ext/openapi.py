@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from .validation import ID_CHARS, ID_PATTERN
+from .shell_sessions import NO_SESSION
+from .validation import (
+    BASE64_PATTERN,
+    ENV_NAME_PATTERN,
+    ID_CHARS,
+    ID_PATTERN,
+    MAX_PATH_CHARS,
+    NO_NUL_PATTERN,
+    NOT_BLANK_PATTERN,
+)
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -18,12 +27,15 @@ STRING = {"type": "string"}
 BOOL = {"type": "boolean"}
 INT = {"type": "integer"}
 NUMBER = {"type": "number"}
-ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
-STRING_MAP = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
-ENV_MAP = {**STRING_MAP, "propertyNames": {"pattern": ENV_NAME}}
-NO_NUL = "^[^\\u0000]*\\S[^\\u0000]*$"  # not blank, no NUL
-PATH = {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": NO_NUL}
-COMMAND = {"type": "string", "pattern": "\\S"}
+# Request fields: their patterns and limits are the validators' own (validation.py).
+TEXT = {"type": "string", "pattern": NO_NUL_PATTERN}
+NOT_BLANK = {"type": "string", "pattern": NOT_BLANK_PATTERN}
+ENV_MAP = {
+    "type": "object",
+    "additionalProperties": {"type": ["string", "null"], "pattern": NO_NUL_PATTERN},
+    "propertyNames": {"pattern": ENV_NAME_PATTERN},
+}
+PATH = {**NOT_BLANK, "minLength": 1, "maxLength": MAX_PATH_CHARS}
 MILLISECONDS = {"type": "number", "exclusiveMinimum": 0}
 EVENT = {  # one SSE event: `data:` holds one JSON object with its `type`
     "type": "object",
@@ -164,11 +176,11 @@ def path_param(name: str) -> dict[str, Any]:
 
 COMMAND_BODY = obj(
     ["command"],
-    command=COMMAND,
+    command=NOT_BLANK,
     sessionId=ref("SessionId"),
     timeoutMs=MILLISECONDS,
     env=ENV_MAP,
-    cwd=STRING,
+    cwd=TEXT,
     origin={"enum": ["user", "internal"]},
     background=BOOL,
     processId={"type": "string", "pattern": ID_PATTERN},
@@ -205,7 +217,7 @@ def paths() -> dict[str, Any]:
                 "Create a context (a kernel)",
                 "interpreter",
                 success(contextId=STRING, language=STRING, cwd=STRING),
-                obj(language=STRING, cwd=STRING, env_vars=ENV_MAP, sessionId=ref("SessionId")),
+                obj(language=TEXT, cwd=TEXT, env_vars=ENV_MAP, sessionId=ref("SessionId")),
             ),
         },
         "/api/contexts/{context_id}": {
@@ -223,9 +235,9 @@ def paths() -> dict[str, Any]:
                 None,
                 obj(
                     ["context_id", "code"],
-                    context_id={"type": "string", "pattern": "\\S"},
-                    code=STRING,
-                    language=STRING,
+                    context_id=NOT_BLANK,
+                    code=TEXT,
+                    language=TEXT,
                     timeout_ms=MILLISECONDS,
                 ),
                 stream="stdout/stderr/result events, then execution_complete or error",
@@ -242,9 +254,9 @@ def paths() -> dict[str, Any]:
                     containerPlacementId={"type": "null"},
                 ),
                 obj(
-                    id={"type": "string", "pattern": ID_PATTERN},
+                    id={"type": "string", "pattern": ID_PATTERN, "not": {"const": NO_SESSION}},
                     env=ENV_MAP,
-                    cwd=STRING,
+                    cwd=TEXT,
                     commandTimeoutMs=MILLISECONDS,
                 ),
             )
@@ -264,7 +276,7 @@ def paths() -> dict[str, Any]:
                 "Delete a session",
                 "sessions",
                 success(sessionId=STRING),
-                obj(["sessionId"], sessionId={"type": "string", "pattern": "\\S"}),
+                obj(["sessionId"], sessionId=NOT_BLANK),
             )
         },
         "/api/execute": {
@@ -375,13 +387,20 @@ def paths() -> dict[str, Any]:
                 "Write a file (atomically; parents created)",
                 "files",
                 success(path=STRING),
-                obj(
-                    ["path", "content"],
-                    path=PATH,
-                    content=STRING,
-                    sessionId=ref("SessionId"),
-                    encoding={"enum": ["utf-8", "utf8", "base64"]},
-                ),
+                {
+                    **obj(
+                        ["path", "content"],
+                        path=PATH,
+                        content=STRING,
+                        sessionId=ref("SessionId"),
+                        encoding={"enum": ["utf-8", "utf8", "base64"]},
+                    ),
+                    "if": {
+                        "required": ["encoding"],
+                        "properties": {"encoding": {"const": "base64"}},
+                    },
+                    "then": {"properties": {"content": {"pattern": BASE64_PATTERN}}},
+                },
             )
         },
         "/api/delete": {"post": o("Delete a file", "files", success(path=STRING), PATH_BODY)},

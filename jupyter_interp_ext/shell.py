@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .launch import cd_failed
 from .outputs import truncation_notice
 from .process_tree import MARKER_VAR, end_processes, new_marker, tree
 
@@ -162,7 +163,7 @@ class Shell:
             setup.append('__sbx_pwd="$PWD"')
             body = (
                 f"if builtin cd -- {q(cwd)} 2>/dev/null; then {body}; else "
-                f"builtin echo {q('Failed to change directory to ' + cwd)} >&2; false; fi"
+                f"builtin echo {q(cd_failed(cwd))} >&2; false; fi"
             )
             restore.append('builtin cd -- "$__sbx_pwd" 2>/dev/null; builtin unset __sbx_pwd')
         return "\n".join(

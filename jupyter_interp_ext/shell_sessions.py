@@ -19,7 +19,7 @@ from traitlets.config import LoggingConfigurable
 from . import metrics
 from ._version import __version__
 from .errors import SandboxError, limit_reached, validation_error
-from .launch import kernel_environment, resolve_cwd, validate_env_names
+from .launch import cd_failed, command_dir, launch_environment, start_dir
 from .outputs import CappedBytes
 from .process_tree import alive, spawn_bash
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
@@ -82,12 +82,9 @@ class ShellSessionManager(LoggingConfigurable):
 
     def base_environment(self, extra: dict[str, str]) -> dict[str, str]:
         """What every shell and process starts with: the server's env minus secrets, plus ours."""
-        env = kernel_environment(os.environ, self.env_deny_list, self.secrets, extra)
+        env = launch_environment(os.environ, self.env_deny_list, self.secrets, extra)
         env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", SANDBOX_VERSION=__version__)
         return env
-
-    def resolve_cwd(self, cwd: str | None, default: str | None = None) -> str:
-        return resolve_cwd(cwd, default or self.root_dir, [self.root_dir])
 
     def list(self) -> list[ShellSession]:
         return [s for s in self._sessions.values() if s.shell.alive]
@@ -103,7 +100,6 @@ class ShellSessionManager(LoggingConfigurable):
         session_id = session_id or f"session_{int(time.time() * 1000)}_{token_hex(6)}"
         if session_id == NO_SESSION:
             raise validation_error("id", f"'{NO_SESSION}' is reserved for sessionless commands")
-        validate_env_names(env, "env")
         existing = self._sessions.get(session_id)
         if existing is not None and existing.shell.alive:
             raise SandboxError(
@@ -113,7 +109,8 @@ class ShellSessionManager(LoggingConfigurable):
             )
         if self.max_sessions and len(self.list()) >= self.max_sessions:
             raise limit_reached("sessions", self.max_sessions, "ShellSessionManager.max_sessions")
-        shell = self._new_shell(self.resolve_cwd(cwd), self.base_environment(env))
+        cwd = start_dir(cwd, self.root_dir, [self.root_dir])
+        shell = self._new_shell(cwd, self.base_environment(env))
         await shell.start()
         session = ShellSession(session_id, shell, command_timeout)
         self._sessions[session_id] = session
@@ -142,7 +139,6 @@ class ShellSessionManager(LoggingConfigurable):
         timeout: float | None,
     ) -> CommandResult:
         """Run a command in a session's shell (waiting for the commands before it)."""
-        validate_env_names(env, "env")
         session = await self.get_or_create(session_id)
         limit = timeout or session.command_timeout or self.default_command_timeout or None
         async with session.lock:
@@ -186,14 +182,19 @@ class ShellSessionManager(LoggingConfigurable):
         self, command: str, env: dict[str, str], cwd: str | None, timeout: float | None
     ) -> CommandResult:
         """A fresh `bash -c` sharing nothing; a timeout is exit code 124, as upstream. It is
-        done when bash exits, even if something it left behind still holds its output."""
-        validate_env_names(env, "env")
+        done when bash exits, even if something it left behind still holds its output.
+        A `cwd` that does not exist fails the command as it would in a session."""
         started = time.monotonic()
+        workdir = command_dir(cwd, self.root_dir)
+        if workdir is None:
+            result = CommandResult(1, "", cd_failed(cwd or ""), 0)
+            self._account(NO_SESSION, "failed", result)
+            return result
         limit_bytes = self.command_output_limit
         output = {"stdout": CappedBytes(limit_bytes), "stderr": CappedBytes(limit_bytes)}
         child = await spawn_bash(
             command,
-            self.resolve_cwd(cwd),
+            workdir,
             self.base_environment(env),
             lambda kind, data: output[kind].add(data),
         )
@@ -243,13 +244,12 @@ class ShellSessionManager(LoggingConfigurable):
             base_cwd, base_env = self.root_dir, self.base_environment({})
         else:
             base_cwd, base_env = await self.snapshot(session_id)
-        target = os.path.join(base_cwd, os.path.expanduser(cwd)) if cwd else base_cwd
-        if not os.path.isdir(target):
+        target = command_dir(cwd, base_cwd)
+        if target is None:
             raise SandboxError(
                 "FILE_NOT_FOUND", f"Directory not found: {cwd}", {"path": cwd, "field": "cwd"}
             )
-        validate_env_names(env, "env")
-        return target, {**base_env, **env}
+        return target, launch_environment(base_env, self.env_deny_list, self.secrets, env)
 
     def current_dir(self, session_id: str) -> str:
         """Where relative paths of this session point: its shell's current directory, read

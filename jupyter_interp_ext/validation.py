@@ -1,7 +1,10 @@
-"""Typed reading of JSON request bodies, so handlers never index raw dicts."""
+"""Validation of request fields: typed reading of JSON bodies, so handlers never index raw
+dicts, and the facts (patterns, limits) that the OpenAPI description states from here."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -11,8 +14,36 @@ from typing import Any
 from .errors import SandboxError, validation_error
 
 MAX_DEPTH = 64  # no request of this API nests deeper than a few levels
+MAX_PATH_CHARS = 4096  # PATH_MAX: no file name the system takes is longer
+MAX_ID_CHARS = 128
+# Session and process ids: they travel in URLs and headers, so no slashes, spaces or controls.
+ID_CHARS = f"[A-Za-z0-9._:@+=-]{{1,{MAX_ID_CHARS}}}"
+ID_PATTERN = f"^{ID_CHARS}$"
+# Names a shell can export (anything else would be injected into its script).
+ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+# Text fields never hold NUL (no path, command or variable can), and "not blank" means some
+# character other than NUL and ASCII white space. Written so that Python and JSON Schema
+# (ECMA-262) read these patterns alike.
+NO_NUL_PATTERN = "^[^\\x00]*$"
+_NON_BLANK_CHAR = "[^\\x00\\t\\n\\v\\f\\r ]"
+NOT_BLANK_PATTERN = f"^[^\\x00]*{_NON_BLANK_CHAR}[^\\x00]*$"
 # Bodies larger than this are decoded on a worker thread, not on the event loop.
 THREAD_PARSE_BYTES = 64 * 1024
+
+# Base64 as `btoa` writes it (padded), with white space anywhere, as `base64` wraps lines.
+_B64_SPACE = "[\\t\\n\\r ]*"
+_B64_CHAR = f"[A-Za-z0-9+/]{_B64_SPACE}"
+_B64_PADDED = f"{_B64_CHAR * 2}={_B64_SPACE}={_B64_SPACE}|{_B64_CHAR * 3}={_B64_SPACE}"
+BASE64_PATTERN = f"^{_B64_SPACE}(?:{_B64_CHAR * 4})*(?:{_B64_PADDED})?$"
+_B64_WHITE_SPACE = re.compile("[\\t\\n\\r ]+")
+
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+_NON_BLANK = re.compile(_NON_BLANK_CHAR)
+
+
+def is_blank(value: str) -> bool:
+    """Whether a string holds nothing but white space (NUL is refused on its own)."""
+    return _NON_BLANK.search(value) is None
 
 
 def decode_json(raw: bytes) -> Any:
@@ -74,7 +105,7 @@ def _as_str(body: dict[str, Any], field: str, *, allow_empty: bool) -> str:
     value = body[field]
     if not isinstance(value, str):
         raise validation_error(field, f"'{field}' must be a string")
-    if not allow_empty and not value.strip():
+    if not allow_empty and is_blank(value):
         raise validation_error(field, f"'{field}' must not be empty")
     if "\x00" in value:
         raise validation_error(field, f"'{field}' must not contain NUL bytes")
@@ -102,8 +133,9 @@ def optional_milliseconds(body: dict[str, Any], field: str) -> float | None:
     return value / 1000
 
 
-def optional_str_map(body: dict[str, Any], field: str) -> dict[str, str]:
-    """An object of string values (null values are dropped, as the official client does)."""
+def optional_env(body: dict[str, Any], field: str) -> dict[str, str]:
+    """Environment variables: an object of string values whose names a shell can export
+    (null values are dropped, as the official client does)."""
     value = body.get(field)
     if value is None:
         return {}
@@ -119,13 +151,32 @@ def optional_str_map(body: dict[str, Any], field: str) -> dict[str, str]:
             raise validation_error(f"{field}.{key}", "names and values must not contain NUL")
         _require_unicode(key + item, f"{field}.{key}")
         result[key] = item
+    validate_env_names(result, field)
     return result
 
 
-MAX_ID_CHARS = 128
-# Session and process ids: they travel in URLs and headers, so no slashes, spaces or controls.
-ID_CHARS = f"[A-Za-z0-9._:@+=-]{{1,{MAX_ID_CHARS}}}"
-ID_PATTERN = f"^{ID_CHARS}$"
+def decode_base64(value: str, field: str) -> bytes:
+    """The bytes of a base64 text that matches BASE64_PATTERN (checked once white space is
+    gone, which is the same and much faster over megabytes)."""
+    compact = _B64_WHITE_SPACE.sub("", value)
+    padding = len(compact) - len(compact.rstrip("="))
+    try:
+        if len(compact) % 4 or padding > 2:
+            raise ValueError("not padded as btoa pads")
+        return base64.b64decode(compact, validate=True)  # refuses anything but digits
+    except (binascii.Error, ValueError):
+        error = validation_error(field, f"{field} is not valid base64")
+        error.context["validationErrors"][0]["code"] = "INVALID_BASE64"
+        raise error from None
+
+
+def validate_env_names(env: dict[str, str], field: str) -> None:
+    """Refuse names a shell could not export."""
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise validation_error(f"{field}.{name}", f"'{name}' is not a valid variable name")
+
+
 _ID = re.compile(ID_PATTERN)
 
 
@@ -169,14 +220,14 @@ class CommandRequest:
     @classmethod
     def parse(cls, body: dict[str, Any]) -> CommandRequest:
         command = required_str(body, "command")
-        if not command.strip():
+        if is_blank(command):
             raise SandboxError("INVALID_COMMAND", "Command must not be empty", {"command": command})
         origin = optional_str(body, "origin")
         if origin not in (None, "user", "internal"):
             raise validation_error("origin", "'origin' must be 'user' or 'internal'")
         return cls(
             command=command,
-            env=optional_str_map(body, "env"),
+            env=optional_env(body, "env"),
             cwd=optional_str(body, "cwd"),
             timeout=optional_milliseconds(body, "timeoutMs"),
             process_id=optional_id(body, "processId"),

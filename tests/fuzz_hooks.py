@@ -17,3 +17,24 @@ def no_unexpected_server_error(ctx, response, case) -> None:
     body = response.json()
     assert body.get("code") in EXPECTED_5XX, f"unexpected {response.status_code}: {body}"
     assert body.get("httpStatus") == response.status_code, body
+
+
+# Refusals that depend on the server's state, not on the request's form: which kernels are
+# installed, which language a context runs.
+STATEFUL_FIELDS = {"language"}
+
+
+@schemathesis.check
+def described_data_passes_validation(ctx, response, case) -> None:
+    """A request the description calls valid is never refused as malformed: the validators and
+    the description agree. (Schemathesis' own positive-data check would also demand success
+    where the server's state refuses a well-formed request: reading a directory, a missing
+    file.)"""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 400:
+        return
+    body = response.json()
+    if body.get("code") not in ("VALIDATION_FAILED", "INVALID_COMMAND"):
+        return
+    fields = {e.get("field") for e in body.get("context", {}).get("validationErrors", [])}
+    assert fields <= STATEFUL_FIELDS, f"a described-as-valid request was refused: {body}"

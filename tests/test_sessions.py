@@ -118,6 +118,21 @@ async def test_per_command_env_and_cwd_are_scoped(api, jp_root_dir):
     assert bad["context"]["validationErrors"][0]["field"] == "env.A B"
 
 
+async def test_a_missing_cwd_fails_a_command_alike_with_or_without_a_session(api, jp_root_dir):
+    (jp_root_dir / "sub").mkdir()
+    for session in ("s", "__DISABLE_SESSION__"):
+        missing = await execute(api, "touch never", session, cwd="nope")
+        assert (missing["exitCode"], missing["stderr"]) == (
+            1,
+            "Failed to change directory to nope",
+        ), session
+        here = await execute(api, "pwd", session, cwd="sub")
+        assert here["stdout"].strip() == str(jp_root_dir.resolve() / "sub"), session
+    assert not (jp_root_dir / "never").exists()
+    status, body = await api.call("POST", "api/process/start", {"command": "true", "cwd": "nope"})
+    assert (status, body["code"]) == (404, "FILE_NOT_FOUND")
+
+
 async def test_commands_on_one_session_do_not_interleave(api):
     command = "echo START-{i}; sleep 0.2; echo END-{i}"
     runs = await asyncio.gather(*(execute(api, command.format(i=i)) for i in range(3)))

@@ -18,7 +18,14 @@ from ..processes import ProcessManager
 from ..shell_sessions import DEFAULT_SESSION, ShellSessionManager
 from ..sse import EventStream
 from ..timestamps import now_iso
-from ..validation import THREAD_PARSE_BYTES, as_json_object, check_id, decode_json, optional_str
+from ..validation import (
+    THREAD_PARSE_BYTES,
+    as_json_object,
+    check_id,
+    decode_json,
+    is_blank,
+    optional_str,
+)
 
 # Codes for errors raised by Jupyter or Tornado themselves (auth, unknown methods…).
 _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
@@ -61,7 +68,7 @@ class SandboxHandler(APIHandler):
         for candidate in candidates:
             if candidate is None or candidate == "":
                 continue
-            if not candidate.strip():
+            if is_blank(candidate):
                 raise validation_error("sessionId", "sessionId must not be whitespace")
             return check_id(candidate, "sessionId")
         return default

@@ -15,7 +15,7 @@ from ..events import ends_run
 from ..outputs import error_event
 from ..shell_sessions import NO_SESSION
 from ..sse import EventStream
-from ..validation import optional_milliseconds, optional_str, optional_str_map, required_str
+from ..validation import optional_env, optional_milliseconds, optional_str, required_str
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "kernels"
@@ -58,7 +58,7 @@ class ContextsHandler(InterpreterHandler):
         context = await self.contexts.create(
             language=optional_str(body, "language") or "python",
             cwd=optional_str(body, "cwd"),
-            env_vars=optional_str_map(body, "env_vars"),
+            env_vars=optional_env(body, "env_vars"),
             base=base,
         )
         self.write_json({"contextId": context.id, "language": context.language, "cwd": context.cwd})

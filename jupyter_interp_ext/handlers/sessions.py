@@ -6,10 +6,10 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..validation import (
+    optional_env,
     optional_id,
     optional_milliseconds,
     optional_str,
-    optional_str_map,
     required_str,
 )
 from .base import SandboxHandler
@@ -28,7 +28,7 @@ class SessionCreateHandler(SessionsHandler):
         body = self.json_body(required=False)
         session = await self.shell_sessions.create(
             optional_id(body, "id"),
-            optional_str_map(body, "env"),
+            optional_env(body, "env"),
             optional_str(body, "cwd"),
             optional_milliseconds(body, "commandTimeoutMs"),
         )
