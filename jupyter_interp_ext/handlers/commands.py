@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -11,9 +10,8 @@ from tornado import web
 from ..events import COMMAND_COMPLETE
 from ..processes import BackgroundProcess
 from ..shell_sessions import NO_SESSION
-from ..timestamps import now_iso
 from ..validation import CommandRequest
-from .processes import ProcessesHandler
+from .processes import ProcessesHandler, follow_events
 
 AUTH_RESOURCE = "terminals"  # a command is a terminal's job, for Jupyter's authorizer
 
@@ -59,17 +57,10 @@ class ExecuteStreamHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        await self.stream_events(self._events(await self.launch(self.json_body())))
+        proc = await self.launch(self.json_body())
+        first = {"type": "start", "command": proc.command, "processId": proc.id, "pid": proc.pid}
+        await self.stream_events(follow_events(proc, first, _complete_event, {}))
 
-    @staticmethod
-    async def _events(proc: BackgroundProcess) -> AsyncIterator[dict[str, Any]]:
-        yield {
-            "type": "start",
-            "command": proc.command,
-            "processId": proc.id,
-            "pid": proc.pid,
-            "timestamp": now_iso(),
-        }
-        async for kind, data in proc.follow(replay=True):
-            yield {"type": kind, "data": data, "timestamp": now_iso()}
-        yield {"type": COMMAND_COMPLETE, "exitCode": proc.exit_code, "timestamp": now_iso()}
+
+def _complete_event(proc: BackgroundProcess) -> dict[str, Any]:
+    return {"type": COMMAND_COMPLETE, "exitCode": proc.exit_code}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -90,24 +90,30 @@ class ProcessStreamHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def get(self, process_id: str) -> None:
-        await self.stream_events(self._events(self.processes.get(process_id)))
+        proc = self.processes.get(process_id)
+        tag = {"processId": proc.id}
+        first = {"type": "process_info", **tag, "command": proc.command, "status": proc.status}
+        await self.stream_events(follow_events(proc, first, _exit_event, tag))
 
-    @staticmethod
-    async def _events(proc: BackgroundProcess) -> AsyncIterator[dict[str, Any]]:
-        base = {"processId": proc.id}
-        yield {
-            "type": "process_info",
-            **base,
-            "command": proc.command,
-            "status": proc.status,
-            "timestamp": now_iso(),
-        }
-        async for kind, data in proc.follow(replay=True):
-            yield {"type": kind, "data": data, **base, "timestamp": now_iso()}
-        yield {
-            "type": PROCESS_EXIT,
-            **base,
-            "exitCode": proc.exit_code,
-            "data": f"Process {proc.status} with exit code {proc.exit_code}",
-            "timestamp": now_iso(),
-        }
+
+def _exit_event(proc: BackgroundProcess) -> dict[str, Any]:
+    return {
+        "type": PROCESS_EXIT,
+        "processId": proc.id,
+        "exitCode": proc.exit_code,
+        "data": f"Process {proc.status} with exit code {proc.exit_code}",
+    }
+
+
+async def follow_events(
+    proc: BackgroundProcess,
+    first: dict[str, Any],
+    last: Callable[[BackgroundProcess], dict[str, Any]],
+    tag: dict[str, Any],
+) -> AsyncIterator[dict[str, Any]]:
+    """`first`, every output of the process from its start (each event with `tag`), then
+    `last(proc)` once it ended: the one follow loop of every process-backed stream."""
+    yield {**first, "timestamp": now_iso()}
+    async for kind, data in proc.follow(replay=True):
+        yield {"type": kind, "data": data, **tag, "timestamp": now_iso()}
+    yield {**last(proc), "timestamp": now_iso()}
