@@ -14,7 +14,7 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_core.utils import ensure_async
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
-from traitlets import Dict, Float, Instance, Int, List, Unicode
+from traitlets import Bool, Dict, Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from . import metrics
@@ -23,7 +23,7 @@ from .kernel_client import open_client, run_silently
 from .languages import Language, available_languages, resolve_language
 from .launch import launch_environment, start_dir
 from .pool import KernelPool, PooledKernel
-from .preludes import PRELUDES, move_kernel_code
+from .preludes import move_kernel_code, prelude
 
 SESSION_TYPE = "sandbox-context"
 POOL_SESSION_TYPE = "sandbox-pool"
@@ -101,6 +101,22 @@ class CodeContextRegistry(LoggingConfigurable):
 
     max_contexts = Int(
         64, help="Contexts that may exist at once (0: no limit); more are refused with 429."
+    ).tag(config=True)
+
+    chart_data = Bool(
+        True,
+        help="Python results of matplotlib figures carry chart data (`chart`) besides the "
+        "image (needs the `datascience` extra in the kernel's environment).",
+    ).tag(config=True)
+
+    table_max_rows = Int(
+        1000,
+        help="Rows of a pandas DataFrame or Series sent as Table Schema data with its result "
+        "(0: none); the rest is cut, with a note.",
+    ).tag(config=True)
+
+    table_max_bytes = Int(
+        1024 * 1024, help="Most bytes of Table Schema data one result carries (rows are cut)."
     ).tag(config=True)
 
     kernel_manager = Instance("jupyter_server.services.kernels.kernelmanager.MappingKernelManager")
@@ -221,7 +237,7 @@ class CodeContextRegistry(LoggingConfigurable):
         )
         client = await self._connect(kernel_id, lang)
         try:
-            await self._run_setup(client, PRELUDES.get(lang.name, ""))
+            await self._run_setup(client, self.prelude(lang.name))
         except BaseException:
             client.stop_channels()
             await self._shutdown_kernel(kernel_id)
@@ -316,10 +332,18 @@ class CodeContextRegistry(LoggingConfigurable):
         """Set-up code, after the move to the context's cwd/env for a pooled kernel (a restart
         brings the kernel back as the pool started it)."""
         await self._run_setup(
-            context.client, (context.move_code or "") + PRELUDES.get(context.language, "")
+            context.client, (context.move_code or "") + self.prelude(context.language)
         )
         context.needs_prelude = False
         context.kernel_ready = self.kernel_manager.get_kernel(context.id).ready
+
+    def prelude(self, language: str) -> str:
+        return prelude(
+            language,
+            charts=self.chart_data,
+            table_rows=self.table_max_rows,
+            table_bytes=self.table_max_bytes,
+        )
 
     def replaced(self, context: CodeContext) -> bool:
         """Whether the kernel was restarted since we set it up (by us, the server's restarter,

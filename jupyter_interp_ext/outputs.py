@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .events import RUN_ERROR
+from .kernel_display import CHART_MIME
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
@@ -24,6 +25,7 @@ RESULT_KEYS: dict[str, str] = {
     "text/latex": "latex",
     "text/markdown": "markdown",
     "application/javascript": "javascript",
+    CHART_MIME: "chart",
 }
 
 

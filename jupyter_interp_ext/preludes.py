@@ -70,11 +70,27 @@ DENO_PRELUDE = """
 }
 """
 
-PRELUDES: dict[str, str] = {
-    "python": PYTHON_PRELUDE,
-    "javascript": DENO_PRELUDE,
-    "typescript": DENO_PRELUDE,
-}
+# Chart and table data (kernel_display.py), where the kernel has this package: a kernel behind
+# a Gateway may not.
+PYTHON_RICH_DATA = """
+try:
+    from jupyter_interp_ext.kernel_display import install as __sandbox_install
+except ImportError:
+    pass
+else:
+    __sandbox_install(get_ipython(), charts={charts!r}, table_rows={rows!r}, table_bytes={size!r})
+    del __sandbox_install
+"""
+
+
+def prelude(language: str, *, charts: bool, table_rows: int, table_bytes: int) -> str:
+    """The set-up code of a language's kernels ("" for languages that need none)."""
+    if language == "python":
+        rich = PYTHON_RICH_DATA.format(charts=charts, rows=table_rows, size=table_bytes)
+        return PYTHON_PRELUDE + rich
+    if language in ("javascript", "typescript"):
+        return DENO_PRELUDE
+    return ""
 
 
 def move_kernel_code(

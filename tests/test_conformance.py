@@ -13,7 +13,11 @@ from jupyter_interp_ext.testing import parse_sse
 CLIENT_DIR = Path(__file__).parent / "conformance"
 
 
-async def run_official_client(base_url: str, token: str) -> dict:
+async def run_official_client(
+    base_url: str, token: str, script: str = "client.mjs", *args: str
+) -> dict:
+    """Run a script of tests/conformance with the official client; its last line is a JSON
+    report."""
     node = shutil.which("node")
     assert node, "Node.js is required for the conformance test"
     assert (CLIENT_DIR / "node_modules" / "@cloudflare" / "sandbox").is_dir(), (
@@ -23,9 +27,10 @@ async def run_official_client(base_url: str, token: str) -> dict:
         node,
         "--import",
         "./register.mjs",
-        "client.mjs",
+        script,
         base_url,
         token,
+        *args,
         cwd=CLIENT_DIR,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
