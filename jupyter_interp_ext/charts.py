@@ -20,7 +20,6 @@ from e2b_charts.charts import BoxAndWhiskerChart, ChartType, LineChart
 from e2b_charts.charts.base import Chart2D
 from e2b_charts.charts.planar import PointData
 from e2b_charts.main import get_chart_from_ax
-from e2b_charts.utils import is_grid_line
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
@@ -85,14 +84,18 @@ def _untex(label: str) -> str:
 
 
 def _drawn(ax: Axes) -> list[Any]:
-    """The artists of an axes that draw data (not text, not grid lines)."""
+    """The artists of an axes that draw data (not text, not reference lines)."""
     return [
         a
-        for a in ax.get_children()
-        if a in ax._children
-        and not isinstance(a, Text)
-        and not (isinstance(a, Line2D) and is_grid_line(a))
+        for a in ax._children
+        if not isinstance(a, Text) and not (isinstance(a, Line2D) and _is_reference_line(ax, a))
     ]
+
+
+def _is_reference_line(ax: Axes, line: Line2D) -> bool:
+    """`axhline`/`axvline` and the like: drawn across the axes, not at data coordinates (a
+    two-point data line stays a series, where e2b-charts drops it as a grid line)."""
+    return line.get_transform() != ax.transData
 
 
 def _error_artists(ax: Axes) -> set[Any]:
@@ -117,9 +120,10 @@ def _only_bars(ax: Axes) -> bool:
 
 
 def _only_lines(ax: Axes) -> bool:
+    """Lines only (some perhaps with error bars, which e2b-charts reads as an unknown plot)."""
     errors = _error_artists(ax)
     drawn = [a for a in _drawn(ax) if a not in errors]
-    return bool(drawn) and all(isinstance(a, Line2D) for a in drawn) and bool(errors)
+    return bool(drawn) and all(isinstance(a, Line2D) for a in drawn)
 
 
 def _errors_by_line(ax: Axes) -> dict[Line2D, dict[str, list]]:
@@ -151,14 +155,15 @@ def _extent(value: float, a: float, b: float) -> list[float]:
 
 
 def _line_chart(ax: Axes) -> dict[str, Any]:
-    """Lines, some with error bars (which e2b-charts reads as an unknown plot)."""
+    """Series of points, error bars included, dates as dates; the axes' scales and ticks are
+    e2b-charts'."""
     chart = LineChart(ax=ax)
     skip = _error_artists(ax)
     errors = _errors_by_line(ax)
     labels = {c.lines[0]: c.get_label() for c in ax.containers if isinstance(c, ErrorbarContainer)}
     elements = []
     for number, line in enumerate(ax.get_lines()):
-        if line in skip or is_grid_line(line):
+        if line in skip or _is_reference_line(ax, line):
             continue
         label = labels.get(line) or line.get_label()
         if label.startswith("_"):

@@ -65,6 +65,15 @@ async def test_line_chart_with_labels_units_scales_ticks_and_error_bars(api, pyt
     assert measured["errors"] == [[0.5, 0.5], [0.25, 0.25], [0.125, 0.125]]
 
 
+async def test_reference_lines_are_not_series_but_flat_data_lines_are(api, python):
+    chart = await chart_of(
+        api, python, "plt.plot([0, 1], [5, 5], label='flat'); plt.axhline(3); plt.show()"
+    )
+    assert chart["elements"] == [{"label": "flat", "points": [[0, 5], [1, 5]]}]
+    bars = await chart_of(api, python, "plt.bar(['a'], [2]); plt.axhline(1); plt.show()")
+    assert [(e["label"], e["value"]) for e in bars["elements"]] == [("a", 2)]
+
+
 async def test_dates_on_the_x_axis_stay_dates(api, python):
     chart = await chart_of(
         api,
