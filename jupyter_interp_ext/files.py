@@ -374,8 +374,11 @@ class FileManager(LoggingConfigurable):
 
         return await self._run(work, shown)
 
-    async def mkdir(self, path: str, shown: str, recursive: bool) -> None:
-        def work() -> None:
+    async def mkdir(self, path: str, shown: str, recursive: bool) -> bool:
+        """Create a directory (and, `recursive`, its parents): whether it was created (False:
+        it was there already, which only `recursive` allows)."""
+
+        def work() -> bool:
             try:
                 location = self.confinement.locate(path, shown, make_parents=recursive)
             except FileNotFoundError:
@@ -392,10 +395,11 @@ class FileManager(LoggingConfigurable):
                             f"Path exists and is not a directory: {shown}",
                             {"path": shown},
                         )
-                    return
+                    return False
                 os.mkdir(location.name, dir_fd=location.dir_fd)
+                return True
 
-        await self._run(work, shown)
+        return await self._run(work, shown)
 
     async def list(
         self, path: str, shown: str, recursive: bool, include_hidden: bool

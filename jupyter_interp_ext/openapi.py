@@ -434,7 +434,7 @@ def paths() -> dict[str, Any]:
             "post": o(
                 "Create a directory",
                 "files",
-                success(path=STRING, recursive=BOOL),
+                success(path=STRING, recursive=BOOL, created=BOOL),
                 obj(["path"], path=PATH, recursive=BOOL, sessionId=ref("SessionId")),
             )
         },

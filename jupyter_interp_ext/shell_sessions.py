@@ -167,7 +167,7 @@ class ShellSessionManager(LoggingConfigurable):
                     "COMMAND_EXECUTION_ERROR",
                     f"Failed to execute command '{command}' in session '{session_id}': "
                     f"Command timeout after {round(limit * 1000)}ms",
-                    {"command": command, "sessionId": session_id},
+                    {"command": command, "sessionId": session_id, "timedOut": True},
                 ) from None
         result = CommandResult(
             result.exit_code,

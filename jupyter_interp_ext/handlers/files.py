@@ -108,8 +108,8 @@ class MkdirHandler(FilesHandler):
         body = self.json_body()
         real, shown = self.path(body)
         recursive = optional_bool(body, "recursive")
-        await self.files.mkdir(real, shown, recursive)
-        self.write_json({"path": shown, "recursive": recursive})
+        created = await self.files.mkdir(real, shown, recursive)
+        self.write_json({"path": shown, "recursive": recursive, "created": created})
 
 
 class ListFilesHandler(FilesHandler):

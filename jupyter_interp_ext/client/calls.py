@@ -1,0 +1,235 @@
+"""Every request the client makes, written once: route, body, and how to read the answer.
+
+`Sandbox` and `AsyncSandbox` only carry these out (docs/api.md describes each route), so the
+sync and async clients cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import CodeContext, CommandResult, EntryInfo, ProcessInfo, SessionInfo
+
+NO_SESSION = "__DISABLE_SESSION__"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: `parse` turns the JSON answer into what the method returns; `safe` marks a
+    request that may be sent again after a failed connection (it changes nothing); `long` one
+    that may take as long as the work it starts (no read timeout)."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    parse: Callable[[Any], Any] = lambda answer: answer
+    safe: bool = False
+    long: bool = False
+
+
+def _present(**fields: Any) -> dict[str, Any]:
+    """A body without the fields left out (the server reads null as absent anyway)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def milliseconds(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def ping() -> Call:
+    return Call("GET", "api/ping", parse=lambda a: a["message"], safe=True)
+
+
+def create_context(language: str, cwd: str | None, envs: dict[str, str] | None) -> Call:
+    body = _present(language=language, cwd=cwd, env_vars=envs)
+    return Call("POST", "api/contexts", body, parse=CodeContext.from_json)
+
+
+def list_contexts() -> Call:
+    return Call(
+        "GET",
+        "api/contexts",
+        parse=lambda a: [CodeContext.from_json(c) for c in a["contexts"]],
+        safe=True,
+    )
+
+
+def delete_context(context_id: str) -> Call:
+    return Call("DELETE", f"api/contexts/{context_id}", parse=lambda a: None)
+
+
+def run_code(context_id: str, code: str, timeout: float | None) -> Call:
+    return Call(
+        "POST",
+        "api/execute/code",
+        _present(context_id=context_id, code=code, timeout_ms=milliseconds(timeout)),
+        long=True,
+    )
+
+
+def command_body(
+    cmd: str,
+    session_id: str | None,
+    cwd: str | None,
+    envs: dict[str, str] | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    return _present(
+        command=cmd, sessionId=session_id, cwd=cwd, env=envs, timeoutMs=milliseconds(timeout)
+    )
+
+
+def execute(body: dict[str, Any]) -> Call:
+    def parse(answer: dict[str, Any]) -> CommandResult:
+        return CommandResult(
+            answer["stdout"], answer["stderr"], answer["exitCode"], answer.get("duration")
+        )
+
+    return Call("POST", "api/execute", body, parse=parse, long=True)
+
+
+def execute_stream(body: dict[str, Any]) -> Call:
+    return Call("POST", "api/execute/stream", body, long=True)
+
+
+def start_process(body: dict[str, Any], process_id: str | None) -> Call:
+    return Call(
+        "POST",
+        "api/process/start",
+        {**body, **_present(processId=process_id)},
+        parse=ProcessInfo.from_json,
+    )
+
+
+def list_processes(status: str | None) -> Call:
+    return Call(
+        "GET",
+        "api/process/list",
+        params=_present(status=status),
+        parse=lambda a: [ProcessInfo.from_json(p) for p in a["processes"]],
+        safe=True,
+    )
+
+
+def get_process(process_id: str) -> Call:
+    return Call(
+        "GET",
+        f"api/process/{process_id}",
+        parse=lambda a: ProcessInfo.from_json(a["process"]),
+        safe=True,
+    )
+
+
+def process_logs(process_id: str) -> Call:
+    return Call(
+        "GET",
+        f"api/process/{process_id}/logs",
+        parse=lambda a: (a["stdout"], a["stderr"]),
+        safe=True,
+    )
+
+
+def process_stream(process_id: str) -> Call:
+    return Call("GET", f"api/process/{process_id}/stream", long=True)
+
+
+def kill_process(process_id: str) -> Call:
+    return Call("DELETE", f"api/process/{process_id}", parse=lambda a: a.get("killedPids", []))
+
+
+def create_session(
+    session_id: str | None, envs: dict[str, str] | None, cwd: str | None, timeout: float | None
+) -> Call:
+    body = _present(id=session_id, env=envs, cwd=cwd, commandTimeoutMs=milliseconds(timeout))
+
+    def parse(answer: dict[str, Any]) -> SessionInfo:
+        data = answer.get("data") or {}
+        return SessionInfo(answer["sessionId"], data.get("cwd"), data.get("pid"))
+
+    return Call("POST", "api/session/create", body, parse=parse)
+
+
+def list_sessions() -> Call:
+    return Call(
+        "GET",
+        "api/session/list",
+        parse=lambda a: [SessionInfo(s["id"], s.get("cwd"), s.get("pid")) for s in a["sessions"]],
+        safe=True,
+    )
+
+
+def delete_session(session_id: str) -> Call:
+    return Call("POST", "api/session/delete", {"sessionId": session_id}, parse=lambda a: None)
+
+
+def read_file(path: str, session_id: str | None, *, as_bytes: bool) -> Call:
+    def parse(answer: dict[str, Any]) -> str | bytes:
+        content = answer["content"]
+        if answer.get("encoding") == "base64":
+            data = base64.b64decode(content)
+            return data if as_bytes else data.decode("utf-8", "replace")
+        return content.encode("utf-8") if as_bytes else content
+
+    body = _present(path=path, sessionId=session_id, encoding="base64" if as_bytes else None)
+    return Call("POST", "api/read", body, parse=parse, safe=True)
+
+
+def read_stream(path: str, session_id: str | None) -> Call:
+    return Call("POST", "api/read/stream", _present(path=path, sessionId=session_id), long=True)
+
+
+def write_file(path: str, content: str | bytes, session_id: str | None) -> Call:
+    if isinstance(content, bytes):
+        body = _present(
+            path=path,
+            content=base64.b64encode(content).decode("ascii"),
+            encoding="base64",
+            sessionId=session_id,
+        )
+    else:
+        body = _present(path=path, content=content, sessionId=session_id)
+    return Call("POST", "api/write", body, parse=lambda a: a["path"])
+
+
+def list_files(path: str, recursive: bool, session_id: str | None) -> Call:
+    body = _present(path=path, sessionId=session_id, options={"recursive": recursive})
+    return Call(
+        "POST",
+        "api/list-files",
+        body,
+        parse=lambda a: [EntryInfo.from_json(f) for f in a["files"]],
+        safe=True,
+    )
+
+
+def exists(path: str, session_id: str | None) -> Call:
+    body = _present(path=path, sessionId=session_id)
+    return Call("POST", "api/exists", body, parse=lambda a: a["exists"], safe=True)
+
+
+def make_dir(path: str, session_id: str | None) -> Call:
+    """Create a directory and its parents: True, or False if it was there already."""
+    body = _present(path=path, recursive=True, sessionId=session_id)
+    return Call("POST", "api/mkdir", body, parse=lambda a: a["created"])
+
+
+def rename(old: str, new: str, session_id: str | None) -> Call:
+    body = _present(oldPath=old, newPath=new, sessionId=session_id)
+    return Call("POST", "api/rename", body, parse=lambda a: a.get("newPath", new))
+
+
+def remove(path: str, session_id: str | None) -> Call:
+    body = _present(path=path, sessionId=session_id)
+    return Call("POST", "api/delete", body, parse=lambda a: None)
+
+
+def stream_chunk(event: dict[str, Any], binary: bool) -> bytes | None:
+    """The bytes of one `/api/read/stream` chunk event (None for other events)."""
+    if event.get("type") != "chunk":
+        return None
+    data = event.get("data", "")
+    return base64.b64decode(data) if binary else data.encode("utf-8")

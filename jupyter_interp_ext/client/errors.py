@@ -1,0 +1,79 @@
+"""The client's errors: what the server answered (`SandboxError` and its families), told apart
+from a failure to reach it (`TransportError`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(Exception):
+    """Anything the client raises."""
+
+
+class TransportError(ClientError):
+    """The server could not be reached or the connection broke (the cause is attached)."""
+
+
+class SandboxError(ClientError):
+    """An error the server answered, with the protocol's `code`, `message`, HTTP `status` and
+    `context` (what the request named: a path, a context id, a setting)."""
+
+    def __init__(self, code: str, message: str, status: int, context: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.context = context
+
+
+class ValidationError(SandboxError):
+    """400: the request was malformed or names something of the wrong kind."""
+
+
+class PermissionDeniedError(SandboxError):
+    """401/403: bad or missing credentials, or a path outside the allowed roots."""
+
+
+class NotFoundError(SandboxError):
+    """404: no such context, session, process, file or route."""
+
+
+class ConflictError(SandboxError):
+    """409: the id or path is taken."""
+
+
+class TerminatedError(SandboxError):
+    """410: the context's kernel or the session's shell has ended."""
+
+
+class LimitError(SandboxError):
+    """413/429: a size limit or a cap on contexts, sessions or processes was reached."""
+
+
+class SandboxTimeoutError(SandboxError):
+    """A command ran past its timeout and was killed."""
+
+
+_BY_STATUS: dict[int, type[SandboxError]] = {
+    400: ValidationError,
+    401: PermissionDeniedError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: TerminatedError,
+    413: LimitError,
+    429: LimitError,
+}
+
+
+def error_from_answer(status: int, body: Any, fallback: str) -> SandboxError:
+    """The error for an answer with an error status (`body`: its JSON, if it had any)."""
+    if not isinstance(body, dict):
+        body = {}
+    context = body.get("context") if isinstance(body.get("context"), dict) else {}
+    code = str(body.get("code") or "")
+    message = str(body.get("message") or body.get("error") or fallback)
+    if context.get("timedOut"):
+        return SandboxTimeoutError(code, message, status, context)
+    kind = _BY_STATUS.get(status, SandboxError)
+    return kind(code, message, status, context)

@@ -1,0 +1,279 @@
+"""What the client returns: executions and their results, command results, processes, files.
+
+`Result` and `Execution` render themselves in a notebook (`_repr_mimebundle_`) as Jupyter would
+render the kernel's own output: images, HTML, tables, errors.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..kernel_display import CHART_MIME
+
+# Short name on a `result` event → the MIME type it came from (the server's mapping, reversed).
+FORMAT_MIMES: dict[str, str] = {
+    "text": "text/plain",
+    "html": "text/html",
+    "markdown": "text/markdown",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "pdf": "application/pdf",
+    "latex": "text/latex",
+    "json": "application/json",
+    "javascript": "application/javascript",
+    "chart": CHART_MIME,
+}
+
+
+@dataclass
+class OutputMessage:
+    """One piece of stdout or stderr, as the kernel or command produced it."""
+
+    kind: str  # "stdout" or "stderr"
+    text: str
+    timestamp: float | None = None  # milliseconds since the epoch (code runs)
+
+    @property
+    def error(self) -> bool:
+        return self.kind == "stderr"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Result:
+    """One output of a run (a displayed object or the cell's value) in every format it has."""
+
+    text: str | None = None
+    html: str | None = None
+    markdown: str | None = None
+    svg: str | None = None
+    png: str | None = None  # base64
+    jpeg: str | None = None  # base64
+    pdf: str | None = None  # base64
+    latex: str | None = None
+    json: Any = None
+    javascript: str | None = None
+    chart: dict[str, Any] | None = None  # what a matplotlib figure plotted
+    data: dict[str, Any] | None = None  # other MIME types (a DataFrame's Table Schema rows…)
+    is_main_result: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Result:
+        values = {name: event.get(name) for name in FORMAT_MIMES}
+        return cls(
+            **values,
+            data=event.get("data"),
+            is_main_result=bool(event.get("isMainResult")),
+            metadata=event.get("metadata") or {},
+        )
+
+    def formats(self) -> list[str]:
+        """The formats this result has, as the official client names them."""
+        names = [name for name in FORMAT_MIMES if getattr(self, name) is not None]
+        return names + (["data"] if self.data else [])
+
+    def mime_bundle(self) -> dict[str, Any]:
+        bundle = {FORMAT_MIMES[name]: getattr(self, name) for name in FORMAT_MIMES}
+        bundle.update(self.data or {})
+        return {mime: value for mime, value in bundle.items() if value is not None}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return self.mime_bundle()
+
+    def __str__(self) -> str:
+        return self.text or ""
+
+
+@dataclass
+class ExecutionError:
+    """The exception a run ended with."""
+
+    name: str
+    value: str
+    traceback: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> ExecutionError:
+        return cls(
+            event.get("ename", ""), event.get("evalue", ""), "\n".join(event.get("traceback", []))
+        )
+
+
+@dataclass
+class Logs:
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Completed:
+    """The last item of a streamed run that ended without an error."""
+
+    execution_count: int | None
+
+
+@dataclass
+class Execution:
+    """A finished run: its results, its output as streamed, and its error if it raised one."""
+
+    results: list[Result] = field(default_factory=list)
+    logs: Logs = field(default_factory=Logs)
+    error: ExecutionError | None = None
+    execution_count: int | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The text of the main result (the cell's value), if it had one."""
+        main = next((r for r in self.results if r.is_main_result), None)
+        return main.text if main else None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Output, results and error in order, as a notebook cell shows them."""
+        parts = [f"<pre>{html.escape(text)}</pre>" for text in ("".join(self.logs.stdout),) if text]
+        if self.logs.stderr:
+            stderr = html.escape("".join(self.logs.stderr))
+            parts.append(f'<pre style="background:#fdd">{stderr}</pre>')
+        parts.extend(_result_html(result) for result in self.results)
+        if self.error is not None:
+            parts.append(f'<pre style="color:#b00">{html.escape(self.error.traceback)}</pre>')
+        plain = "".join(self.logs.stdout) + "".join(r.text or "" for r in self.results)
+        if self.error is not None:
+            plain += f"{self.error.name}: {self.error.value}"
+        return {"text/html": "\n".join(parts), "text/plain": plain}
+
+
+def _result_html(result: Result) -> str:
+    if result.html is not None:
+        return result.html
+    for name, mime in (("png", "image/png"), ("jpeg", "image/jpeg")):
+        if getattr(result, name) is not None:
+            return f'<img src="data:{mime};base64,{getattr(result, name)}">'
+    if result.svg is not None:
+        return result.svg
+    return f"<pre>{html.escape(result.text or '')}</pre>"
+
+
+@dataclass
+class CodeContext:
+    id: str
+    language: str
+    cwd: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CodeContext:
+        return cls(data.get("contextId") or data["id"], data["language"], data.get("cwd", ""))
+
+
+@dataclass
+class CommandResult:
+    """A command that ran to its end; a non-zero `exit_code` is a result, not an error."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    duration_ms: float | None = None
+
+
+@dataclass
+class ProcessInfo:
+    id: str
+    pid: int | None
+    command: str
+    status: str = "running"
+    exit_code: int | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    session_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessInfo:
+        return cls(
+            id=data.get("processId") or data["id"],
+            pid=data.get("pid"),
+            command=data.get("command", ""),
+            status=data.get("status", "running"),
+            exit_code=data.get("exitCode"),
+            start_time=data.get("startTime"),
+            end_time=data.get("endTime"),
+            session_id=data.get("sessionId"),
+        )
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    cwd: str | None = None
+    pid: int | None = None
+
+
+@dataclass
+class EntryInfo:
+    """A file or directory as `files.list` describes it."""
+
+    name: str
+    path: str
+    relative_path: str
+    type: str  # file, directory, symlink, other
+    size: int
+    modified_at: str
+    mode: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EntryInfo:
+        return cls(
+            data["name"],
+            data["absolutePath"],
+            data["relativePath"],
+            data["type"],
+            data["size"],
+            data["modifiedAt"],
+            data["mode"],
+        )
+
+
+StreamItem = OutputMessage | Result | ExecutionError | Completed
+
+
+@dataclass
+class RunCallbacks:
+    on_stdout: Callable[[OutputMessage], Any] | None = None
+    on_stderr: Callable[[OutputMessage], Any] | None = None
+    on_result: Callable[[Result], Any] | None = None
+    on_error: Callable[[ExecutionError], Any] | None = None
+
+    def for_item(self, item: StreamItem) -> Callable[[Any], Any] | None:
+        if isinstance(item, OutputMessage):
+            return self.on_stdout if item.kind == "stdout" else self.on_stderr
+        if isinstance(item, Result):
+            return self.on_result
+        if isinstance(item, ExecutionError):
+            return self.on_error
+        return None
+
+
+def run_item(event: dict[str, Any], execution: Execution) -> StreamItem | None:
+    """The typed item for one event of a code run, recorded in `execution` (None: an event
+    the client does not surface, such as `clear_output`)."""
+    kind = event.get("type")
+    if kind in ("stdout", "stderr"):
+        message = OutputMessage(kind, event.get("text", ""), event.get("timestamp"))
+        getattr(execution.logs, kind).append(message.text)
+        return message
+    if kind == "result":
+        result = Result.from_event(event)
+        execution.results.append(result)
+        return result
+    if kind == "error":
+        execution.error = ExecutionError.from_event(event)
+        return execution.error
+    if kind == "execution_complete":
+        execution.execution_count = event.get("execution_count")
+        return Completed(execution.execution_count)
+    return None

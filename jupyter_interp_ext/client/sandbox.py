@@ -1,0 +1,555 @@
+"""`Sandbox` and `AsyncSandbox`: the whole API from Python, with the same methods.
+
+Most methods are written once, in the shared API classes below: they build a `calls.Call` and
+hand it to the client, whose `_call` returns the answer (`Sandbox`) or a coroutine of it
+(`AsyncSandbox`), so `sandbox.files.read(p)` and `await sandbox.files.read(p)` are one method.
+Only what iterates a stream is written twice, around the same sans-IO pieces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, aconnect_sse, connect_sse
+
+from . import calls
+from .errors import SandboxError, TransportError, error_from_answer
+from .models import (
+    CodeContext,
+    CommandResult,
+    Execution,
+    OutputMessage,
+    RunCallbacks,
+    StreamItem,
+    run_item,
+)
+
+ContextLike = CodeContext | str | None
+RETRIES = 3  # attempts for a safe request whose connection failed
+RETRY_PAUSE = 0.2  # seconds, doubled after each failed attempt
+
+
+class _Settings:
+    """Where the server is and how to authenticate, from arguments or the environment."""
+
+    def __init__(
+        self, server_url: str | None, token: str | None, prefix: str, timeout: float
+    ) -> None:
+        url = server_url or os.environ.get("JUPYTER_SERVER_URL")
+        if not url:
+            raise ValueError("give server_url (or set JUPYTER_SERVER_URL)")
+        self.base_url = f"{url.rstrip('/')}/{prefix.strip('/')}/"
+        token = token if token is not None else os.environ.get("JUPYTER_TOKEN")
+        self.headers = {"Authorization": f"token {token}"} if token else {}
+        self.timeout = httpx.Timeout(timeout)
+        self.long_timeout = httpx.Timeout(timeout, read=None)  # keep-alives arrive every 10 s
+
+
+def _answer(response: httpx.Response) -> Any:
+    """The JSON of a successful answer, or the error the server described."""
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    if response.status_code >= 400:
+        raise error_from_answer(response.status_code, body, response.reason_phrase)
+    return body
+
+
+def _event(data: str) -> dict[str, Any]:
+    return json.loads(data)
+
+
+def _context_id(context: ContextLike) -> str | None:
+    return context.id if isinstance(context, CodeContext) else context
+
+
+def _transport_error(exc: httpx.HTTPError, base_url: str) -> TransportError:
+    return TransportError(f"cannot talk to {base_url}: {type(exc).__name__}: {exc}")
+
+
+class _Api:
+    """A group of methods of one client (`sandbox.files`, `.commands`…)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+
+class Files(_Api):
+    """Files in the server's allowed roots; relative paths follow the session's directory."""
+
+    def read(self, path: str, session_id: str | None = None) -> Any:
+        """The file as text (UTF-8)."""
+        return self._client._call(calls.read_file(path, session_id, as_bytes=False))
+
+    def read_bytes(self, path: str, session_id: str | None = None) -> Any:
+        return self._client._call(calls.read_file(path, session_id, as_bytes=True))
+
+    def write(self, path: str, content: str | bytes, session_id: str | None = None) -> Any:
+        """Write text or bytes atomically (parents created); returns the path."""
+        return self._client._call(calls.write_file(path, content, session_id))
+
+    def list(self, path: str = ".", recursive: bool = False, session_id: str | None = None) -> Any:
+        return self._client._call(calls.list_files(path, recursive, session_id))
+
+    def exists(self, path: str, session_id: str | None = None) -> Any:
+        return self._client._call(calls.exists(path, session_id))
+
+    def make_dir(self, path: str, session_id: str | None = None) -> Any:
+        """Create a directory and its parents: True, or False if it existed."""
+        return self._client._call(calls.make_dir(path, session_id))
+
+    def rename(self, old_path: str, new_path: str, session_id: str | None = None) -> Any:
+        """Rename or move; returns where the entry went (into `new_path` if a directory)."""
+        return self._client._call(calls.rename(old_path, new_path, session_id))
+
+    def remove(self, path: str, session_id: str | None = None) -> Any:
+        return self._client._call(calls.remove(path, session_id))
+
+    def read_stream(self, path: str, session_id: str | None = None) -> Any:
+        """The file's bytes chunk by chunk, never held whole (an iterator, or an async one)."""
+        return self._client._chunks(calls.read_stream(path, session_id))
+
+
+class Sessions(_Api):
+    """Persistent shells: `cd`, `export` and functions carry from command to command."""
+
+    def create(
+        self,
+        session_id: str | None = None,
+        envs: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        return self._client._call(calls.create_session(session_id, envs, cwd, timeout))
+
+    def list(self) -> Any:
+        return self._client._call(calls.list_sessions())
+
+    def delete(self, session_id: str) -> Any:
+        return self._client._call(calls.delete_session(session_id))
+
+
+class Processes(_Api):
+    """Background processes, followed or killed with everything they started."""
+
+    def start(
+        self,
+        cmd: str,
+        session_id: str | None = None,
+        cwd: str | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+        process_id: str | None = None,
+    ) -> Any:
+        body = calls.command_body(cmd, session_id, cwd, envs, timeout)
+        return self._client._call(calls.start_process(body, process_id))
+
+    def list(self, status: str | None = None) -> Any:
+        return self._client._call(calls.list_processes(status))
+
+    def get(self, process_id: str) -> Any:
+        return self._client._call(calls.get_process(process_id))
+
+    def logs(self, process_id: str) -> Any:
+        """(stdout, stderr) kept so far."""
+        return self._client._call(calls.process_logs(process_id))
+
+    def kill(self, process_id: str) -> Any:
+        """Kill the process and everything it started; returns the pids killed."""
+        return self._client._call(calls.kill_process(process_id))
+
+    def stream(self, process_id: str) -> Any:
+        """Its output from the start, then live, until it exits (`OutputMessage`s)."""
+        return self._client._outputs(calls.process_stream(process_id))
+
+
+class Commands(_Api):
+    """Shell commands, in a session's shell or (`session_id="__DISABLE_SESSION__"`) alone."""
+
+    def run(
+        self,
+        cmd: str,
+        session_id: str | None = None,
+        cwd: str | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+        background: bool = False,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+    ) -> Any:
+        """Run to the end: a `CommandResult` (a non-zero exit code is a result, not an error).
+        With callbacks, output is streamed to them as it comes; with `background`, a
+        `ProcessInfo` is returned at once."""
+        body = calls.command_body(cmd, session_id, cwd, envs, timeout)
+        if background:
+            return self._client._call(calls.start_process(body, None))
+        if on_stdout or on_stderr:
+            callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
+            return self._client._streamed_command(calls.execute_stream(body), callbacks)
+        return self._client._call(calls.execute(body))
+
+
+class _CommandOutput:
+    """Collects a streamed command (`start`, `stdout`/`stderr`, `complete`)."""
+
+    def __init__(self) -> None:
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.exit_code: int | None = None
+        self.started = time.monotonic()
+
+    def feed(self, event: dict[str, Any]) -> OutputMessage | None:
+        kind = event.get("type")
+        if kind in ("stdout", "stderr"):
+            getattr(self, kind).append(event.get("data", ""))
+            return OutputMessage(kind, event.get("data", ""))
+        if kind in ("complete", "exit"):
+            self.exit_code = event.get("exitCode")
+        elif kind == "error":
+            raise SandboxError(event.get("code", ""), event.get("error", "stream failed"), 500, {})
+        return None
+
+    def result(self) -> CommandResult:
+        duration = round((time.monotonic() - self.started) * 1000)
+        exit_code = -1 if self.exit_code is None else self.exit_code
+        return CommandResult("".join(self.stdout), "".join(self.stderr), exit_code, duration)
+
+
+class _Reader:
+    """Collects the metadata of a streamed file read, then decodes its chunks."""
+
+    def __init__(self) -> None:
+        self.binary = False
+
+    def feed(self, event: dict[str, Any]) -> bytes | None:
+        if event.get("type") == "metadata":
+            self.binary = bool(event.get("isBinary"))
+        elif event.get("type") == "error":
+            raise SandboxError(event.get("code", ""), event.get("error", "read failed"), 500, {})
+        return calls.stream_chunk(event, self.binary)
+
+
+class _Common:
+    """What both clients share: settings, the API groups, the default contexts."""
+
+    def __init__(
+        self,
+        server_url: str | None = None,
+        token: str | None = None,
+        prefix: str = "sandbox",
+        timeout: float = 30.0,
+    ) -> None:
+        self._settings = _Settings(server_url, token, prefix, timeout)
+        self.files = Files(self)
+        self.sessions = Sessions(self)
+        self.processes = Processes(self)
+        self.commands = Commands(self)
+        self._default_contexts: dict[str, str] = {}
+
+    def _timeout(self, call: calls.Call) -> httpx.Timeout:
+        return self._settings.long_timeout if call.long else self._settings.timeout
+
+    def create_code_context(
+        self, language: str = "python", cwd: str | None = None, envs: dict[str, str] | None = None
+    ) -> Any:
+        return self._call(calls.create_context(language, cwd, envs))
+
+    def list_code_contexts(self) -> Any:
+        return self._call(calls.list_contexts())
+
+    def delete_code_context(self, context: CodeContext | str) -> Any:
+        context_id = _context_id(context) or ""
+        for language, known in list(self._default_contexts.items()):
+            if known == context_id:
+                del self._default_contexts[language]
+        return self._call(calls.delete_context(context_id))
+
+    def ping(self) -> Any:
+        return self._call(calls.ping())
+
+
+class Sandbox(_Common):
+    """The API of a Jupyter server with this extension, from synchronous Python.
+
+    `Sandbox("http://host:8888/", token=...)`: the server's URL including its base_url; the
+    token falls back to `JUPYTER_TOKEN`. Use it as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        server_url: str | None = None,
+        token: str | None = None,
+        prefix: str = "sandbox",
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(server_url, token, prefix, timeout)
+        self._http = httpx.Client(base_url=self._settings.base_url, headers=self._settings.headers)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def run_code(
+        self,
+        code: str,
+        language: str = "python",
+        context: ContextLike = None,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+        on_result: Callable[[Any], Any] | None = None,
+        on_error: Callable[[Any], Any] | None = None,
+        timeout: float | None = None,
+    ) -> Execution:
+        """Run code to its end in `context` (default: one context per language, created on
+        first use); callbacks get each output as it streams."""
+        execution = Execution()
+        callbacks = RunCallbacks(on_stdout, on_stderr, on_result, on_error)
+        for item in self._run(code, language, context, timeout, execution):
+            callback = callbacks.for_item(item)
+            if callback is not None:
+                callback(item)
+        return execution
+
+    def run_code_stream(
+        self,
+        code: str,
+        language: str = "python",
+        context: ContextLike = None,
+        timeout: float | None = None,
+    ) -> Iterator[StreamItem]:
+        """The run's outputs as they arrive: `OutputMessage`, `Result`, then `Completed` or
+        `ExecutionError`. Leaving the loop early disconnects, which interrupts the run."""
+        return self._run(code, language, context, timeout, Execution())
+
+    def _run(
+        self,
+        code: str,
+        language: str,
+        context: ContextLike,
+        timeout: float | None,
+        execution: Execution,
+    ) -> Iterator[StreamItem]:
+        context_id = _context_id(context) or self._default_context(language)
+        for event in self._events(calls.run_code(context_id, code, timeout)):
+            item = run_item(event, execution)
+            if item is not None:
+                yield item
+
+    def _default_context(self, language: str) -> str:
+        if language not in self._default_contexts:
+            self._default_contexts[language] = self.create_code_context(language).id
+        return self._default_contexts[language]
+
+    def _call(self, call: calls.Call) -> Any:
+        for attempt in range(RETRIES if call.safe else 1):
+            try:
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.body,
+                    params=call.params,
+                    timeout=self._timeout(call),
+                )
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt + 1 >= (RETRIES if call.safe else 1):
+                    raise _transport_error(exc, self._settings.base_url) from exc
+                time.sleep(RETRY_PAUSE * 2**attempt)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self._settings.base_url) from exc
+        return call.parse(_answer(response))
+
+    def _events(self, call: calls.Call) -> Iterator[dict[str, Any]]:
+        try:
+            with connect_sse(
+                self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
+            ) as source:
+                _check_stream(source, source.response.read)
+                for sse in source.iter_sse():
+                    yield _event(sse.data)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self._settings.base_url) from exc
+
+    def _streamed_command(self, call: calls.Call, callbacks: RunCallbacks) -> CommandResult:
+        output = _CommandOutput()
+        for event in self._events(call):
+            message = output.feed(event)
+            callback = callbacks.for_item(message) if message is not None else None
+            if callback is not None:
+                callback(message)
+        return output.result()
+
+    def _outputs(self, call: calls.Call) -> Iterator[OutputMessage]:
+        output = _CommandOutput()
+        for event in self._events(call):
+            if (message := output.feed(event)) is not None:
+                yield message
+
+    def _chunks(self, call: calls.Call) -> Iterator[bytes]:
+        reader = _Reader()
+        for event in self._events(call):
+            if (chunk := reader.feed(event)) is not None:
+                yield chunk
+
+
+class AsyncSandbox(_Common):
+    """`Sandbox` for asyncio: the same methods, awaited (`async with AsyncSandbox(...)`)."""
+
+    def __init__(
+        self,
+        server_url: str | None = None,
+        token: str | None = None,
+        prefix: str = "sandbox",
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(server_url, token, prefix, timeout)
+        self._http = httpx.AsyncClient(
+            base_url=self._settings.base_url, headers=self._settings.headers
+        )
+
+    async def __aenter__(self) -> AsyncSandbox:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def run_code(
+        self,
+        code: str,
+        language: str = "python",
+        context: ContextLike = None,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+        on_result: Callable[[Any], Any] | None = None,
+        on_error: Callable[[Any], Any] | None = None,
+        timeout: float | None = None,
+    ) -> Execution:
+        """As `Sandbox.run_code`; callbacks may be coroutine functions."""
+        execution = Execution()
+        callbacks = RunCallbacks(on_stdout, on_stderr, on_result, on_error)
+        async with contextlib.aclosing(
+            self._run(code, language, context, timeout, execution)
+        ) as items:
+            async for item in items:
+                callback = callbacks.for_item(item)
+                if callback is not None and inspect.isawaitable(outcome := callback(item)):
+                    await outcome
+        return execution
+
+    def run_code_stream(
+        self,
+        code: str,
+        language: str = "python",
+        context: ContextLike = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        """As `Sandbox.run_code_stream`; close it (`contextlib.aclosing`) to leave early."""
+        return self._run(code, language, context, timeout, Execution())
+
+    async def _run(
+        self,
+        code: str,
+        language: str,
+        context: ContextLike,
+        timeout: float | None,
+        execution: Execution,
+    ) -> AsyncIterator[StreamItem]:
+        context_id = _context_id(context) or await self._default_context(language)
+        async with contextlib.aclosing(
+            self._events(calls.run_code(context_id, code, timeout))
+        ) as events:
+            async for event in events:
+                item = run_item(event, execution)
+                if item is not None:
+                    yield item
+
+    async def _default_context(self, language: str) -> str:
+        if language not in self._default_contexts:
+            self._default_contexts[language] = (await self.create_code_context(language)).id
+        return self._default_contexts[language]
+
+    async def _call(self, call: calls.Call) -> Any:
+        for attempt in range(RETRIES if call.safe else 1):
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.body,
+                    params=call.params,
+                    timeout=self._timeout(call),
+                )
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt + 1 >= (RETRIES if call.safe else 1):
+                    raise _transport_error(exc, self._settings.base_url) from exc
+                await _sleep(RETRY_PAUSE * 2**attempt)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self._settings.base_url) from exc
+        return call.parse(_answer(response))
+
+    async def _events(self, call: calls.Call) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with aconnect_sse(
+                self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
+            ) as source:
+                if source.response.status_code >= 400:
+                    await source.response.aread()
+                _check_stream(source, lambda: source.response.content)
+                async for sse in source.aiter_sse():
+                    yield _event(sse.data)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self._settings.base_url) from exc
+
+    async def _streamed_command(self, call: calls.Call, callbacks: RunCallbacks) -> CommandResult:
+        output = _CommandOutput()
+        async with contextlib.aclosing(self._events(call)) as events:
+            async for event in events:
+                message = output.feed(event)
+                callback = callbacks.for_item(message) if message is not None else None
+                if callback is not None and inspect.isawaitable(outcome := callback(message)):
+                    await outcome
+        return output.result()
+
+    async def _outputs(self, call: calls.Call) -> AsyncIterator[OutputMessage]:
+        output = _CommandOutput()
+        async with contextlib.aclosing(self._events(call)) as events:
+            async for event in events:
+                if (message := output.feed(event)) is not None:
+                    yield message
+
+    async def _chunks(self, call: calls.Call) -> AsyncIterator[bytes]:
+        reader = _Reader()
+        async with contextlib.aclosing(self._events(call)) as events:
+            async for event in events:
+                if (chunk := reader.feed(event)) is not None:
+                    yield chunk
+
+
+def _check_stream(source: EventSource, body: Callable[[], bytes]) -> None:
+    """Raise the server's error when a stream was refused before it began."""
+    response = source.response
+    if response.status_code >= 400:
+        body()
+        _answer(response)
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)

@@ -1,0 +1,275 @@
+"""The Python client (jupyter_interp_ext.client), sync and async, against a live server.
+
+The server runs in the test's event loop, so the synchronous client is driven from a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tracemalloc
+
+import pytest
+
+from jupyter_interp_ext.client import (
+    AsyncSandbox,
+    CodeContext,
+    Completed,
+    ExecutionError,
+    NotFoundError,
+    OutputMessage,
+    PermissionDeniedError,
+    Result,
+    Sandbox,
+    SandboxTimeoutError,
+    TransportError,
+    ValidationError,
+)
+from jupyter_interp_ext.testing import free_port
+
+
+@pytest.fixture
+def server(api, jp_serverapp, jp_http_port, jp_base_url) -> dict[str, str]:
+    """How to reach the test's server (`api` makes it listen)."""
+    return {
+        "server_url": f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
+        "token": jp_serverapp.identity_provider.token,
+    }
+
+
+def in_thread(work):
+    return asyncio.to_thread(work)
+
+
+async def test_three_lines_and_a_default_context_per_language(server):
+    def work():
+        with Sandbox(**server) as sandbox:
+            first = sandbox.run_code("x = 20\nx * 2 + 2")
+            second = sandbox.run_code("x + 1")
+            script = sandbox.run_code("const n: number = 6; n * 7", language="typescript")
+            return first, second, script, sandbox.list_code_contexts()
+
+    first, second, script, contexts = await in_thread(work)
+    assert (first.text, first.execution_count, first.error) == ("42", 1, None)
+    assert second.text == "21"  # the same default context
+    assert script.text == "42"
+    assert sorted(c.language for c in contexts) == ["python", "typescript"]
+
+
+async def test_streaming_order_and_callbacks(server):
+    code = (
+        "import sys\nfrom IPython.display import display, HTML\n"
+        "print('one', flush=True)\nprint('two', file=sys.stderr, flush=True)\n"
+        "display(HTML('<b>3</b>'))\n4"
+    )
+
+    def work():
+        seen = []
+        with Sandbox(**server) as sandbox:
+            execution = sandbox.run_code(
+                code,
+                on_stdout=lambda m: seen.append(("stdout", m.text, type(m.timestamp))),
+                on_stderr=lambda m: seen.append(("stderr", m.text, type(m.timestamp))),
+                on_result=lambda r: seen.append(("result", r.formats())),
+            )
+            streamed = list(sandbox.run_code_stream(code))
+        return seen, execution, streamed
+
+    seen, execution, streamed = await in_thread(work)
+    assert seen == [
+        ("stdout", "one\n", float),
+        ("stderr", "two\n", float),
+        ("result", ["text", "html"]),
+        ("result", ["text"]),
+    ]
+    assert (execution.logs.stdout, execution.logs.stderr) == (["one\n"], ["two\n"])
+    assert [r.is_main_result for r in execution.results] == [False, True]
+    assert [type(item) for item in streamed] == [
+        OutputMessage,
+        OutputMessage,
+        Result,
+        Result,
+        Completed,
+    ]
+    assert streamed[-1].execution_count == 2
+
+
+async def test_async_client_with_coroutine_callbacks_and_contexts(server):
+    async with AsyncSandbox(**server) as sandbox:
+        context = await sandbox.create_code_context("python", envs={"GREETING": "hi"})
+        assert isinstance(context, CodeContext) and context.language == "python"
+        heard = []
+
+        async def on_stdout(message):
+            await asyncio.sleep(0)
+            heard.append(message.text)
+
+        execution = await sandbox.run_code(
+            "import os; print(os.environ['GREETING'])\n6 * 7", context=context, on_stdout=on_stdout
+        )
+        assert (heard, execution.text) == (["hi\n"], "42")
+        items = []
+        async with contextlib.aclosing(sandbox.run_code_stream("print(1)", context=context)) as s:
+            async for item in s:
+                items.append(type(item).__name__)
+        assert items == ["OutputMessage", "Completed"]
+        assert [c.id for c in await sandbox.list_code_contexts()] == [context.id]
+        await sandbox.delete_code_context(context)
+        assert await sandbox.list_code_contexts() == []
+        with pytest.raises(NotFoundError) as missing:
+            await sandbox.run_code("1", context=context.id)
+        assert (missing.value.code, missing.value.status) == ("CONTEXT_NOT_FOUND", 404)
+
+
+async def test_errors_timeouts_and_validation(server):
+    async with AsyncSandbox(**server) as sandbox:
+        failed = await sandbox.run_code("def f():\n    raise ValueError('bad')\nf()")
+        assert isinstance(failed.error, ExecutionError)
+        assert (failed.error.name, failed.error.value) == ("ValueError", "bad")
+        assert "raise ValueError('bad')" in failed.error.traceback
+        slow = await sandbox.run_code("import time\nwhile True: time.sleep(0.05)", timeout=0.5)
+        assert slow.error.name == "TimeoutError"
+        assert (await sandbox.run_code("2 + 2")).text == "4"  # the context is still usable
+        with pytest.raises(ValidationError) as bad:
+            await sandbox.create_code_context("cobol")
+        assert bad.value.code == "VALIDATION_FAILED" and "python" in bad.value.message
+        with pytest.raises(SandboxTimeoutError):
+            await sandbox.commands.run("sleep 5", session_id="s", timeout=0.3)
+        alone = await sandbox.commands.run("sleep 5", session_id="__DISABLE_SESSION__", timeout=0.3)
+        assert alone.exit_code == 124
+
+
+async def test_leaving_a_stream_early_interrupts_the_run(server):
+    def work():
+        with Sandbox(**server) as sandbox:
+            sandbox.run_code("kept = 1")
+            stream = sandbox.run_code_stream(
+                "import time\nprint('go', flush=True)\nwhile True: time.sleep(0.05)"
+            )
+            first = next(stream)
+            stream.close()  # what leaving a `for` loop does
+            return first, sandbox.run_code("kept + 1").text
+
+    first, after = await in_thread(work)
+    assert first.text == "go\n"
+    assert after == "2"  # without the interrupt this would wait for the server's 300 s limit
+
+
+async def test_bad_credentials_and_no_server_are_clear_errors(server):
+    def work():
+        wrong = Sandbox(server["server_url"], token="wrong")
+        with wrong, pytest.raises(PermissionDeniedError) as denied:
+            wrong.ping()
+        nowhere = Sandbox(f"http://127.0.0.1:{free_port()}/", token="x")
+        with nowhere, pytest.raises(TransportError) as unreachable:
+            nowhere.ping()
+        return denied.value, unreachable.value
+
+    denied, unreachable = await in_thread(work)
+    assert denied.status == 403 and "token" in denied.message
+    assert "cannot talk to" in str(unreachable) and unreachable.__cause__ is not None
+
+
+async def test_commands_sessions_and_processes(server, jp_root_dir):
+    async with AsyncSandbox(**server) as sandbox:
+        failed = await sandbox.commands.run("echo out; echo err >&2; sh -c 'exit 3'")
+        assert (failed.stdout, failed.stderr, failed.exit_code) == ("out", "err", 3)
+        session = await sandbox.sessions.create("dev", envs={"A": "b"})
+        assert session.id == "dev" and session.cwd == str(jp_root_dir.resolve())
+        await sandbox.commands.run("mkdir -p w && cd w", session_id="dev")
+        here = await sandbox.commands.run("pwd; echo $A", session_id="dev")
+        assert here.stdout == f"{jp_root_dir.resolve() / 'w'}\nb"
+        chunks = []
+        streamed = await sandbox.commands.run(
+            "echo 1; echo 2 >&2; echo 3", session_id="dev", on_stdout=chunks.append
+        )
+        assert ("".join(m.text for m in chunks), streamed.stderr) == ("1\n3\n", "2\n")
+        assert streamed.exit_code == 0
+        assert sorted(s.id for s in await sandbox.sessions.list()) == ["default", "dev"]
+
+        process = await sandbox.commands.run("echo started; sleep 0.3", background=True)
+        lines = [m.text async for m in sandbox.processes.stream(process.id)]
+        assert lines == ["started\n"]
+        finished = await sandbox.processes.get(process.id)
+        assert (finished.status, finished.exit_code) == ("completed", 0)
+        assert await sandbox.processes.logs(process.id) == ("started\n", "")
+        sleeper = await sandbox.processes.start("sleep 300", process_id="sleeper")
+        assert sleeper.id == "sleeper"
+        running = await sandbox.processes.list(status="running")
+        assert [p.id for p in running] == ["sleeper"]
+        assert sleeper.pid in await sandbox.processes.kill("sleeper")
+        await sandbox.sessions.delete("dev")
+        assert [s.id for s in await sandbox.sessions.list()] == ["default"]
+
+
+async def test_files_text_binary_and_listing(server, jp_root_dir):
+    payload = bytes(range(256)) * 4
+
+    def work():
+        with Sandbox(**server) as sandbox:
+            sandbox.files.write("notes/a.txt", "héllo ✓")
+            sandbox.files.write("notes/blob.bin", payload)
+            text = sandbox.files.read("notes/a.txt")
+            blob = sandbox.files.read_bytes("notes/blob.bin")
+            listed = [(e.relative_path, e.type) for e in sandbox.files.list("notes")]
+            made, again = sandbox.files.make_dir("x/y"), sandbox.files.make_dir("x/y")
+            moved = sandbox.files.rename("notes/a.txt", "x/y")
+            exists = sandbox.files.exists(moved), sandbox.files.exists("notes/a.txt")
+            sandbox.files.remove(moved)
+            with pytest.raises(NotFoundError):
+                sandbox.files.read("notes/a.txt")
+            with pytest.raises(PermissionDeniedError):
+                sandbox.files.read("/etc/passwd")
+            return text, blob, listed, (made, again), moved, exists
+
+    text, blob, listed, made, moved, exists = await in_thread(work)
+    assert text == "héllo ✓" and blob == payload
+    assert listed == [("a.txt", "file"), ("blob.bin", "file")]
+    assert made == (True, False) and moved == "x/y/a.txt" and exists == (True, False)
+    assert not (jp_root_dir / "x" / "y" / "a.txt").exists()
+
+
+async def test_a_large_file_streams_without_being_held(server, jp_root_dir):
+    size = 50 * 1024 * 1024
+    digest = hashlib.sha256()
+    with (jp_root_dir / "big.bin").open("wb") as file:
+        for _ in range(size // (1024 * 1024)):
+            chunk = os.urandom(1024 * 1024)
+            digest.update(chunk)
+            file.write(chunk)
+    received = hashlib.sha256()
+    total = 0
+    tracemalloc.start()
+    try:
+        async with AsyncSandbox(**server) as sandbox:
+            async for chunk in sandbox.files.read_stream("big.bin"):
+                received.update(chunk)
+                total += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (total, received.hexdigest()) == (size, digest.hexdigest())
+    # Client and server share this process; holding the file would take 50 MiB (67 as base64).
+    assert peak < 24 * 1024 * 1024
+
+
+async def test_results_render_in_a_notebook(server):
+    code = (
+        "import matplotlib.pyplot as plt, pandas as pd\n"
+        "print('hello')\nplt.plot([1, 2]); plt.show()\npd.DataFrame({'a': [1]})"
+    )
+    async with AsyncSandbox(**server) as sandbox:
+        execution = await sandbox.run_code(code)
+    figure, frame = execution.results
+    bundle = figure._repr_mimebundle_()
+    assert bundle["image/png"] == figure.png and bundle["text/plain"].startswith("<Figure")
+    assert bundle["application/vnd.jupyter-interp-ext.chart+json"]["type"] == "line"
+    table = frame._repr_mimebundle_()
+    assert "<table" in table["text/html"]
+    assert table["application/vnd.dataresource+json"]["data"] == [{"index": 0, "a": 1}]
+    rendered = execution._repr_mimebundle_()
+    assert rendered["text/html"].startswith("<pre>hello\n</pre>")
+    assert f'<img src="data:image/png;base64,{figure.png}">' in rendered["text/html"]
+    assert "<table" in rendered["text/html"]
