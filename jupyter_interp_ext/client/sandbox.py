@@ -12,8 +12,10 @@ import contextlib
 import inspect
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -34,6 +36,8 @@ from .models import (
 ContextLike = CodeContext | str | None
 RETRIES = 3  # attempts for a safe request whose connection failed
 RETRY_PAUSE = 0.2  # seconds, doubled after each failed attempt
+# A request goes out as headers then body: without TCP_NODELAY the body can wait for an ACK.
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 class _Settings:
@@ -49,6 +53,9 @@ class _Settings:
         token = token if token is not None else os.environ.get("JUPYTER_TOKEN")
         self.headers = {"Authorization": f"token {token}"} if token else {}
         self.timeout = httpx.Timeout(timeout)
+        # The token authenticates every request: Jupyter's login cookie, set on each answer,
+        # would only add parsing here and a second check on the server.
+        self.cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self.long_timeout = httpx.Timeout(timeout, read=None)  # keep-alives arrive every 10 s
 
 
@@ -291,7 +298,12 @@ class Sandbox(_Common):
         timeout: float = 30.0,
     ) -> None:
         super().__init__(server_url, token, prefix, timeout)
-        self._http = httpx.Client(base_url=self._settings.base_url, headers=self._settings.headers)
+        self._http = httpx.Client(
+            base_url=self._settings.base_url,
+            headers=self._settings.headers,
+            cookies=self._settings.cookies,
+            transport=httpx.HTTPTransport(socket_options=NO_DELAY),
+        )
 
     def __enter__(self) -> Sandbox:
         return self
@@ -417,7 +429,10 @@ class AsyncSandbox(_Common):
     ) -> None:
         super().__init__(server_url, token, prefix, timeout)
         self._http = httpx.AsyncClient(
-            base_url=self._settings.base_url, headers=self._settings.headers
+            base_url=self._settings.base_url,
+            headers=self._settings.headers,
+            cookies=self._settings.cookies,
+            transport=httpx.AsyncHTTPTransport(socket_options=NO_DELAY),
         )
 
     async def __aenter__(self) -> AsyncSandbox:

@@ -1,0 +1,180 @@
+"""`jupyter sandbox`: the Python client from a terminal.
+
+    jupyter sandbox run analysis.py            # stream a run; images saved as files
+    echo '1 + 1' | jupyter sandbox run -
+    jupyter sandbox exec 'ls -la'              # exit status is the command's
+    jupyter sandbox contexts | ls | cat PATH | put LOCAL REMOTE
+
+The server comes from `--url` or `JUPYTER_SERVER_URL`, the token from `--token` or
+`JUPYTER_TOKEN`. Exit status: 0, 1 when the run or command failed, 2 when the server refused
+the request or could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from .errors import ClientError
+from .models import ExecutionError, OutputMessage, Result
+from .sandbox import Sandbox
+
+IMAGE_FORMATS = (("png", "png"), ("jpeg", "jpg"), ("svg", "svg"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with Sandbox(args.url, token=args.token, prefix=args.prefix) as sandbox:
+            return args.command(sandbox, args)
+    except ClientError as error:
+        print(f"jupyter sandbox: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # no server URL
+        print(f"jupyter sandbox: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    context = args.context or sandbox.create_code_context(args.language).id
+    try:
+        return _stream_run(sandbox, code, context, Path(args.images))
+    finally:
+        if not args.context:
+            sandbox.delete_code_context(context)
+
+
+def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path) -> int:
+    failed = False
+    saved = 0
+    for item in sandbox.run_code_stream(code, context=context):
+        if isinstance(item, OutputMessage):
+            stream = sys.stderr if item.error else sys.stdout
+            stream.write(item.text)
+            stream.flush()
+        elif isinstance(item, Result):
+            saved += _show(item, images, saved)
+        elif isinstance(item, ExecutionError):
+            print(item.traceback, file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _show(result: Result, folder: Path, saved: int) -> int:
+    """Print a result; save its image, if it has one. Returns how many files were saved."""
+    for name, extension in IMAGE_FORMATS:
+        value = getattr(result, name)
+        if value is None:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"result-{saved + 1}.{extension}"
+        path.write_bytes(value.encode() if name == "svg" else base64.b64decode(value))
+        print(f"[{name} saved to {path}]")
+        return 1
+    if result.text is not None:
+        print(result.text)
+    return 0
+
+
+def _contexts(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    for context in sandbox.list_code_contexts():
+        print(f"{context.id}\t{context.language}\t{context.cwd}")
+    return 0
+
+
+def _exec(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    result = sandbox.commands.run(
+        args.cmd,
+        session_id=args.session,
+        cwd=args.cwd,
+        on_stdout=_echo(sys.stdout),
+        on_stderr=_echo(sys.stderr),
+    )
+    return result.exit_code
+
+
+def _echo(stream: TextIO) -> Callable[[OutputMessage], None]:
+    def write(message: OutputMessage) -> None:
+        stream.write(message.text)
+        stream.flush()
+
+    return write
+
+
+def _ls(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    for entry in sandbox.files.list(args.path, recursive=args.recursive):
+        suffix = "/" if entry.type == "directory" else ""
+        print(f"{entry.mode}\t{entry.size}\t{entry.relative_path}{suffix}")
+    return 0
+
+
+def _cat(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    for chunk in sandbox.files.read_stream(args.path):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _put(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    print(sandbox.files.write(args.remote, Path(args.local).read_bytes()))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter sandbox",
+        description="Run code, commands and file operations on a Jupyter "
+        "server with jupyter_interp_ext.",
+    )
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("JUPYTER_SERVER_URL"),
+        help="the server's URL with its base_url (default: $JUPYTER_SERVER_URL)",
+    )
+    parser.add_argument(
+        "--token", default=None, help="the server's token (default: $JUPYTER_TOKEN)"
+    )
+    parser.add_argument("--prefix", default="sandbox", help="the API's URL prefix")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a file (or - for stdin) and stream its output")
+    run.add_argument("file", metavar="FILE|-")
+    run.add_argument("--language", default="python")
+    run.add_argument(
+        "--context", default=None, help="a context id (default: a new one, deleted after)"
+    )
+    run.add_argument("--images", default=".", help="folder for images (default: here)")
+    run.set_defaults(command=_run)
+
+    commands.add_parser("contexts", help="list code contexts").set_defaults(command=_contexts)
+
+    exec_ = commands.add_parser("exec", help="run a shell command; exit with its status")
+    exec_.add_argument("cmd")
+    exec_.add_argument("--session", default=None)
+    exec_.add_argument("--cwd", default=None)
+    exec_.set_defaults(command=_exec)
+
+    ls = commands.add_parser("ls", help="list a directory")
+    ls.add_argument("path", nargs="?", default=".")
+    ls.add_argument("-r", "--recursive", action="store_true")
+    ls.set_defaults(command=_ls)
+
+    cat = commands.add_parser("cat", help="write a file to stdout (streamed)")
+    cat.add_argument("path")
+    cat.set_defaults(command=_cat)
+
+    put = commands.add_parser("put", help="upload a local file")
+    put.add_argument("local")
+    put.add_argument("remote")
+    put.set_defaults(command=_put)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
