@@ -185,7 +185,7 @@ async def test_commands_sessions_and_processes(server, jp_root_dir):
         streamed = await sandbox.commands.run(
             "echo 1; echo 2 >&2; echo 3", session_id="dev", on_stdout=chunks.append
         )
-        assert ("".join(m.text for m in chunks), streamed.stderr) == ("1\n3\n", "2\n")
+        assert ("".join(m.text for m in chunks), streamed.stderr) == ("1\n3\n", "2")
         assert streamed.exit_code == 0
         assert sorted(s.id for s in await sandbox.sessions.list()) == ["default", "dev"]
 
@@ -273,3 +273,37 @@ async def test_results_render_in_a_notebook(server):
     assert rendered["text/html"].startswith("<pre>hello\n</pre>")
     assert f'<img src="data:image/png;base64,{figure.png}">' in rendered["text/html"]
     assert "<table" in rendered["text/html"]
+
+
+async def test_the_sync_client_streams_commands_processes_and_files(server):
+    def work():
+        with Sandbox(**server) as sandbox:
+            heard = []
+            result = sandbox.commands.run(
+                "echo a; echo b >&2", on_stdout=heard.append, on_stderr=heard.append
+            )
+            process = sandbox.processes.start("echo p1; echo p2 >&2")
+            followed = [(m.kind, m.text) for m in sandbox.processes.stream(process.id)]
+            sandbox.files.write("s.bin", bytes(range(256)) * 1000)
+            streamed = b"".join(sandbox.files.read_stream("s.bin"))
+            async_created = sandbox.sessions.create("sync-session")
+            return heard, result, followed, streamed, async_created
+
+    heard, result, followed, streamed, session = await in_thread(work)
+    assert sorted(m.text for m in heard) == ["a\n", "b\n"]
+    assert (result.stdout, result.stderr, result.exit_code) == ("a", "b", 0)  # as unstreamed
+    assert sorted(followed) == [("stderr", "p2\n"), ("stdout", "p1\n")]
+    assert streamed == bytes(range(256)) * 1000
+    assert session.id == "sync-session"
+
+
+async def test_the_async_client_handles_files_and_bad_credentials(server):
+    async with AsyncSandbox(server["server_url"], token="wrong") as wrong:
+        with pytest.raises(PermissionDeniedError):
+            await wrong.files.read("x")
+    async with AsyncSandbox(**server) as sandbox:
+        assert await sandbox.files.write("a/b.txt", "é") == "a/b.txt"
+        assert await sandbox.files.read("a/b.txt") == "é"
+        assert await sandbox.files.read_bytes("a/b.txt") == "é".encode()
+        assert [e.name for e in await sandbox.files.list("a")] == ["b.txt"]
+        assert await sandbox.files.make_dir("a") is False

@@ -200,14 +200,18 @@ class Commands(_Api):
             return self._client._call(calls.start_process(body, None))
         if on_stdout or on_stderr:
             callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-            return self._client._streamed_command(calls.execute_stream(body), callbacks)
+            output = _CommandOutput(strip_newline=session_id != calls.NO_SESSION)
+            return self._client._streamed_command(calls.execute_stream(body), callbacks, output)
         return self._client._call(calls.execute(body))
 
 
 class _CommandOutput:
-    """Collects a streamed command (`start`, `stdout`/`stderr`, `complete`)."""
+    """Collects a streamed command (`start`, `stdout`/`stderr`, `complete`). With
+    `strip_newline`, its result drops one trailing newline, as `/api/execute` does for a
+    command run in a session, so a result is the same streamed or not."""
 
-    def __init__(self) -> None:
+    def __init__(self, strip_newline: bool = False) -> None:
+        self.strip_newline = strip_newline
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self.exit_code: int | None = None
@@ -227,7 +231,10 @@ class _CommandOutput:
     def result(self) -> CommandResult:
         duration = round((time.monotonic() - self.started) * 1000)
         exit_code = -1 if self.exit_code is None else self.exit_code
-        return CommandResult("".join(self.stdout), "".join(self.stderr), exit_code, duration)
+        stdout, stderr = "".join(self.stdout), "".join(self.stderr)
+        if self.strip_newline:
+            stdout, stderr = stdout.removesuffix("\n"), stderr.removesuffix("\n")
+        return CommandResult(stdout, stderr, exit_code, duration)
 
 
 class _Reader:
@@ -395,8 +402,9 @@ class Sandbox(_Common):
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self._settings.base_url) from exc
 
-    def _streamed_command(self, call: calls.Call, callbacks: RunCallbacks) -> CommandResult:
-        output = _CommandOutput()
+    def _streamed_command(
+        self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
+    ) -> CommandResult:
         for event in self._events(call):
             message = output.feed(event)
             callback = callbacks.for_item(message) if message is not None else None
@@ -531,8 +539,9 @@ class AsyncSandbox(_Common):
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self._settings.base_url) from exc
 
-    async def _streamed_command(self, call: calls.Call, callbacks: RunCallbacks) -> CommandResult:
-        output = _CommandOutput()
+    async def _streamed_command(
+        self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
+    ) -> CommandResult:
         async with contextlib.aclosing(self._events(call)) as events:
             async for event in events:
                 message = output.feed(event)
