@@ -307,3 +307,22 @@ async def test_the_async_client_handles_files_and_bad_credentials(server):
         assert await sandbox.files.read_bytes("a/b.txt") == "é".encode()
         assert [e.name for e in await sandbox.files.list("a")] == ["b.txt"]
         assert await sandbox.files.make_dir("a") is False
+
+
+def test_only_requests_that_change_nothing_are_sent_again_and_only_if_never_received():
+    import httpx
+
+    from jupyter_interp_ext.client import calls
+
+    sandbox = Sandbox("http://127.0.0.1:1/", token="x")
+    refused, broken = httpx.ConnectError("refused"), httpx.ReadError("reset")
+    assert sandbox._retry_pause(calls.ping(), 0, refused) > 0  # safe, never got through
+    assert sandbox._retry_pause(calls.ping(), 1, refused) > 0
+    for call, attempt, error in [
+        (calls.ping(), 2, refused),  # out of attempts
+        (calls.ping(), 0, broken),  # it may have been received
+        (calls.execute({"command": "rm x"}), 0, refused),  # it would change something
+    ]:
+        with pytest.raises(TransportError):
+            sandbox._retry_pause(call, attempt, error)
+    sandbox.close()

@@ -8,6 +8,7 @@ Only what iterates a stream is written twice, around the same sans-IO pieces.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import json
@@ -271,6 +272,23 @@ class _Common:
     def _timeout(self, call: calls.Call) -> httpx.Timeout:
         return self._settings.long_timeout if call.long else self._settings.timeout
 
+    def _request(self, call: calls.Call) -> dict[str, Any]:
+        return {
+            "method": call.method,
+            "url": call.path,
+            "json": call.body,
+            "params": call.params,
+            "timeout": self._timeout(call),
+        }
+
+    def _retry_pause(self, call: calls.Call, attempt: int, exc: httpx.HTTPError) -> float:
+        """Seconds to wait before sending `call` again, or the TransportError to raise: only
+        a request that changes nothing is sent again, and only if it never got through."""
+        connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        if call.safe and connect_failed and attempt + 1 < RETRIES:
+            return RETRY_PAUSE * 2**attempt
+        raise _transport_error(exc, self._settings.base_url) from exc
+
     def create_code_context(
         self, language: str = "python", cwd: str | None = None, envs: dict[str, str] | None = None
     ) -> Any:
@@ -373,23 +391,15 @@ class Sandbox(_Common):
         return self._default_contexts[language]
 
     def _call(self, call: calls.Call) -> Any:
-        for attempt in range(RETRIES if call.safe else 1):
+        attempt = 0
+        while True:
             try:
-                response = self._http.request(
-                    call.method,
-                    call.path,
-                    json=call.body,
-                    params=call.params,
-                    timeout=self._timeout(call),
-                )
-                break
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt + 1 >= (RETRIES if call.safe else 1):
-                    raise _transport_error(exc, self._settings.base_url) from exc
-                time.sleep(RETRY_PAUSE * 2**attempt)
+                response = self._http.request(**self._request(call))
             except httpx.HTTPError as exc:
-                raise _transport_error(exc, self._settings.base_url) from exc
-        return call.parse(_answer(response))
+                time.sleep(self._retry_pause(call, attempt, exc))
+                attempt += 1
+                continue
+            return call.parse(_answer(response))
 
     def _events(self, call: calls.Call) -> Iterator[dict[str, Any]]:
         try:
@@ -508,23 +518,15 @@ class AsyncSandbox(_Common):
         return self._default_contexts[language]
 
     async def _call(self, call: calls.Call) -> Any:
-        for attempt in range(RETRIES if call.safe else 1):
+        attempt = 0
+        while True:
             try:
-                response = await self._http.request(
-                    call.method,
-                    call.path,
-                    json=call.body,
-                    params=call.params,
-                    timeout=self._timeout(call),
-                )
-                break
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt + 1 >= (RETRIES if call.safe else 1):
-                    raise _transport_error(exc, self._settings.base_url) from exc
-                await _sleep(RETRY_PAUSE * 2**attempt)
+                response = await self._http.request(**self._request(call))
             except httpx.HTTPError as exc:
-                raise _transport_error(exc, self._settings.base_url) from exc
-        return call.parse(_answer(response))
+                await asyncio.sleep(self._retry_pause(call, attempt, exc))
+                attempt += 1
+                continue
+            return call.parse(_answer(response))
 
     async def _events(self, call: calls.Call) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -571,9 +573,3 @@ def _check_stream(source: EventSource, body: Callable[[], bytes]) -> None:
     if response.status_code >= 400:
         body()
         _answer(response)
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
