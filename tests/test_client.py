@@ -11,6 +11,7 @@ import hashlib
 import os
 import tracemalloc
 
+import httpx
 import pytest
 
 from jupyter_interp_ext.client import (
@@ -26,6 +27,7 @@ from jupyter_interp_ext.client import (
     SandboxTimeoutError,
     TransportError,
     ValidationError,
+    calls,
 )
 from jupyter_interp_ext.testing import free_port
 
@@ -310,10 +312,6 @@ async def test_the_async_client_handles_files_and_bad_credentials(server):
 
 
 def test_only_requests_that_change_nothing_are_sent_again_and_only_if_never_received():
-    import httpx
-
-    from jupyter_interp_ext.client import calls
-
     sandbox = Sandbox("http://127.0.0.1:1/", token="x")
     refused, broken = httpx.ConnectError("refused"), httpx.ReadError("reset")
     assert sandbox._retry_pause(calls.ping(), 0, refused) > 0  # safe, never got through
