@@ -18,6 +18,7 @@ from .pool import KernelPool
 from .processes import ProcessManager
 from .shell_sessions import ShellSessionManager
 from .sse import wait_for_open_streams
+from .watching import WatchManager
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 
@@ -152,6 +153,7 @@ class InterpreterApp(ExtensionApp):
             root_dir=server.root_dir,
             allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
         )
+        self.watch_manager = WatchManager(parent=server, log=server.log)
         self.settings.update(
             interp_context_registry=self.context_registry,
             interp_execution_manager=self.execution_manager,
@@ -159,6 +161,7 @@ class InterpreterApp(ExtensionApp):
             interp_process_manager=self.process_manager,
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
+            interp_watch_manager=self.watch_manager,
             interp_prefix=self.prefix,
             interp_max_request_bytes=self.max_request_bytes,
             interp_keepalive_seconds=self.keepalive_seconds,

@@ -256,6 +256,23 @@ class FileManager(LoggingConfigurable):
 
         await self._run(work, shown)
 
+    async def real_directory(self, path: str, shown: str) -> str:
+        """The real path of an existing directory inside the roots, for work that goes by
+        path (watchers, archives, git): the walk decides where it is, symlinks resolved."""
+
+        def work() -> str:
+            with self.confinement.locate(path, shown) as location:
+                if not location.exists and location.name:
+                    raise not_found(shown, "directory", "Directory")
+                flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+                fd = os.open(location.name or ".", flags, dir_fd=location.dir_fd)
+                try:
+                    return os.readlink(f"/proc/self/fd/{fd}")
+                finally:
+                    os.close(fd)
+
+        return await self._run(work, shown)
+
     async def stream(self, path: str, shown: str) -> AsyncIterator[dict[str, Any]]:
         """metadata, then chunks read one at a time (memory stays at one chunk), then complete."""
 

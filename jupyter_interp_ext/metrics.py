@@ -31,3 +31,9 @@ ACTIVE_STREAMS = Gauge("sandbox_active_streams", "Server-Sent Event responses in
 SESSIONS = Gauge("sandbox_sessions", "Execution sessions (shells) alive.")
 COMMANDS = Counter("sandbox_commands_total", "Foreground shell commands, by outcome.", ["outcome"])
 PROCESSES = Gauge("sandbox_processes_running", "Background processes running.")
+WATCHERS = Gauge("sandbox_watchers", "File watch streams open.")
+PORT_WATCHES = Counter("sandbox_port_watches_total", "Port watches, by outcome.", ["outcome"])
+GIT_CHECKOUTS = Counter("sandbox_git_checkouts_total", "Git clones, by outcome.", ["outcome"])
+BACKUPS = Counter(
+    "sandbox_backups_total", "Archive operations, by kind and outcome.", ["kind", "outcome"]
+)

@@ -19,6 +19,7 @@ from .validation import (
     NO_NUL_PATTERN,
     NOT_BLANK_PATTERN,
 )
+from .watching import EVENT_TYPES
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -185,6 +186,18 @@ COMMAND_BODY = obj(
     background=BOOL,
     processId={"type": "string", "pattern": ID_PATTERN},
 )
+GLOBS = {"type": "array", "items": TEXT}
+WATCH_BODY = obj(
+    ["path"],
+    path=PATH,
+    recursive=BOOL,
+    events={"type": "array", "items": {"enum": list(EVENT_TYPES)}},
+    include=GLOBS,
+    exclude=GLOBS,
+    sessionId=ref("SessionId"),
+)
+CHECKED = success(status={"enum": ["unchanged", "changed", "resync"]}, version=STRING)
+CHECKED["properties"]["reason"] = STRING
 STARTED = success(processId=STRING, pid=INT, command=STRING)
 MOVED = success(path=STRING, newPath=STRING)
 
@@ -308,6 +321,13 @@ def paths() -> dict[str, Any]:
                 stream="start, stdout/stderr, complete",
             )
         },
+        "/api/commands": {
+            "get": o(
+                "Commands agents usually need that the shells' PATH has",
+                "commands",
+                success(availableCommands={"type": "array", "items": STRING}, count=INT),
+            )
+        },
         "/api/process/start": {
             "post": o("Start a background process", "processes", STARTED, COMMAND_BODY)
         },
@@ -428,6 +448,23 @@ def paths() -> dict[str, Any]:
                     destinationPath=PATH,
                     sessionId=ref("SessionId"),
                 ),
+            )
+        },
+        "/api/watch": {
+            "post": o(
+                "Watch a directory",
+                "files",
+                None,
+                WATCH_BODY,
+                stream="watching, then event per change; stopped if the directory goes away",
+            )
+        },
+        "/api/watch/check": {
+            "post": o(
+                "Whether a directory changed since a version",
+                "files",
+                CHECKED,
+                {**WATCH_BODY, "properties": {**WATCH_BODY["properties"], "since": TEXT}},
             )
         },
         "/api/mkdir": {

@@ -66,6 +66,45 @@ class ShellSessionManager(LoggingConfigurable):
         64, help="Sessions (shells) that may exist at once (0: no limit); more get 429."
     ).tag(config=True)
 
+    reported_commands = List(
+        Unicode(),
+        [
+            "bash",
+            "sh",
+            "python3",
+            "python",
+            "pip",
+            "node",
+            "npm",
+            "npx",
+            "deno",
+            "git",
+            "curl",
+            "wget",
+            "ls",
+            "cat",
+            "grep",
+            "find",
+            "sed",
+            "awk",
+            "sort",
+            "head",
+            "tail",
+            "tar",
+            "gzip",
+            "zip",
+            "unzip",
+            "jq",
+            "make",
+            "gcc",
+            "g++",
+            "rg",
+            "sqlite3",
+        ],
+        help="Commands `/api/commands` reports when they are on the shells' PATH: what agents "
+        "usually check for before they plan.",
+    ).tag(config=True)
+
     env_deny_list = List(Unicode(), help="Environment names (fnmatch) shells never get.")
     secrets = List(Unicode(), help="Values that must never reach a shell (the server token).")
     root_dir = Unicode()
@@ -85,6 +124,11 @@ class ShellSessionManager(LoggingConfigurable):
         env = launch_environment(os.environ, self.env_deny_list, self.secrets, extra)
         env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", SANDBOX_VERSION=__version__)
         return env
+
+    def available_commands(self) -> list[str]:
+        """The reported commands found on the PATH a new shell gets."""
+        path = self.base_environment({}).get("PATH", os.defpath)
+        return [name for name in self.reported_commands if shutil.which(name, path=path)]
 
     def list(self) -> list[ShellSession]:
         return [s for s in self._sessions.values() if s.shell.alive]

@@ -22,6 +22,7 @@ ROUTES = [
     ("POST", "api/execute/code", ("execute", "kernels")),
     ("POST", "api/execute", ("execute", "terminals")),
     ("POST", "api/execute/stream", ("execute", "terminals")),
+    ("GET", "api/commands", ("read", "terminals")),
     ("POST", "api/session/create", ("write", "sessions")),
     ("GET", "api/session/list", ("read", "sessions")),
     ("POST", "api/session/delete", ("write", "sessions")),
@@ -29,6 +30,8 @@ ROUTES = [
     ("POST", "api/read/stream", ("read", "contents")),
     ("POST", "api/list-files", ("read", "contents")),
     ("POST", "api/exists", ("read", "contents")),
+    ("POST", "api/watch", ("read", "contents")),
+    ("POST", "api/watch/check", ("read", "contents")),
     ("POST", "api/write", ("write", "contents")),
     ("POST", "api/delete", ("write", "contents")),
     ("POST", "api/rename", ("write", "contents")),
@@ -149,3 +152,10 @@ async def test_openapi_describes_every_route(api, jp_base_url):
         if "rest" not in route[0]
     }
     assert routed == described
+
+
+async def test_commands_lists_what_the_shells_path_has(api, jp_serverapp):
+    sessions = jp_serverapp.web_app.settings["interp_shell_session_manager"]
+    sessions.reported_commands = ["bash", "git", "no-such-command-here"]
+    status, body = await api.call("GET", "api/commands")
+    assert (status, body["availableCommands"], body["count"]) == (200, ["bash", "git"], 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
-from .commands import ExecuteHandler, ExecuteStreamHandler
+from .commands import CommandsHandler, ExecuteHandler, ExecuteStreamHandler
 from .files import (
     DeleteHandler,
     ExistsHandler,
@@ -13,6 +13,8 @@ from .files import (
     MoveHandler,
     ReadHandler,
     ReadStreamHandler,
+    WatchCheckHandler,
+    WatchHandler,
     WriteHandler,
 )
 from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
@@ -34,6 +36,7 @@ _ROUTES = [
     ("api/execute/code", ExecuteCodeHandler),
     ("api/execute", ExecuteHandler),
     ("api/execute/stream", ExecuteStreamHandler),
+    ("api/commands", CommandsHandler),
     ("api/session/create", SessionCreateHandler),
     ("api/session/list", SessionListHandler),
     ("api/session/delete", SessionDeleteHandler),
@@ -46,6 +49,8 @@ _ROUTES = [
     ("api/mkdir", MkdirHandler),
     ("api/list-files", ListFilesHandler),
     ("api/exists", ExistsHandler),
+    ("api/watch", WatchHandler),
+    ("api/watch/check", WatchCheckHandler),
     ("api/process/start", ProcessStartHandler),
     ("api/process/list", ProcessListHandler),
     ("api/process/kill-all", ProcessKillAllHandler),

@@ -48,6 +48,18 @@ class ExecuteHandler(ProcessesHandler):
         )
 
 
+class CommandsHandler(ProcessesHandler):
+    """The commands agents usually need that the shells' PATH has."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        found = self.shell_sessions.available_commands()
+        self.write_json({"availableCommands": found, "count": len(found)})
+
+
 class ExecuteStreamHandler(ProcessesHandler):
     """`start`, then output as it comes, then `complete`; the command is a process too, and
     keeps running if the client leaves."""

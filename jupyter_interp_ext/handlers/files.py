@@ -13,6 +13,7 @@ from ..errors import SandboxError, validation_error
 from ..events import READ_ERROR
 from ..files import FileManager
 from ..validation import optional_bool, optional_str
+from ..watching import WatchManager, WatchOptions
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "contents"
@@ -24,6 +25,10 @@ class FilesHandler(SandboxHandler):
     @property
     def files(self) -> FileManager:
         return self.settings["interp_file_manager"]
+
+    @property
+    def watches(self) -> WatchManager:
+        return self.settings["interp_watch_manager"]
 
     def path(self, body: dict[str, Any], field: str = "path") -> tuple[str, str]:
         """(absolute path, path as the client wrote it); relative paths follow the session's
@@ -136,3 +141,28 @@ class ExistsHandler(FilesHandler):
     async def post(self) -> None:
         real, shown = self.path(self.json_body())
         self.write_json({"path": shown, "exists": await self.files.exists(real, shown)})
+
+
+class WatchHandler(FilesHandler):
+    """`watching`, then `event`s as files under the directory change (see watching.py)."""
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = self.path(body)
+        root = await self.files.real_directory(real, shown)
+        options = WatchOptions.parse(body)
+        self.watches.check_room()
+        await self.stream_events(self.watches.watch(root, shown, options))
+
+
+class WatchCheckHandler(FilesHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = self.path(body)
+        root = await self.files.real_directory(real, shown)
+        since = optional_str(body, "since")
+        self.write_json(await self.watches.check(root, WatchOptions.parse(body), since))

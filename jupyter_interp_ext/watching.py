@@ -1,0 +1,184 @@
+"""File watching: a stream of changes under a directory, and a cheap "did it change?" check.
+
+Changes come from watchfiles (the Rust `notify` crate: inotify on Linux), never from polling.
+It reports additions, modifications and deletions; a rename arrives as a delete and a create,
+and a change of permissions as a modification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from secrets import token_hex
+from typing import Any
+
+from traitlets import Int
+from traitlets.config import LoggingConfigurable
+from watchfiles import Change, awatch
+
+from . import metrics
+from .errors import limit_reached, validation_error
+from .timestamps import now_iso
+from .validation import optional_bool
+
+EVENT_TYPES = ("create", "modify", "delete", "move_from", "move_to", "attrib")
+_KINDS = {Change.added: "create", Change.modified: "modify", Change.deleted: "delete"}
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """What a watch or a check looks at: `include`/`exclude` are globs on the path relative to
+    the watched directory (or on the file name)."""
+
+    recursive: bool
+    events: frozenset[str]
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> WatchOptions:
+        events = _str_list(body, "events") or list(EVENT_TYPES)
+        unknown = set(events) - set(EVENT_TYPES)
+        if unknown:
+            raise validation_error("events", f"unknown event types: {', '.join(sorted(unknown))}")
+        recursive = True if body.get("recursive") is None else optional_bool(body, "recursive")
+        return cls(
+            recursive,
+            frozenset(events),
+            tuple(_str_list(body, "include")),
+            tuple(_str_list(body, "exclude")),
+        )
+
+    def wants(self, relative: str) -> bool:
+        name = os.path.basename(relative)
+        if not self.recursive and os.sep in relative:
+            return False
+        if any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in self.exclude):
+            return False
+        return not self.include or any(
+            fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in self.include
+        )
+
+
+def _str_list(body: dict[str, Any], field: str) -> list[str]:
+    value = body.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise validation_error(field, f"'{field}' must be a list of strings")
+    return value
+
+
+class WatchManager(LoggingConfigurable):
+    """Runs the watchers of `/api/watch` (bounded) and answers `/api/watch/check`."""
+
+    max_watchers = Int(32, help="Watch streams open at once (0: no limit); more get 429.").tag(
+        config=True
+    )
+
+    debounce_ms = Int(50, help="Changes within this many milliseconds are sent together.").tag(
+        config=True
+    )
+
+    max_fingerprint_entries = Int(
+        100_000, help="Entries `/api/watch/check` reads at most before it answers `resync`."
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._open = 0
+
+    def check_room(self) -> None:
+        """429 before a stream opens when the watchers are all in use."""
+        if self.max_watchers and self._open >= self.max_watchers:
+            raise limit_reached("watchers", self.max_watchers, "WatchManager.max_watchers")
+
+    async def watch(
+        self, root: str, shown: str, options: WatchOptions
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`watching`, then one `event` per change; `stopped` if the directory goes away. The
+        watcher is released when the consumer stops reading (the client left). Callers call
+        `check_room` first; a stream that lost a race for the last watcher ends at once."""
+        if self.max_watchers and self._open >= self.max_watchers:
+            yield {"type": "error", "error": "too many watchers (WatchManager.max_watchers)"}
+            return
+        self._open += 1
+        metrics.WATCHERS.set(self._open)
+        stop = asyncio.Event()
+        changes = awatch(
+            root,
+            recursive=options.recursive,
+            stop_event=stop,
+            debounce=self.debounce_ms,
+            step=min(50, self.debounce_ms),
+            yield_on_timeout=True,
+            rust_timeout=500,
+        )
+        try:
+            yield {"type": "watching", "path": shown, "watchId": token_hex(8)}
+            async for batch in changes:
+                for change, path in sorted(batch, key=lambda item: item[1]):
+                    event = self._event(root, shown, options, change, path)
+                    if event is not None:
+                        yield event
+                if not os.path.isdir(root):
+                    yield {"type": "stopped", "reason": f"{shown} no longer exists"}
+                    return
+        finally:
+            stop.set()
+            self._open -= 1
+            metrics.WATCHERS.set(self._open)
+
+    @staticmethod
+    def _event(
+        root: str, shown: str, options: WatchOptions, change: Change, path: str
+    ) -> dict[str, Any] | None:
+        kind = _KINDS.get(change)
+        relative = os.path.relpath(path, root)
+        if kind not in options.events or relative == "." or not options.wants(relative):
+            return None
+        return {
+            "type": "event",
+            "eventType": kind,
+            "path": os.path.join(shown, relative),
+            "isDirectory": os.path.isdir(path),
+            "timestamp": now_iso(),
+        }
+
+    async def check(self, root: str, options: WatchOptions, since: str | None) -> dict[str, Any]:
+        """`unchanged`/`changed` against a version this handed out (a fingerprint of names,
+        sizes and modification times, so it survives restarts); `resync` when `since` is not
+        one, or the directory is too large to fingerprint."""
+        version = await asyncio.to_thread(self._fingerprint, root, options)
+        if version is None:
+            return {"status": "resync", "version": "", "reason": "too many entries"}
+        if since is None or since == "":
+            return {"status": "resync", "version": version, "reason": "no version given"}
+        return {"status": "unchanged" if since == version else "changed", "version": version}
+
+    def _fingerprint(self, root: str, options: WatchOptions) -> str | None:
+        digest = hashlib.sha256()
+        seen = 0
+        for directory, folders, files in os.walk(root):
+            names = sorted(files + folders)
+            folders.sort()
+            if not options.recursive:
+                folders.clear()
+            for name in names:
+                path = os.path.join(directory, name)
+                relative = os.path.relpath(path, root)
+                if not options.wants(relative):
+                    continue
+                seen += 1
+                if seen > self.max_fingerprint_entries:
+                    return None
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                digest.update(f"{relative}\0{info.st_mtime_ns}\0{info.st_size}\n".encode())
+        return digest.hexdigest()[:32]

@@ -1,0 +1,95 @@
+"""Watching files: events for changes made through the files API and through a shell, the
+watcher released when the client leaves, and the cheap change check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+
+from jupyter_interp_ext.pytest_plugin import wait_until
+
+
+@pytest.fixture
+def http(api) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=api.url + "/", headers=api.headers, timeout=30)
+
+
+async def next_event(events, kinds: tuple[str, ...] = ("event", "stopped")) -> dict:
+    while True:
+        sse = await asyncio.wait_for(anext(events), 20)
+        event = json.loads(sse.data)
+        if event["type"] in kinds:
+            return event
+
+
+async def test_changes_through_the_api_and_a_shell_are_streamed(
+    api, http, jp_root_dir, jp_serverapp
+):
+    (jp_root_dir / "watched").mkdir()
+    watches = jp_serverapp.web_app.settings["interp_watch_manager"]
+    body = {"path": "watched", "exclude": ["*.tmp"]}
+    async with http, aconnect_sse(http, "POST", "api/watch", json=body) as source:
+        events = source.aiter_sse()
+        first = json.loads((await anext(events)).data)
+        assert first["type"] == "watching" and first["path"] == "watched" and first["watchId"]
+        assert watches._open == 1
+        await api.call("POST", "api/write", {"path": "watched/a.txt", "content": "1"})
+        created = await next_event(events)
+        assert (created["eventType"], created["path"], created["isDirectory"]) == (
+            "create",
+            "watched/a.txt",
+            False,
+        )
+        await api.call(
+            "POST", "api/execute", {"command": "touch watched/skip.tmp; mkdir watched/sub"}
+        )
+        made = await next_event(events)
+        assert (made["eventType"], made["path"], made["isDirectory"]) == (
+            "create",
+            "watched/sub",
+            True,
+        )
+    await wait_until(lambda: watches._open == 0, "the watcher was released")
+
+
+async def test_a_deleted_directory_stops_the_watch(api, http, jp_root_dir):
+    (jp_root_dir / "gone").mkdir()
+    async with http, aconnect_sse(http, "POST", "api/watch", json={"path": "gone"}) as source:
+        events = source.aiter_sse()
+        await anext(events)
+        await api.call("POST", "api/execute", {"command": "rm -r gone"})
+        stopped = await next_event(events, ("stopped",))
+        assert stopped["reason"] == "gone no longer exists"
+
+
+async def test_check_answers_against_the_version_it_handed_out(api, jp_root_dir):
+    (jp_root_dir / "d").mkdir()
+    status, first = await api.call("POST", "api/watch/check", {"path": "d"})
+    assert (status, first["status"]) == (200, "resync") and first["version"]
+    since = {"path": "d", "since": first["version"]}
+    assert (await api.call("POST", "api/watch/check", since))[1]["status"] == "unchanged"
+    (jp_root_dir / "d" / "new.txt").write_text("x")
+    changed = (await api.call("POST", "api/watch/check", since))[1]
+    assert changed["status"] == "changed" and changed["version"] != first["version"]
+    ignored = {**since, "version": changed["version"], "exclude": ["*.log"]}
+    ignored["since"] = (await api.call("POST", "api/watch/check", ignored))[1]["version"]
+    (jp_root_dir / "d" / "noise.log").write_text("x")
+    assert (await api.call("POST", "api/watch/check", ignored))[1]["status"] == "unchanged"
+
+
+async def test_watching_is_confined_and_bounded(api, http, jp_root_dir, jp_serverapp, tmp_path):
+    status, outside = await api.call("POST", "api/watch", {"path": str(tmp_path)})
+    assert (status, outside["code"]) == (403, "PERMISSION_DENIED")
+    status, missing = await api.call("POST", "api/watch/check", {"path": "nope"})
+    assert (status, missing["code"]) == (404, "FILE_NOT_FOUND")
+    status, bad = await api.call("POST", "api/watch", {"path": ".", "events": ["explode"]})
+    assert (status, bad["code"]) == (400, "VALIDATION_FAILED")
+    jp_serverapp.web_app.settings["interp_watch_manager"].max_watchers = 1
+    async with http, aconnect_sse(http, "POST", "api/watch", json={"path": "."}) as source:
+        await anext(source.aiter_sse())
+        status, limited = await api.call("POST", "api/watch", {"path": "."})
+        assert (status, limited["code"]) == (429, "RESOURCE_LIMIT_REACHED")
