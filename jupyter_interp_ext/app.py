@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Int, Type, Unicode, observe, validate
 from traitlets.config import Config
 
@@ -162,6 +163,7 @@ class InterpreterApp(ExtensionApp):
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
             interp_watch_manager=self.watch_manager,
+            interp_proxy_prefix=proxy_prefix(server),
             interp_prefix=self.prefix,
             interp_max_request_bytes=self.max_request_bytes,
             interp_keepalive_seconds=self.keepalive_seconds,
@@ -228,3 +230,11 @@ def honour_renamed_sections(server: Any) -> None:
         if server.config._has_section(new):
             moved[new].merge(server.config[new])
         server.update_config(moved)
+
+
+def proxy_prefix(server: Any) -> str | None:
+    """`{base_url}proxy/` when jupyter-server-proxy is enabled on this server (it serves any
+    local port there, behind the server's auth), else None."""
+    if not server.jpserver_extensions.get("jupyter_server_proxy"):
+        return None
+    return url_path_join(server.base_url, "proxy") + "/"

@@ -321,6 +321,24 @@ def paths() -> dict[str, Any]:
                 stream="start, stdout/stderr, complete",
             )
         },
+        "/api/port-watch": {
+            "post": o(
+                "Wait until a port answers",
+                "processes",
+                None,
+                obj(
+                    ["port"],
+                    port={"type": "integer", "minimum": 1, "maximum": 65535},
+                    mode={"enum": ["http", "tcp"]},
+                    path={"type": "string", "pattern": "^/[^\\x00]*$"},
+                    statusMin=INT,
+                    statusMax=INT,
+                    processId={"type": "string", "pattern": ID_PATTERN},
+                    interval=NUMBER,
+                ),
+                stream="watching, then ready (statusCode, url), process_exited or error",
+            )
+        },
         "/api/commands": {
             "get": o(
                 "Commands agents usually need that the shells' PATH has",

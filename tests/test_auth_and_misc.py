@@ -38,6 +38,7 @@ ROUTES = [
     ("POST", "api/move", ("write", "contents")),
     ("POST", "api/mkdir", ("write", "contents")),
     ("POST", "api/process/start", ("execute", "terminals")),
+    ("POST", "api/port-watch", ("execute", "terminals")),
     ("GET", "api/process/list", ("execute", "terminals")),
     ("DELETE", "api/process/kill-all", ("execute", "terminals")),
     ("GET", "api/process/some-id", ("execute", "terminals")),

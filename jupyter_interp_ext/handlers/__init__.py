@@ -19,6 +19,7 @@ from .files import (
 )
 from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
 from .processes import (
+    PortWatchHandler,
     ProcessHandler,
     ProcessKillAllHandler,
     ProcessListHandler,
@@ -52,6 +53,7 @@ _ROUTES = [
     ("api/watch", WatchHandler),
     ("api/watch/check", WatchCheckHandler),
     ("api/process/start", ProcessStartHandler),
+    ("api/port-watch", PortWatchHandler),
     ("api/process/list", ProcessListHandler),
     ("api/process/kill-all", ProcessKillAllHandler),
     ("api/process/(?P<process_id>[^/]+)", ProcessHandler),

@@ -9,6 +9,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..events import PROCESS_EXIT
+from ..ports import PortCheck, watch_port
 from ..processes import BackgroundProcess
 from ..timestamps import now_iso
 from ..validation import CommandRequest
@@ -36,6 +37,22 @@ class ProcessesHandler(SandboxHandler):
 
     def write_started(self, proc: BackgroundProcess) -> None:
         self.write_json({"processId": proc.id, "pid": proc.pid, "command": proc.command})
+
+
+class PortWatchHandler(ProcessesHandler):
+    """`watching`, then `ready` (with the port's proxy URL) or `process_exited`."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def post(self) -> None:
+        check = PortCheck.parse(self.json_body())
+        process = self.processes.get(check.process_id) if check.process_id else None
+        await self.stream_events(watch_port(check, process, self.proxied))
+
+    def proxied(self, port: int) -> str | None:
+        """The port's URL through jupyter-server-proxy, behind the server's own auth."""
+        prefix = self.settings["interp_proxy_prefix"]
+        return None if prefix is None else f"{prefix}{port}/"
 
 
 class ProcessStartHandler(ProcessesHandler):
