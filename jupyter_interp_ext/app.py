@@ -14,6 +14,7 @@ from traitlets.config import Config
 from .contexts import CodeContextRegistry
 from .execution import ExecutionManager
 from .files import FileManager
+from .git import GitManager
 from .handlers import routes
 from .pool import KernelPool
 from .processes import ProcessManager
@@ -155,6 +156,7 @@ class InterpreterApp(ExtensionApp):
             allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
         )
         self.watch_manager = WatchManager(parent=server, log=server.log)
+        self.git_manager = GitManager(parent=server, log=server.log)
         self.settings.update(
             interp_context_registry=self.context_registry,
             interp_execution_manager=self.execution_manager,
@@ -163,6 +165,7 @@ class InterpreterApp(ExtensionApp):
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
             interp_watch_manager=self.watch_manager,
+            interp_git_manager=self.git_manager,
             interp_proxy_prefix=proxy_prefix(server),
             interp_prefix=self.prefix,
             interp_max_request_bytes=self.max_request_bytes,

@@ -8,12 +8,31 @@ from .timestamps import now_iso
 
 _STATUS_BY_CODE: dict[str, int] = {
     **dict.fromkeys(
-        ["IS_DIRECTORY", "NOT_DIRECTORY", "INVALID_COMMAND", "VALIDATION_FAILED", "NAME_TOO_LONG"],
+        [
+            "IS_DIRECTORY",
+            "NOT_DIRECTORY",
+            "INVALID_COMMAND",
+            "VALIDATION_FAILED",
+            "NAME_TOO_LONG",
+            "INVALID_GIT_URL",
+            "INVALID_BACKUP_CONFIG",
+        ],
         400,
     ),
+    "GIT_AUTH_FAILED": 401,
+    "GIT_NETWORK_ERROR": 502,
     **dict.fromkeys(["PERMISSION_DENIED", "COMMAND_PERMISSION_DENIED", "READ_ONLY"], 403),
     **dict.fromkeys(
-        ["FILE_NOT_FOUND", "COMMAND_NOT_FOUND", "PROCESS_NOT_FOUND", "CONTEXT_NOT_FOUND"], 404
+        [
+            "FILE_NOT_FOUND",
+            "COMMAND_NOT_FOUND",
+            "PROCESS_NOT_FOUND",
+            "CONTEXT_NOT_FOUND",
+            "GIT_REPOSITORY_NOT_FOUND",
+            "GIT_BRANCH_NOT_FOUND",
+            "BACKUP_NOT_FOUND",
+        ],
+        404,
     ),
     **dict.fromkeys(["FILE_EXISTS", "RESOURCE_BUSY", "SESSION_ALREADY_EXISTS"], 409),
     **dict.fromkeys(["SESSION_DESTROYED", "SESSION_TERMINATED", "CONTEXT_TERMINATED"], 410),

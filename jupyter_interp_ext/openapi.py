@@ -485,6 +485,22 @@ def paths() -> dict[str, Any]:
                 {**WATCH_BODY, "properties": {**WATCH_BODY["properties"], "since": TEXT}},
             )
         },
+        "/api/git/checkout": {
+            "post": o(
+                "Clone a repository",
+                "files",
+                success(repoUrl=STRING, branch={"type": ["string", "null"]}, targetDir=STRING),
+                obj(
+                    ["repoUrl"],
+                    repoUrl=NOT_BLANK,
+                    branch={"type": "string", "pattern": "^[^-\\x00][^\\x00]*$"},
+                    targetDir=PATH,
+                    depth={"type": "integer", "minimum": 1},
+                    timeoutMs=MILLISECONDS,
+                    sessionId=ref("SessionId"),
+                ),
+            )
+        },
         "/api/mkdir": {
             "post": o(
                 "Create a directory",

@@ -17,7 +17,10 @@ import os
 import secrets
 import signal
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+from .outputs import CappedBytes
 
 MARKER_VAR = "SANDBOX_TASK_ID"
 # After a command's process exits, how long its output pipes may still deliver what was written
@@ -119,6 +122,38 @@ async def spawn_bash(
         start_new_session=True,
     )
     return Child(transport, protocol, marker)
+
+
+@dataclass
+class Finished:
+    """A command run to its end: its exit code, capped output, and the pids killed if it ran
+    past its time limit (then `exit_code` is the killed shell's)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    killed: list[int]
+
+    @property
+    def timed_out(self) -> bool:
+        return bool(self.killed)
+
+
+async def run_to_end(
+    command: str, cwd: str, env: dict[str, str], timeout: float | None, output_limit: int
+) -> Finished:
+    """Run `bash -c command` until it exits, or kill it and all it started after `timeout`
+    seconds. Done when bash exits, even if something it left behind still holds its output."""
+    output = {"stdout": CappedBytes(output_limit), "stderr": CappedBytes(output_limit)}
+    child = await spawn_bash(command, cwd, env, lambda kind, data: output[kind].add(data))
+    killed: list[int] = []
+    try:
+        code = await asyncio.wait_for(child.wait(), timeout)
+    except asyncio.TimeoutError:
+        killed = await child.kill_tree()
+        code = await child.wait()
+    await child.finish_output()
+    return Finished(code, output["stdout"].text(), output["stderr"].text(), killed)
 
 
 def _parents() -> dict[int, int]:

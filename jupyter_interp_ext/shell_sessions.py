@@ -20,8 +20,7 @@ from . import metrics
 from ._version import __version__
 from .errors import SandboxError, limit_reached, validation_error
 from .launch import cd_failed, command_dir, launch_environment, start_dir
-from .outputs import CappedBytes
-from .process_tree import alive, spawn_bash
+from .process_tree import alive, run_to_end
 from .shell import CommandResult, CommandTimedOut, Shell, ShellExited
 
 DEFAULT_SESSION = "default"
@@ -234,29 +233,16 @@ class ShellSessionManager(LoggingConfigurable):
             result = CommandResult(1, "", cd_failed(cwd or ""), 0)
             self._account(NO_SESSION, "failed", result)
             return result
-        limit_bytes = self.command_output_limit
-        output = {"stdout": CappedBytes(limit_bytes), "stderr": CappedBytes(limit_bytes)}
-        child = await spawn_bash(
-            command,
-            workdir,
-            self.base_environment(env),
-            lambda kind, data: output[kind].add(data),
-        )
         limit = timeout or self.default_command_timeout or None
-        killed: list[int] = []
-        try:
-            code = await asyncio.wait_for(child.wait(), limit)
-        except asyncio.TimeoutError:
-            killed = await child.kill_tree()
-            code = await child.wait()
-        await child.finish_output()
-        out, err = output["stdout"].text(), output["stderr"].text()
-        if killed:
+        env = self.base_environment(env)
+        run = await run_to_end(command, workdir, env, limit, self.command_output_limit)
+        code, out, err = run.exit_code, run.stdout, run.stderr
+        if run.timed_out:
             code = SESSIONLESS_TIMEOUT_EXIT
             err += f"\nCommand timed out after {round(limit * 1000)}ms"
-            self.log.info("Sessionless command timed out; killed pids %s", killed)
+            self.log.info("Sessionless command timed out; killed pids %s", run.killed)
         result = CommandResult(code, out, err, round((time.monotonic() - started) * 1000))
-        outcome = "timeout" if killed else "ok" if code == 0 else "failed"
+        outcome = "timeout" if run.timed_out else "ok" if code == 0 else "failed"
         self._account(NO_SESSION, outcome, result)
         return result
 

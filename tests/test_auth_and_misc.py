@@ -31,6 +31,7 @@ ROUTES = [
     ("POST", "api/list-files", ("read", "contents")),
     ("POST", "api/exists", ("read", "contents")),
     ("POST", "api/watch", ("read", "contents")),
+    ("POST", "api/git/checkout", ("write", "contents")),
     ("POST", "api/watch/check", ("read", "contents")),
     ("POST", "api/write", ("write", "contents")),
     ("POST", "api/delete", ("write", "contents")),

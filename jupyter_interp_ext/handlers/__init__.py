@@ -8,6 +8,7 @@ from .commands import CommandsHandler, ExecuteHandler, ExecuteStreamHandler
 from .files import (
     DeleteHandler,
     ExistsHandler,
+    GitCheckoutHandler,
     ListFilesHandler,
     MkdirHandler,
     MoveHandler,
@@ -51,6 +52,7 @@ _ROUTES = [
     ("api/list-files", ListFilesHandler),
     ("api/exists", ExistsHandler),
     ("api/watch", WatchHandler),
+    ("api/git/checkout", GitCheckoutHandler),
     ("api/watch/check", WatchCheckHandler),
     ("api/process/start", ProcessStartHandler),
     ("api/port-watch", PortWatchHandler),

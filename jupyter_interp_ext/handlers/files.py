@@ -12,6 +12,7 @@ from tornado import web
 from ..errors import SandboxError, validation_error
 from ..events import READ_ERROR
 from ..files import FileManager
+from ..git import CloneRequest, GitManager, checked_out_branch, redact, repo_name
 from ..validation import optional_bool, optional_str
 from ..watching import WatchManager, WatchOptions
 from .base import SandboxHandler
@@ -25,6 +26,10 @@ class FilesHandler(SandboxHandler):
     @property
     def files(self) -> FileManager:
         return self.settings["interp_file_manager"]
+
+    @property
+    def git(self) -> GitManager:
+        return self.settings["interp_git_manager"]
 
     @property
     def watches(self) -> WatchManager:
@@ -166,3 +171,33 @@ class WatchCheckHandler(FilesHandler):
         root = await self.files.real_directory(real, shown)
         since = optional_str(body, "since")
         self.write_json(await self.watches.check(root, WatchOptions.parse(body), since))
+
+
+class GitCheckoutHandler(FilesHandler):
+    """Clone a repository into the roots (see git.py)."""
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body()
+        request = CloneRequest.parse(body)
+        local = request.local_path()
+        if local is not None:  # a local repository is read, so it must be ours to read
+            real, shown = self.path({**body, "repoUrl": local}, "repoUrl")
+            await self.files.real_directory(real, shown)
+        body = {"targetDir": repo_name(request.repo_url), **body}
+        real, shown = self.path(body, "targetDir")
+        parent = await self.files.real_directory(
+            os.path.dirname(real), os.path.dirname(shown) or "."
+        )
+        target = os.path.join(parent, os.path.basename(real))
+        await self.files.confine(target, shown)
+        env = self.shell_sessions.base_environment({})
+        await self.git.clone(request, target, shown, env)
+        self.write_json(
+            {
+                "repoUrl": redact(request.repo_url),
+                "branch": request.branch or checked_out_branch(target),
+                "targetDir": shown,
+            }
+        )
