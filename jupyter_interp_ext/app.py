@@ -11,6 +11,7 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Int, Type, Unicode, observe, validate
 from traitlets.config import Config
 
+from .backups import BackupManager
 from .contexts import CodeContextRegistry
 from .execution import ExecutionManager
 from .files import FileManager
@@ -157,6 +158,7 @@ class InterpreterApp(ExtensionApp):
         )
         self.watch_manager = WatchManager(parent=server, log=server.log)
         self.git_manager = GitManager(parent=server, log=server.log)
+        self.backup_manager = BackupManager(parent=server, log=server.log)
         self.settings.update(
             interp_context_registry=self.context_registry,
             interp_execution_manager=self.execution_manager,
@@ -166,6 +168,7 @@ class InterpreterApp(ExtensionApp):
             interp_kernel_pool=self.kernel_pool,
             interp_watch_manager=self.watch_manager,
             interp_git_manager=self.git_manager,
+            interp_backup_manager=self.backup_manager,
             interp_proxy_prefix=proxy_prefix(server),
             interp_prefix=self.prefix,
             interp_max_request_bytes=self.max_request_bytes,

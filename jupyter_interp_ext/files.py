@@ -244,7 +244,7 @@ class FileManager(LoggingConfigurable):
                 "size": len(data),
             }
 
-        return await self._run(work, shown)
+        return await self.run_io(work, shown)
 
     async def confine(self, path: str, shown: str) -> None:
         """403 now if the path leads outside the roots (other problems are left for the
@@ -254,7 +254,7 @@ class FileManager(LoggingConfigurable):
             with contextlib.suppress(OSError), self.confinement.locate(path, shown):
                 pass
 
-        await self._run(work, shown)
+        await self.run_io(work, shown)
 
     async def real_directory(self, path: str, shown: str) -> str:
         """The real path of an existing directory inside the roots, for work that goes by
@@ -271,7 +271,7 @@ class FileManager(LoggingConfigurable):
                 finally:
                     os.close(fd)
 
-        return await self._run(work, shown)
+        return await self.run_io(work, shown)
 
     async def stream(self, path: str, shown: str) -> AsyncIterator[dict[str, Any]]:
         """metadata, then chunks read one at a time (memory stays at one chunk), then complete."""
@@ -280,7 +280,7 @@ class FileManager(LoggingConfigurable):
             fd, info, name = self._open_file(path, shown)
             return os.fdopen(fd, "rb"), info, sniff_mime(name, fd)
 
-        file, info, mime = await self._run(opening, shown)
+        file, info, mime = await self.run_io(opening, shown)
         with file:
             binary = not is_text_mime(mime)
             yield {
@@ -292,7 +292,7 @@ class FileManager(LoggingConfigurable):
             }
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             total = 0
-            while chunk := await self._run(lambda: file.read(self.chunk_bytes), shown):
+            while chunk := await self.run_io(lambda: file.read(self.chunk_bytes), shown):
                 total += len(chunk)
                 data = base64.b64encode(chunk).decode("ascii") if binary else decoder.decode(chunk)
                 yield {"type": "chunk", "data": data}
@@ -307,7 +307,7 @@ class FileManager(LoggingConfigurable):
             data = content.encode("utf-8", "surrogatepass")
         else:
             raise validation_error("encoding", "encoding must be 'utf-8' or 'base64'")
-        await self._run(lambda: self._write_atomically(path, shown, data), shown)
+        await self.run_io(lambda: self._write_atomically(path, shown, data), shown)
 
     def _write_atomically(self, path: str, shown: str, data: bytes) -> None:
         """Write beside the target, then rename over it: readers never see half a file."""
@@ -357,7 +357,7 @@ class FileManager(LoggingConfigurable):
                     )
                 os.unlink(location.name, dir_fd=location.dir_fd)
 
-        await self._run(work, shown)
+        await self.run_io(work, shown)
 
     async def move(self, source: str, shown: str, target: str, target_shown: str) -> str:
         """Move like `mv`: onto a name, or into a directory that exists there. The entry itself
@@ -389,7 +389,7 @@ class FileManager(LoggingConfigurable):
                         os.close(inner)
                 return where
 
-        return await self._run(work, shown)
+        return await self.run_io(work, shown)
 
     async def mkdir(self, path: str, shown: str, recursive: bool) -> bool:
         """Create a directory (and, `recursive`, its parents): whether it was created (False:
@@ -416,7 +416,7 @@ class FileManager(LoggingConfigurable):
                 os.mkdir(location.name, dir_fd=location.dir_fd)
                 return True
 
-        return await self._run(work, shown)
+        return await self.run_io(work, shown)
 
     async def list(
         self, path: str, shown: str, recursive: bool, include_hidden: bool
@@ -460,7 +460,7 @@ class FileManager(LoggingConfigurable):
                     os.close(fd)
             return files
 
-        return await self._run(work, shown)
+        return await self.run_io(work, shown)
 
     async def exists(self, path: str, shown: str) -> bool:
         def work() -> bool:
@@ -470,9 +470,9 @@ class FileManager(LoggingConfigurable):
             except (FileNotFoundError, NotADirectoryError):
                 return False
 
-        return await self._run(work, shown)
+        return await self.run_io(work, shown)
 
-    async def _run(self, work: Callable[[], Any], shown: str) -> Any:
+    async def run_io(self, work: Callable[[], Any], shown: str) -> Any:
         """Blocking file work on the file pool; OS errors become protocol errors that name the
         path as the client wrote it (never a server path)."""
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .backups import COMPRESSIONS
 from .shell_sessions import NO_SESSION
 from .validation import (
     BASE64_PATTERN,
@@ -497,6 +498,63 @@ def paths() -> dict[str, Any]:
                     targetDir=PATH,
                     depth={"type": "integer", "minimum": 1},
                     timeoutMs=MILLISECONDS,
+                    sessionId=ref("SessionId"),
+                ),
+            )
+        },
+        "/api/backup/create": {
+            "post": o(
+                "Archive a directory",
+                "files",
+                success(sizeBytes=INT, archivePath=STRING),
+                obj(
+                    ["dir", "archivePath"],
+                    dir=PATH,
+                    archivePath=PATH,
+                    gitignore=BOOL,
+                    excludes=GLOBS,
+                    compression={
+                        "anyOf": [
+                            {"enum": list(COMPRESSIONS)},
+                            obj(format={"enum": [*COMPRESSIONS, None]}, threads=INT),
+                        ]
+                    },
+                    sessionId=ref("SessionId"),
+                ),
+            )
+        },
+        "/api/backup/restore": {
+            "post": o(
+                "Unpack an archive into a directory",
+                "files",
+                success(dir=STRING),
+                obj(["dir", "archivePath"], dir=PATH, archivePath=PATH, sessionId=ref("SessionId")),
+            )
+        },
+        "/api/backup/upload-parts": {
+            "post": o(
+                "Upload an archive's parts to pre-signed URLs of allowed origins",
+                "files",
+                success(
+                    parts={
+                        "type": "array",
+                        "items": obj(["partNumber", "etag"], partNumber=INT, etag=STRING),
+                    }
+                ),
+                obj(
+                    ["archivePath", "parts"],
+                    archivePath=PATH,
+                    parts={
+                        "type": "array",
+                        "minItems": 1,
+                        "items": obj(
+                            ["partNumber", "url", "offset", "size"],
+                            partNumber={"type": "integer", "minimum": 0},
+                            url=STRING,
+                            offset={"type": "integer", "minimum": 0},
+                            size={"type": "integer", "minimum": 0},
+                        ),
+                    },
                     sessionId=ref("SessionId"),
                 ),
             )

@@ -196,6 +196,20 @@ def optional_id(body: dict[str, Any], field: str) -> str | None:
     return None if value is None else check_id(value, field)
 
 
+def string_list(body: dict[str, Any], field: str) -> list[str]:
+    """A list of strings (globs, names), empty when absent."""
+    value = body.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise validation_error(field, f"'{field}' must be a list of strings")
+    for item in value:
+        _require_unicode(item, field)
+        if "\x00" in item:
+            raise validation_error(field, f"'{field}' must not contain NUL bytes")
+    return list(value)
+
+
 def optional_bool(body: dict[str, Any], field: str) -> bool:
     """A boolean flag, false when absent."""
     value = body.get(field)

@@ -23,7 +23,7 @@ from watchfiles import Change, awatch
 from . import metrics
 from .errors import limit_reached, validation_error
 from .timestamps import now_iso
-from .validation import optional_bool
+from .validation import optional_bool, string_list
 
 EVENT_TYPES = ("create", "modify", "delete", "move_from", "move_to", "attrib")
 _KINDS = {Change.added: "create", Change.modified: "modify", Change.deleted: "delete"}
@@ -41,7 +41,7 @@ class WatchOptions:
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> WatchOptions:
-        events = _str_list(body, "events") or list(EVENT_TYPES)
+        events = string_list(body, "events") or list(EVENT_TYPES)
         unknown = set(events) - set(EVENT_TYPES)
         if unknown:
             raise validation_error("events", f"unknown event types: {', '.join(sorted(unknown))}")
@@ -49,8 +49,8 @@ class WatchOptions:
         return cls(
             recursive,
             frozenset(events),
-            tuple(_str_list(body, "include")),
-            tuple(_str_list(body, "exclude")),
+            tuple(string_list(body, "include")),
+            tuple(string_list(body, "exclude")),
         )
 
     def wants(self, relative: str) -> bool:
@@ -62,15 +62,6 @@ class WatchOptions:
         return not self.include or any(
             fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in self.include
         )
-
-
-def _str_list(body: dict[str, Any], field: str) -> list[str]:
-    value = body.get(field)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise validation_error(field, f"'{field}' must be a list of strings")
-    return value
 
 
 class WatchManager(LoggingConfigurable):

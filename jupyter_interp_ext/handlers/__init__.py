@@ -6,6 +6,9 @@ from jupyter_server.utils import url_path_join
 
 from .commands import CommandsHandler, ExecuteHandler, ExecuteStreamHandler
 from .files import (
+    BackupCreateHandler,
+    BackupRestoreHandler,
+    BackupUploadHandler,
     DeleteHandler,
     ExistsHandler,
     GitCheckoutHandler,
@@ -53,6 +56,9 @@ _ROUTES = [
     ("api/exists", ExistsHandler),
     ("api/watch", WatchHandler),
     ("api/git/checkout", GitCheckoutHandler),
+    ("api/backup/create", BackupCreateHandler),
+    ("api/backup/restore", BackupRestoreHandler),
+    ("api/backup/upload-parts", BackupUploadHandler),
     ("api/watch/check", WatchCheckHandler),
     ("api/process/start", ProcessStartHandler),
     ("api/port-watch", PortWatchHandler),

@@ -9,11 +9,13 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..backups import BackupManager, compression_of, members, upload_parts
 from ..errors import SandboxError, validation_error
 from ..events import READ_ERROR
 from ..files import FileManager
 from ..git import CloneRequest, GitManager, checked_out_branch, redact, repo_name
-from ..validation import optional_bool, optional_str
+from ..process_tree import run_to_end
+from ..validation import optional_bool, optional_str, string_list
 from ..watching import WatchManager, WatchOptions
 from .base import SandboxHandler
 
@@ -201,3 +203,77 @@ class GitCheckoutHandler(FilesHandler):
                 "targetDir": shown,
             }
         )
+
+
+class BackupsHandler(FilesHandler):
+    @property
+    def backups(self) -> BackupManager:
+        return self.settings["interp_backup_manager"]
+
+    async def new_entry(self, body: dict[str, Any], field: str) -> tuple[str, str]:
+        """(real path, shown path) for an entry that may not exist yet: its parent must."""
+        real, shown = self.path(body, field)
+        parent = await self.files.real_directory(
+            os.path.dirname(real), os.path.dirname(shown) or "."
+        )
+        target = os.path.join(parent, os.path.basename(real))
+        await self.files.confine(target, shown)
+        return target, shown
+
+    async def not_ignored(self, source: str) -> set[str] | None:
+        """What git does not ignore under `source` (None: not inside a git repository)."""
+        listing = "git ls-files -z --cached --others --exclude-standard"
+        env = self.shell_sessions.base_environment({})
+        run = await run_to_end(listing, source, env, 60, 256 * 1024 * 1024)
+        return set(filter(None, run.stdout.split("\0"))) if run.exit_code == 0 else None
+
+
+class BackupCreateHandler(BackupsHandler):
+    """Archive a directory (honouring .gitignore when asked, and `excludes`)."""
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body()
+        source_path, source_shown = self.path(body, "dir")
+        source = await self.files.real_directory(source_path, source_shown)
+        archive, shown = await self.new_entry(body, "archivePath")
+        compression = compression_of(body)
+        excludes = string_list(body, "excludes")
+        keep = await self.not_ignored(source) if optional_bool(body, "gitignore") else None
+        if os.path.dirname(archive).startswith(source):  # never archive the archive itself
+            excludes.append(os.path.relpath(archive, source))
+
+        def work() -> int:
+            entries = members(source, excludes, keep)
+            return self.backups.create(source, archive, compression, entries)
+
+        size = await self.files.run_io(work, shown)
+        self.write_json({"sizeBytes": size, "archivePath": shown})
+
+
+class BackupRestoreHandler(BackupsHandler):
+    """Unpack an archive into a directory, refusing anything that would escape it."""
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, archive_shown = self.path(body, "archivePath")
+        await self.files.confine(real, archive_shown)
+        target, shown = await self.new_entry(body, "dir")
+        await self.files.run_io(lambda: self.backups.restore(real, archive_shown, target), shown)
+        self.write_json({"dir": shown})
+
+
+class BackupUploadHandler(BackupsHandler):
+    """PUT an archive's parts to pre-signed URLs of allowed origins."""
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.json_body()
+        real, shown = self.path(body, "archivePath")
+        await self.files.confine(real, shown)
+        parts = upload_parts(body)
+        self.write_json({"parts": await self.backups.upload_parts(real, parts)})
