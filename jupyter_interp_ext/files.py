@@ -31,6 +31,14 @@ from .errors import SandboxError, validation_error
 from .events import READ_COMPLETE
 from .validation import MAX_PATH_CHARS, decode_base64, is_blank
 
+# The temporary file a write fills before renaming it over the target ends so: watchers skip it.
+WRITE_SUFFIX = ".sandbox-write"
+
+
+def is_write_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(WRITE_SUFFIX)
+
+
 # OS errors as protocol codes (the rest are FILESYSTEM_ERROR).
 _ERROR_CODES = {
     errno.ENOENT: "FILE_NOT_FOUND",
@@ -322,7 +330,7 @@ class FileManager(LoggingConfigurable):
                         "IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown}
                     )
                 mode = info.st_mode & 0o7777
-            temp = f".{location.name[:200]}.{secrets.token_hex(4)}.tmp"
+            temp = f".{location.name[:200]}.{secrets.token_hex(4)}{WRITE_SUFFIX}"
             parent = location.dir_fd
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(temp, flags, 0o600, dir_fd=parent)

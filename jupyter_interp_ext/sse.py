@@ -108,7 +108,8 @@ class EventStream:
                 step = asyncio.ensure_future(anext(iterator))
                 await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
                 if not step.done():
-                    step.cancel()
+                    step.cancel()  # and let it end, so that closing `events` below is allowed
+                    await asyncio.wait({step})
                     return False
                 try:
                     event = step.result()

@@ -22,6 +22,7 @@ from watchfiles import Change, awatch
 
 from . import metrics
 from .errors import limit_reached, validation_error
+from .files import is_write_temporary
 from .timestamps import now_iso
 from .validation import optional_bool, string_list
 
@@ -131,6 +132,8 @@ class WatchManager(LoggingConfigurable):
         kind = _KINDS.get(change)
         relative = os.path.relpath(path, root)
         if kind not in options.events or relative == "." or not options.wants(relative):
+            return None
+        if is_write_temporary(os.path.basename(path)):  # the files API's own atomic write
             return None
         return {
             "type": "event",

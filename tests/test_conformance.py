@@ -7,8 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+from test_git import make_repository
+
 from jupyter_interp_ext._version import __version__
-from jupyter_interp_ext.testing import parse_sse
+from jupyter_interp_ext.testing import free_port, parse_sse
 
 CLIENT_DIR = Path(__file__).parent / "conformance"
 
@@ -41,8 +43,11 @@ async def run_official_client(
 
 
 async def test_official_client_against_the_extension(api, jp_serverapp, jp_root_dir):
-    report = await run_official_client(api.url, jp_serverapp.identity_provider.token)
     root = jp_root_dir.resolve()
+    await asyncio.to_thread(make_repository, root / "origin")
+    token = jp_serverapp.identity_provider.token
+    port = free_port()
+    report = await run_official_client(api.url, token, "client.mjs", str(root), str(port))
 
     assert report["ping"] == "pong"
     assert report["version"] == __version__
@@ -129,3 +134,23 @@ async def test_official_client_against_the_extension(api, jp_serverapp, jp_root_
     assert report["readMissing"]["httpStatus"] == 404
     assert report["readOutside"]["code"] == "PERMISSION_DENIED"
     assert report["readOutside"]["httpStatus"] == 403
+
+    assert "bash" in report["commands"] and "git" in report["commands"]
+    assert report["watching"]["type"] == "watching"
+    event = report["watchEvent"]
+    assert (event["type"], event["eventType"], event["path"]) == (
+        "event",
+        "create",
+        "watched/new.txt",
+    )
+    assert report["check"] == ["resync", "unchanged"]
+    assert [e["type"] for e in report["port"]] == ["watching", "ready"]
+    assert report["port"][-1]["statusCode"] == 200
+    assert (report["git"]["branch"], report["git"]["targetDir"]) == ("main", "cloned")
+    assert (root / "cloned" / "README.md").read_text() == "hello\n"
+    assert report["backup"]["sizeBytes"] == (root / "cloned.tar.zst").stat().st_size
+    assert (root / "restored" / "README.md").read_text() == "hello\n"
+    assert (report["uploadRefused"]["code"], report["uploadRefused"]["httpStatus"]) == (
+        "PERMISSION_DENIED",
+        403,
+    )

@@ -91,5 +91,5 @@ async def test_watching_is_confined_and_bounded(api, http, jp_root_dir, jp_serve
     jp_serverapp.web_app.settings["interp_watch_manager"].max_watchers = 1
     async with http, aconnect_sse(http, "POST", "api/watch", json={"path": "."}) as source:
         await anext(source.aiter_sse())
-        status, limited = await api.call("POST", "api/watch", {"path": "."})
-        assert (status, limited["code"]) == (429, "RESOURCE_LIMIT_REACHED")
+        limited = await http.post("api/watch", json={"path": "."})
+        assert (limited.status_code, limited.json()["code"]) == (429, "RESOURCE_LIMIT_REACHED")

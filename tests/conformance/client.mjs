@@ -2,7 +2,8 @@
 // Usage: node --import ./register.mjs client.mjs <baseUrl> <token>
 import { CodeInterpreter, collectFile, parseSSEStream, SandboxClient } from "@cloudflare/sandbox";
 
-const [baseUrl, token] = process.argv.slice(2);
+const [baseUrl, token, root, portText] = process.argv.slice(2);
+const port = Number(portText);
 const client = new SandboxClient({
   baseUrl,
   defaultHeaders: { Authorization: `token ${token}` },
@@ -116,5 +117,24 @@ report.existsAfter = (await files.exists("data/out/renamed.txt", sid)).exists;
 report.readMissing = await failure(() => files.readFile("data/none.txt", sid));
 report.readOutside = await failure(() => files.readFile("/etc/passwd", sid));
 report.deleted = await client.utils.deleteSession(sid);
+
+// Watching, ports, git, commands and backups (the test made `origin`, a git repository).
+report.commands = await client.utils.getCommands();
+await files.mkdir("watched", undefined, { recursive: true });
+const watchStream = await client.watch.watch({ path: "watched", recursive: true });
+const watchEvents = parseSSEStream(watchStream)[Symbol.asyncIterator]();
+report.watching = (await watchEvents.next()).value;
+await files.writeFile("watched/new.txt", "hello", undefined);
+report.watchEvent = (await watchEvents.next()).value;
+await watchEvents.return();
+const firstCheck = await client.watch.checkChanges({ path: "watched" });
+report.check = [firstCheck.status, (await client.watch.checkChanges({ path: "watched", since: firstCheck.version })).status];
+const server = await client.processes.startProcess(`python3 -m http.server ${port} --bind 127.0.0.1`, undefined);
+report.port = await collect(await client.ports.watchPort({ port, mode: "http", processId: server.processId, interval: 100 }));
+await client.processes.killProcess(server.processId);
+report.git = await client.git.checkout(`file://${root}/origin`, undefined, { targetDir: "cloned", branch: "main" });
+report.backup = await client.backup.createArchive("cloned", "cloned.tar.zst", undefined, { compression: { format: "zstd" } });
+report.restored = await client.backup.restoreArchive("restored", "cloned.tar.zst", undefined);
+report.uploadRefused = await failure(() => client.backup.uploadParts({ archivePath: "cloned.tar.zst", parts: [{ partNumber: 1, url: "http://169.254.169.254/latest", offset: 0, size: 1 }] }));
 
 console.log(JSON.stringify(report));
