@@ -26,6 +26,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .errors import SandboxError, validation_error
+from .validation import is_whole
 
 # Compression name → (opens a compressing writer on a file, the format's magic bytes).
 COMPRESSIONS: dict[str, tuple[Callable[[IO[bytes]], IO[bytes]], bytes]] = {
@@ -46,7 +47,7 @@ def compression_of(body: dict[str, Any]) -> str:
     value = body.get("compression")
     name = value.get("format") if isinstance(value, dict) else value
     name = name or "gzip"
-    if name not in COMPRESSIONS:
+    if not isinstance(name, str) or name not in COMPRESSIONS:
         raise validation_error(
             "compression", f"compression must be one of {', '.join(COMPRESSIONS)}"
         )
@@ -127,9 +128,11 @@ class BackupManager(LoggingConfigurable):
                 {"origin": origin},
             )
 
-    async def upload_parts(self, archive: str, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """PUT each part's byte range; the ETag each answer gave, in part order."""
-        size = os.path.getsize(archive)
+    async def upload_parts(
+        self, archive: str, size: int, parts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """PUT each part's byte range of `archive` (`size` bytes); the ETag each answer gave,
+        in part order."""
         for part in parts:
             self.check_upload(part["url"])
             if part["offset"] < 0 or part["size"] < 0 or part["offset"] + part["size"] > size:
@@ -211,9 +214,9 @@ def upload_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(part, dict):
             raise validation_error("parts", "each part must be an object")
         numbers = [part.get(k) for k in ("partNumber", "offset", "size")]
-        if any(type(n) is not int or n < 0 for n in numbers) or not isinstance(
-            part.get("url"), str
-        ):
+        if not all(map(is_whole, numbers)) or not isinstance(part.get("url"), str):
             raise validation_error("parts", "each part needs a partNumber, url, offset and size")
-        checked.append({k: part[k] for k in ("partNumber", "url", "offset", "size")})
+        checked.append(
+            {"url": part["url"], **{k: int(part[k]) for k in ("partNumber", "offset", "size")}}
+        )
     return checked

@@ -21,7 +21,7 @@ from traitlets.config import LoggingConfigurable
 from . import metrics
 from .errors import SandboxError, validation_error
 from .process_tree import run_to_end
-from .validation import optional_milliseconds, optional_str
+from .validation import is_whole, optional_milliseconds, optional_str
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _REMOTE_SCHEMES = ("https", "http", "ssh", "git")
@@ -62,11 +62,12 @@ class CloneRequest:
         if not url or not url.strip():
             raise SandboxError("INVALID_GIT_URL", "repoUrl is required", {"repoUrl": url})
         depth = body.get("depth")
-        if depth is not None and (type(depth) is not int or depth < 1):
+        if depth is not None and not is_whole(depth, 1):
             raise validation_error("depth", "'depth' must be a positive whole number")
         branch = optional_str(body, "branch")
         if branch is not None and (not branch or branch.startswith("-")):
             raise validation_error("branch", "'branch' must be a branch name")
+        depth = None if depth is None else int(depth)
         return cls(url.strip(), branch, depth, optional_milliseconds(body, "timeoutMs"))
 
     def local_path(self) -> str | None:

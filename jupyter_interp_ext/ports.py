@@ -13,7 +13,7 @@ import httpx
 from . import metrics
 from .errors import validation_error
 from .processes import BackgroundProcess
-from .validation import optional_id, optional_str
+from .validation import is_whole, optional_id, optional_str
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0  # seconds between checks (the protocol's clamp)
 
@@ -83,10 +83,12 @@ def _number(body: dict[str, Any], field: str, default: float) -> float:
 
 
 def _integer(body: dict[str, Any], field: str, default: int | None) -> int:
-    value = _number(body, field, default)  # type: ignore[arg-type]
-    if value is not None and value != int(value):
+    value = body.get(field)
+    if value is None:
+        return default  # type: ignore[return-value]
+    if not is_whole(value, least=-(2**63)):
         raise validation_error(field, f"'{field}' must be a whole number")
-    return None if value is None else int(value)  # type: ignore[return-value]
+    return int(value)
 
 
 async def watch_port(

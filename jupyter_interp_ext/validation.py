@@ -210,6 +210,13 @@ def string_list(body: dict[str, Any], field: str) -> list[str]:
     return list(value)
 
 
+def is_whole(value: Any, least: int = 0) -> bool:
+    """A JSON whole number (`2`, or `2.0`, which JSON Schema counts as an integer) >= least."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return value == int(value) and value >= least
+
+
 def optional_bool(body: dict[str, Any], field: str) -> bool:
     """A boolean flag, false when absent."""
     value = body.get(field)

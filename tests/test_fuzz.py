@@ -52,6 +52,12 @@ def test_fuzzed_requests_get_conforming_answers_and_no_unexpected_5xx(server):
             # test_auth_and_misc.py. Schema-valid requests may be refused by the state they
             # meet (IS_DIRECTORY…), so the hooks' described_data_passes_validation stands in for
             # the positive-data check; protocol 5xx are checked by the hooks too.
+            # These streams last until the client leaves (a watch, a port nobody opens):
+            # tests/test_watch.py and tests/test_ports.py cover them.
+            "--exclude-path",
+            "/api/watch",
+            "--exclude-path",
+            "/api/port-watch",
             "--exclude-checks",
             "missing_required_header,positive_data_acceptance,not_a_server_error",
             "--request-timeout",

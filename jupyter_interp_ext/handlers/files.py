@@ -276,4 +276,5 @@ class BackupUploadHandler(BackupsHandler):
         real, shown = self.path(body, "archivePath")
         await self.files.confine(real, shown)
         parts = upload_parts(body)
-        self.write_json({"parts": await self.backups.upload_parts(real, parts)})
+        size = await self.files.run_io(lambda: os.stat(real).st_size, shown)
+        self.write_json({"parts": await self.backups.upload_parts(real, size, parts)})
