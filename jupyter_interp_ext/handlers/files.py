@@ -29,6 +29,16 @@ class FilesHandler(SandboxHandler):
     def files(self) -> FileManager:
         return self.settings["interp_file_manager"]
 
+    async def new_entry(self, body: dict[str, Any], field: str) -> tuple[str, str]:
+        """(real path, shown path) for an entry that may not exist yet: its parent must."""
+        real, shown = self.path(body, field)
+        parent = await self.files.real_directory(
+            os.path.dirname(real), os.path.dirname(shown) or "."
+        )
+        target = os.path.join(parent, os.path.basename(real))
+        await self.files.confine(target, shown)
+        return target, shown
+
     @property
     def git(self) -> GitManager:
         return self.settings["interp_git_manager"]
@@ -188,12 +198,7 @@ class GitCheckoutHandler(FilesHandler):
             real, shown = self.path({**body, "repoUrl": local}, "repoUrl")
             await self.files.real_directory(real, shown)
         body = {"targetDir": repo_name(request.repo_url), **body}
-        real, shown = self.path(body, "targetDir")
-        parent = await self.files.real_directory(
-            os.path.dirname(real), os.path.dirname(shown) or "."
-        )
-        target = os.path.join(parent, os.path.basename(real))
-        await self.files.confine(target, shown)
+        target, shown = await self.new_entry(body, "targetDir")
         env = self.shell_sessions.base_environment({})
         await self.git.clone(request, target, shown, env)
         self.write_json(
@@ -209,16 +214,6 @@ class BackupsHandler(FilesHandler):
     @property
     def backups(self) -> BackupManager:
         return self.settings["interp_backup_manager"]
-
-    async def new_entry(self, body: dict[str, Any], field: str) -> tuple[str, str]:
-        """(real path, shown path) for an entry that may not exist yet: its parent must."""
-        real, shown = self.path(body, field)
-        parent = await self.files.real_directory(
-            os.path.dirname(real), os.path.dirname(shown) or "."
-        )
-        target = os.path.join(parent, os.path.basename(real))
-        await self.files.confine(target, shown)
-        return target, shown
 
     async def not_ignored(self, source: str) -> set[str] | None:
         """What git does not ignore under `source` (None: not inside a git repository)."""
