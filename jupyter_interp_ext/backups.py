@@ -8,7 +8,6 @@ target's entries only when the whole archive was read: a refused archive changes
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import os
 import shutil
@@ -26,6 +25,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import metrics
 from .errors import SandboxError, validation_error
+from .files import matches_glob
 from .validation import is_whole
 
 # Compression name → (opens a compressing writer on a file, the format's magic bytes).
@@ -189,7 +189,7 @@ def members(source: str, excludes: list[str], keep: set[str] | None) -> list[str
         for name in sorted(folders) + sorted(files):
             path = os.path.join(directory, name)
             relative = os.path.relpath(path, source)
-            if any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in excludes):
+            if matches_glob(relative, excludes):
                 if name in folders:
                     folders.remove(name)
                 continue

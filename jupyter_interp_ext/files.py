@@ -13,11 +13,12 @@ import base64
 import codecs
 import contextlib
 import errno
+import fnmatch
 import mimetypes
 import os
 import secrets
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,13 @@ WRITE_SUFFIX = ".sandbox-write"
 
 def is_write_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(WRITE_SUFFIX)
+
+
+def matches_glob(relative: str, patterns: Iterable[str]) -> bool:
+    """Whether a path relative to a chosen directory matches a glob, by the whole relative path
+    or by its name (`*.log` matches `a/b.log`), as watch filters and archive excludes read it."""
+    name = os.path.basename(relative)
+    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
 
 
 # OS errors as protocol codes (the rest are FILESYSTEM_ERROR).

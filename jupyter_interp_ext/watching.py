@@ -8,7 +8,6 @@ and a change of permissions as a modification.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from watchfiles import Change, awatch
 
 from . import metrics
 from .errors import limit_reached, validation_error
-from .files import is_write_temporary
+from .files import is_write_temporary, matches_glob
 from .timestamps import now_iso
 from .validation import optional_bool, string_list
 
@@ -55,14 +54,11 @@ class WatchOptions:
         )
 
     def wants(self, relative: str) -> bool:
-        name = os.path.basename(relative)
         if not self.recursive and os.sep in relative:
             return False
-        if any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in self.exclude):
+        if matches_glob(relative, self.exclude):
             return False
-        return not self.include or any(
-            fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in self.include
-        )
+        return not self.include or matches_glob(relative, self.include)
 
 
 class WatchManager(LoggingConfigurable):
