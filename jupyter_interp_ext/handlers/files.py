@@ -29,6 +29,11 @@ class FilesHandler(SandboxHandler):
     def files(self) -> FileManager:
         return self.settings["interp_file_manager"]
 
+    async def directory(self, body: dict[str, Any], field: str = "path") -> tuple[str, str]:
+        """(real path, shown path) of an existing directory inside the roots."""
+        real, shown = self.path(body, field)
+        return await self.files.real_directory(real, shown), shown
+
     async def new_entry(self, body: dict[str, Any], field: str) -> tuple[str, str]:
         """(real path, shown path) for an entry that may not exist yet: its parent must."""
         real, shown = self.path(body, field)
@@ -167,8 +172,7 @@ class WatchHandler(FilesHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = self.path(body)
-        root = await self.files.real_directory(real, shown)
+        root, shown = await self.directory(body)
         options = WatchOptions.parse(body)
         self.watches.check_room()
         await self.stream_events(self.watches.watch(root, shown, options))
@@ -179,8 +183,7 @@ class WatchCheckHandler(FilesHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.json_body()
-        real, shown = self.path(body)
-        root = await self.files.real_directory(real, shown)
+        root, _ = await self.directory(body)
         since = optional_str(body, "since")
         self.write_json(await self.watches.check(root, WatchOptions.parse(body), since))
 
@@ -230,8 +233,7 @@ class BackupCreateHandler(BackupsHandler):
     @authorized("write")
     async def post(self) -> None:
         body = self.json_body()
-        source_path, source_shown = self.path(body, "dir")
-        source = await self.files.real_directory(source_path, source_shown)
+        source, _ = await self.directory(body, "dir")
         archive, shown = await self.new_entry(body, "archivePath")
         compression = compression_of(body)
         excludes = string_list(body, "excludes")
