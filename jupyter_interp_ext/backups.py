@@ -14,6 +14,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import PurePath
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -180,9 +181,7 @@ def members(source: str, excludes: list[str], keep: set[str] | None) -> list[str
     """Paths under `source` to archive, relative, parents first: not matching `excludes`
     (globs on the path or the name), and within `keep` when given (git's non-ignored files;
     their directories are kept too)."""
-    kept_dirs = {os.path.dirname(p) for p in keep} if keep is not None else set()
-    while keep is not None and "" not in kept_dirs and kept_dirs:
-        kept_dirs |= {os.path.dirname(d) for d in kept_dirs}
+    kept_dirs = {str(parent) for path in keep or () for parent in PurePath(path).parents}
     found = []
     for directory, folders, files in os.walk(source):
         folders.sort()

@@ -52,7 +52,7 @@ class PortCheck:
             process_id=optional_id(body, "processId"),
         )
 
-    async def status(self) -> int | None:
+    async def status(self, client: httpx.AsyncClient) -> int | None:
         """The HTTP status (0 for a TCP connection) when ready, else None."""
         if not self.http:
             try:
@@ -64,8 +64,7 @@ class PortCheck:
             writer.close()
             return 0
         try:
-            async with httpx.AsyncClient(timeout=self.interval) as client:
-                answer = await client.get(f"http://127.0.0.1:{self.port}{self.path}")
+            answer = await client.get(f"http://127.0.0.1:{self.port}{self.path}")
         except httpx.HTTPError:
             return None
         return (
@@ -97,19 +96,20 @@ async def watch_port(
     """`watching`, then `ready` (with the port's URL through the server's proxy, when there is
     one), or `process_exited` if the given process ends first."""
     yield {"type": "watching", "port": check.port}
-    while True:
-        if process is not None and process.exit_code is not None:
-            metrics.PORT_WATCHES.labels("process_exited").inc()
-            yield {"type": "process_exited", "port": check.port, "exitCode": process.exit_code}
-            return
-        status = await check.status()
-        if status is not None:
-            metrics.PORT_WATCHES.labels("ready").inc()
-            ready: dict[str, Any] = {"type": "ready", "port": check.port}
-            if check.http:
-                ready["statusCode"] = status
-            if (address := url(check.port)) is not None:
-                ready["url"] = address
-            yield ready
-            return
-        await asyncio.sleep(check.interval)
+    async with httpx.AsyncClient(timeout=check.interval) as client:  # one for every check
+        while True:
+            if process is not None and process.exit_code is not None:
+                metrics.PORT_WATCHES.labels("process_exited").inc()
+                yield {"type": "process_exited", "port": check.port, "exitCode": process.exit_code}
+                return
+            status = await check.status(client)
+            if status is not None:
+                metrics.PORT_WATCHES.labels("ready").inc()
+                ready: dict[str, Any] = {"type": "ready", "port": check.port}
+                if check.http:
+                    ready["statusCode"] = status
+                if (address := url(check.port)) is not None:
+                    ready["url"] = address
+                yield ready
+                return
+            await asyncio.sleep(check.interval)

@@ -20,7 +20,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, aconnect_sse, connect_sse
+from httpx_sse import aconnect_sse, connect_sse
 
 from . import calls
 from .errors import SandboxError, TransportError, error_from_answer
@@ -123,7 +123,7 @@ class Files(_Api):
 
     def read_stream(self, path: str, session_id: str | None = None) -> Any:
         """The file's bytes chunk by chunk, never held whole (an iterator, or an async one)."""
-        return self._client._chunks(calls.read_stream(path, session_id))
+        return self._client._fed(calls.read_stream(path, session_id), _Reader().feed)
 
 
 class Sessions(_Api):
@@ -176,7 +176,7 @@ class Processes(_Api):
 
     def stream(self, process_id: str) -> Any:
         """Its output from the start, then live, until it exits (`OutputMessage`s)."""
-        return self._client._outputs(calls.process_stream(process_id))
+        return self._client._fed(calls.process_stream(process_id), _CommandOutput().feed)
 
 
 class Commands(_Api):
@@ -226,7 +226,7 @@ class _CommandOutput:
         if kind in ("complete", "exit"):
             self.exit_code = event.get("exitCode")
         elif kind == "error":
-            raise SandboxError(event.get("code", ""), event.get("error", "stream failed"), 500, {})
+            raise _stream_error(event)
         return None
 
     def result(self) -> CommandResult:
@@ -248,12 +248,21 @@ class _Reader:
         if event.get("type") == "metadata":
             self.binary = bool(event.get("isBinary"))
         elif event.get("type") == "error":
-            raise SandboxError(event.get("code", ""), event.get("error", "read failed"), 500, {})
+            raise _stream_error(event)
         return calls.stream_chunk(event, self.binary)
 
 
+def _stream_error(event: dict[str, Any]) -> SandboxError:
+    """The error a stream reported in its last event, after its answer had begun."""
+    return SandboxError(event.get("code", ""), event.get("error", "the stream failed"), 500, {})
+
+
 class _Common:
-    """What both clients share: settings, the API groups, the default contexts."""
+    """What both clients share: settings, the HTTP client, the API groups, the default
+    contexts. Subclasses name their httpx client and transport classes."""
+
+    _http_class: Any
+    _transport_class: Any
 
     def __init__(
         self,
@@ -263,6 +272,12 @@ class _Common:
         timeout: float = 30.0,
     ) -> None:
         self._settings = _Settings(server_url, token, prefix, timeout)
+        self._http = self._http_class(
+            base_url=self._settings.base_url,
+            headers=self._settings.headers,
+            cookies=self._settings.cookies,
+            transport=self._transport_class(socket_options=NO_DELAY),
+        )
         self.files = Files(self)
         self.sessions = Sessions(self)
         self.processes = Processes(self)
@@ -315,20 +330,8 @@ class Sandbox(_Common):
     token falls back to `JUPYTER_TOKEN`. Use it as a context manager, or call `close()`.
     """
 
-    def __init__(
-        self,
-        server_url: str | None = None,
-        token: str | None = None,
-        prefix: str = "sandbox",
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(server_url, token, prefix, timeout)
-        self._http = httpx.Client(
-            base_url=self._settings.base_url,
-            headers=self._settings.headers,
-            cookies=self._settings.cookies,
-            transport=httpx.HTTPTransport(socket_options=NO_DELAY),
-        )
+    _http_class = httpx.Client
+    _transport_class = httpx.HTTPTransport
 
     def __enter__(self) -> Sandbox:
         return self
@@ -380,10 +383,8 @@ class Sandbox(_Common):
         execution: Execution,
     ) -> Iterator[StreamItem]:
         context_id = _context_id(context) or self._default_context(language)
-        for event in self._events(calls.run_code(context_id, code, timeout)):
-            item = run_item(event, execution)
-            if item is not None:
-                yield item
+        run = calls.run_code(context_id, code, timeout)
+        yield from self._fed(run, lambda event: run_item(event, execution))
 
     def _default_context(self, language: str) -> str:
         if language not in self._default_contexts:
@@ -406,52 +407,34 @@ class Sandbox(_Common):
             with connect_sse(
                 self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
             ) as source:
-                _check_stream(source, source.response.read)
+                if source.response.status_code >= 400:  # refused before it began
+                    source.response.read()
+                    _answer(source.response)
                 for sse in source.iter_sse():
                     yield _event(sse.data)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self._settings.base_url) from exc
 
+    def _fed(self, call: calls.Call, feed: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+        """What `feed` makes of each event of a stream (events it skips give None)."""
+        for event in self._events(call):
+            if (item := feed(event)) is not None:
+                yield item
+
     def _streamed_command(
         self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
     ) -> CommandResult:
-        for event in self._events(call):
-            message = output.feed(event)
-            callback = callbacks.for_item(message) if message is not None else None
-            if callback is not None:
+        for message in self._fed(call, output.feed):
+            if (callback := callbacks.for_item(message)) is not None:
                 callback(message)
         return output.result()
-
-    def _outputs(self, call: calls.Call) -> Iterator[OutputMessage]:
-        output = _CommandOutput()
-        for event in self._events(call):
-            if (message := output.feed(event)) is not None:
-                yield message
-
-    def _chunks(self, call: calls.Call) -> Iterator[bytes]:
-        reader = _Reader()
-        for event in self._events(call):
-            if (chunk := reader.feed(event)) is not None:
-                yield chunk
 
 
 class AsyncSandbox(_Common):
     """`Sandbox` for asyncio: the same methods, awaited (`async with AsyncSandbox(...)`)."""
 
-    def __init__(
-        self,
-        server_url: str | None = None,
-        token: str | None = None,
-        prefix: str = "sandbox",
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(server_url, token, prefix, timeout)
-        self._http = httpx.AsyncClient(
-            base_url=self._settings.base_url,
-            headers=self._settings.headers,
-            cookies=self._settings.cookies,
-            transport=httpx.AsyncHTTPTransport(socket_options=NO_DELAY),
-        )
+    _http_class = httpx.AsyncClient
+    _transport_class = httpx.AsyncHTTPTransport
 
     async def __aenter__(self) -> AsyncSandbox:
         return self
@@ -504,13 +487,10 @@ class AsyncSandbox(_Common):
         execution: Execution,
     ) -> AsyncIterator[StreamItem]:
         context_id = _context_id(context) or await self._default_context(language)
-        async with contextlib.aclosing(
-            self._events(calls.run_code(context_id, code, timeout))
-        ) as events:
-            async for event in events:
-                item = run_item(event, execution)
-                if item is not None:
-                    yield item
+        run = calls.run_code(context_id, code, timeout)
+        async with contextlib.aclosing(self._fed(run, lambda e: run_item(e, execution))) as items:
+            async for item in items:
+                yield item
 
     async def _default_context(self, language: str) -> str:
         if language not in self._default_contexts:
@@ -533,43 +513,29 @@ class AsyncSandbox(_Common):
             async with aconnect_sse(
                 self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
             ) as source:
-                if source.response.status_code >= 400:
+                if source.response.status_code >= 400:  # refused before it began
                     await source.response.aread()
-                _check_stream(source, lambda: source.response.content)
+                    _answer(source.response)
                 async for sse in source.aiter_sse():
                     yield _event(sse.data)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self._settings.base_url) from exc
 
+    async def _fed(
+        self, call: calls.Call, feed: Callable[[dict[str, Any]], Any]
+    ) -> AsyncIterator[Any]:
+        """What `feed` makes of each event of a stream (events it skips give None)."""
+        async with contextlib.aclosing(self._events(call)) as events:
+            async for event in events:
+                if (item := feed(event)) is not None:
+                    yield item
+
     async def _streamed_command(
         self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
     ) -> CommandResult:
-        async with contextlib.aclosing(self._events(call)) as events:
-            async for event in events:
-                message = output.feed(event)
-                callback = callbacks.for_item(message) if message is not None else None
+        async with contextlib.aclosing(self._fed(call, output.feed)) as messages:
+            async for message in messages:
+                callback = callbacks.for_item(message)
                 if callback is not None and inspect.isawaitable(outcome := callback(message)):
                     await outcome
         return output.result()
-
-    async def _outputs(self, call: calls.Call) -> AsyncIterator[OutputMessage]:
-        output = _CommandOutput()
-        async with contextlib.aclosing(self._events(call)) as events:
-            async for event in events:
-                if (message := output.feed(event)) is not None:
-                    yield message
-
-    async def _chunks(self, call: calls.Call) -> AsyncIterator[bytes]:
-        reader = _Reader()
-        async with contextlib.aclosing(self._events(call)) as events:
-            async for event in events:
-                if (chunk := reader.feed(event)) is not None:
-                    yield chunk
-
-
-def _check_stream(source: EventSource, body: Callable[[], bytes]) -> None:
-    """Raise the server's error when a stream was refused before it began."""
-    response = source.response
-    if response.status_code >= 400:
-        body()
-        _answer(response)

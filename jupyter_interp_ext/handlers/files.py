@@ -238,7 +238,7 @@ class BackupCreateHandler(BackupsHandler):
         compression = compression_of(body)
         excludes = string_list(body, "excludes")
         keep = await self.not_ignored(source) if optional_bool(body, "gitignore") else None
-        if os.path.dirname(archive).startswith(source):  # never archive the archive itself
+        if os.path.commonpath([archive, source]) == source:  # never archive the archive itself
             excludes.append(os.path.relpath(archive, source))
 
         def work() -> int:
