@@ -17,6 +17,7 @@ from .execution import ExecutionManager
 from .files import FileManager
 from .git import GitManager
 from .handlers import routes
+from .notebooks import ContextNotebooks, collaboration_documents
 from .pool import KernelPool
 from .processes import ProcessManager
 from .shell_sessions import ShellSessionManager
@@ -122,6 +123,9 @@ class InterpreterApp(ExtensionApp):
         server = self.serverapp
         honour_renamed_sections(server)
         token = getattr(server.identity_provider, "token", "") or ""
+        self.context_notebooks = ContextNotebooks(
+            parent=server, log=server.log, contents_manager=server.contents_manager
+        )
         self.context_registry = self.context_registry_class(
             parent=server,
             log=server.log,
@@ -130,6 +134,7 @@ class InterpreterApp(ExtensionApp):
             kernel_spec_manager=server.kernel_spec_manager,
             root_dir=server.root_dir,
             secrets=[token],
+            notebooks=self.context_notebooks,
         )
         self.kernel_pool = self.kernel_pool_class(
             parent=server,
@@ -161,6 +166,7 @@ class InterpreterApp(ExtensionApp):
         self.backup_manager = BackupManager(parent=server, log=server.log)
         self.settings.update(
             interp_context_registry=self.context_registry,
+            interp_context_notebooks=self.context_notebooks,
             interp_execution_manager=self.execution_manager,
             interp_shell_session_manager=self.shell_session_manager,
             interp_process_manager=self.process_manager,
@@ -183,6 +189,8 @@ class InterpreterApp(ExtensionApp):
         """Once the event loop runs: start filling the kernel pool (server start-up does not
         wait for it), and hear of kernels shut down or restarted through the server."""
         serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS, listener=self._kernel_action)
+        # Every extension is loaded by now: find jupyter-collaboration if it runs.
+        self.context_notebooks.live_documents = collaboration_documents(serverapp)
         self.kernel_pool.fill()
         if self.stop_on_signals and threading.current_thread() is threading.main_thread():
             self._take_stop_signals(serverapp)
@@ -205,10 +213,13 @@ class InterpreterApp(ExtensionApp):
 
     async def _kernel_action(self, logger: Any, schema_id: str, data: dict) -> None:
         """A pooled kernel shut down or restarted by anyone (Lab, /api/kernels, the culler, the
-        restarter) is no longer the pool's to hand out."""
+        restarter) is no longer the pool's to hand out; a context whose kernel was shut down
+        is gone (its notebook says so)."""
         what = {"shutdown": "was shut down", "restart": "was restarted"}.get(data.get("action"))
         if what and data.get("kernel_id"):
             self.kernel_pool.evict(data["kernel_id"], f"{what} elsewhere")
+            if data["action"] == "shutdown":
+                self.context_registry.kernel_shut_down(data["kernel_id"])
 
     async def stop_extension(self) -> None:
         """End everything the extension started; runs in flight end with `KernelShutDown` and
@@ -217,6 +228,7 @@ class InterpreterApp(ExtensionApp):
         await self.process_manager.shutdown()
         await self.shell_session_manager.shutdown()
         await self.context_registry.shutdown()
+        await self.context_notebooks.shutdown()
         left = await wait_for_open_streams(self.stop_stream_seconds)
         if left:
             self.log.warning("%d event streams were still open when the server stopped", left)

@@ -22,6 +22,7 @@ from .errors import SandboxError, context_not_found, limit_reached
 from .kernel_client import open_client, run_silently
 from .languages import Language, available_languages, resolve_language
 from .launch import launch_environment, start_dir
+from .notebooks import DELETED, SERVER_STOPPED, SHUT_DOWN_ELSEWHERE, ContextNotebooks
 from .pool import KernelPool, PooledKernel
 from .preludes import move_kernel_code, prelude
 
@@ -58,8 +59,13 @@ class CodeContext:
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    notebook: str | None = None  # path of its notebook in the server's contents
+
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "language": self.language, "cwd": self.cwd}
+        answer = {"id": self.id, "language": self.language, "cwd": self.cwd}
+        if self.notebook is not None:
+            answer["notebook"] = self.notebook
+        return answer
 
 
 class CodeContextRegistry(LoggingConfigurable):
@@ -125,6 +131,7 @@ class CodeContextRegistry(LoggingConfigurable):
     )
     kernel_spec_manager = Instance("jupyter_client.kernelspec.KernelSpecManager")
     pool = Instance(KernelPool, allow_none=True)
+    notebooks = Instance(ContextNotebooks, allow_none=True)
     root_dir = Unicode()
     secrets = List(Unicode(), help="Values that must never reach a kernel (the server token).")
 
@@ -132,6 +139,7 @@ class CodeContextRegistry(LoggingConfigurable):
         super().__init__(**kwargs)
         self._contexts: dict[str, CodeContext] = {}
         self._creating = 0
+        self._closing: set[asyncio.Future] = set()  # notebooks being closed in the background
 
     async def installed_kernels(self) -> set[str]:
         """Names of the installed kernelspecs (found anew each time: specs can be installed
@@ -309,18 +317,38 @@ class CodeContextRegistry(LoggingConfigurable):
             await self.run_prelude(context)
         kernel = self.kernel_manager.get_kernel(kernel_id)
         kernel.add_restart_callback(partial(self._restarted_elsewhere, context), "restart")
-        path, name = f"sandbox/{lang.name}-{kernel_id[:8]}", f"Sandbox {lang.name} context"
+        path, name, kind = await self._row_naming(context, lang)
         if self.jupyter_session_manager is not None and new.jupyter_session_id is not None:
             # The pool's row becomes the context's.
             await self.jupyter_session_manager.update_session(
-                new.jupyter_session_id, path=path, name=name, type=SESSION_TYPE
+                new.jupyter_session_id, path=path, name=name, type=kind
             )
             context.jupyter_session_id = new.jupyter_session_id
         else:
-            context.jupyter_session_id = await self._session_row(
-                kernel_id, lang, path, name, SESSION_TYPE
-            )
+            context.jupyter_session_id = await self._session_row(kernel_id, lang, path, name, kind)
         return context
+
+    async def _row_naming(self, context: CodeContext, lang: Language) -> tuple[str, str, str]:
+        """Path, name and type of the context's session row: its notebook when it has one, so
+        that JupyterLab opening the notebook attaches to the context's kernel."""
+        if self.notebooks is not None:
+            context.notebook = self.notebooks.open(
+                context.id, lang.name, lang.kernel_name, await self._display_name(lang)
+            )
+        if context.notebook is None:
+            return (
+                f"sandbox/{lang.name}-{context.id[:8]}",
+                f"Sandbox {lang.name} context",
+                (SESSION_TYPE),
+            )
+        return context.notebook, context.notebook.rsplit("/", 1)[-1], "notebook"
+
+    async def _display_name(self, lang: Language) -> str:
+        try:
+            spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(lang.kernel_name))
+            return spec.display_name
+        except Exception:
+            return lang.kernel_name
 
     def _restarted_elsewhere(self, context: CodeContext) -> None:
         """The server's restarter revived a dead kernel: its state and prelude are gone."""
@@ -419,17 +447,21 @@ class CodeContextRegistry(LoggingConfigurable):
     async def interrupt(self, context: CodeContext) -> None:
         await self.kernel_manager.interrupt_kernel(context.id)
 
-    async def delete(self, context_id: str) -> None:
-        """Shut the context's kernel down and drop its session row."""
+    async def delete(self, context_id: str, why: str = DELETED) -> None:
+        """Shut the context's kernel down, drop its session row and close its notebook."""
         context = self.get(context_id)
-        self._forget(context_id)
+        self._forget(context_id, why=None)
         if self.jupyter_session_manager is not None and context.jupyter_session_id:
             with contextlib.suppress(Exception):
                 await self.jupyter_session_manager.delete_session(context.jupyter_session_id)
         await self._shutdown_kernel(context_id)
+        if self.notebooks is not None:
+            await self.notebooks.close(context_id, why)
         self.log.info("Context %s deleted", context_id)
 
-    def _forget(self, context_id: str) -> None:
+    def _forget(self, context_id: str, why: str | None = SHUT_DOWN_ELSEWHERE) -> None:
+        """Drop a context; with `why`, its notebook is closed saying so (in the background:
+        this runs where a kernel was found gone)."""
         context = self._contexts.pop(context_id, None)
         if context is not None:
             metrics.CONTEXTS.labels(context.language).dec()
@@ -437,6 +469,16 @@ class CodeContextRegistry(LoggingConfigurable):
             context.client.stop_channels()
             if context_id in self.kernel_manager:
                 self.kernel_manager.notify_disconnect(context_id)
+            if why is not None and self.notebooks is not None:
+                closing = asyncio.ensure_future(self.notebooks.close(context_id, why))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+
+    def kernel_shut_down(self, kernel_id: str) -> None:
+        """The server shut a kernel down (Lab, /api/kernels, the culler): if it was a
+        context's, the context is gone."""
+        if kernel_id in self._contexts:
+            self._forget(kernel_id)
 
     async def _shutdown_kernel(self, kernel_id: str) -> None:
         if kernel_id in self.kernel_manager:
@@ -446,4 +488,6 @@ class CodeContextRegistry(LoggingConfigurable):
         """Stop every context's kernel (the server stops with its extension)."""
         for context_id in list(self._contexts):
             with contextlib.suppress(Exception):
-                await self.delete(context_id)
+                await self.delete(context_id, SERVER_STOPPED)
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=30)

@@ -16,6 +16,7 @@ from . import metrics
 from .contexts import CodeContext, CodeContextRegistry
 from .events import RUN_COMPLETE, ends_run
 from .kernel_client import reply_to, wait_for_message
+from .notebook_cells import RunRecord
 from .outputs import (
     display_update_event,
     error_event,
@@ -94,14 +95,20 @@ class ExecutionManager(LoggingConfigurable):
         try:
             if context.needs_prelude or self.contexts.replaced(context):
                 await self.contexts.run_prelude(context)
-            run = _Run(self, context, deadline, abandoned, begun)
+            notebooks = self.contexts.notebooks
+            record = notebooks.record_run(context.id, code) if notebooks is not None else None
+            run = _Run(self, context, deadline, abandoned, begun, record)
             outcome = "incomplete"
             try:
                 async for event in run.events(code):
                     if ends_run(event):
                         outcome = _outcome(event)
+                        if record is not None:
+                            record.end(event)
                     yield event
             finally:
+                if record is not None:
+                    record.end(None)
                 self._account(context, outcome, time.monotonic() - started, run.bytes_sent)
         finally:
             context.lock.release()
@@ -135,8 +142,10 @@ class _Run:
         deadline: float | None,
         abandoned: asyncio.Event,
         begun: float,
+        record: RunRecord | None = None,
     ):
         self.manager = manager
+        self.record = record  # the run's cell in the context's notebook
         self.abandoned = abandoned
         self.context = context
         self.deadline = deadline
@@ -220,6 +229,8 @@ class _Run:
 
     def _translate(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
         """The events one iopub message becomes, within the run's output budget."""
+        if self.record is not None:
+            self.record.add(msg)
         kind = msg["msg_type"]
         content = msg["content"]
         if kind == "stream":

@@ -81,10 +81,15 @@ def nullable_optionals(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "properties": properties}
 
 
-def success(**properties: Any) -> dict[str, Any]:
-    """A success body: `success` and `timestamp`, plus the route's own (required) fields."""
+def success(optional: dict[str, Any] | None = None, **properties: Any) -> dict[str, Any]:
+    """A success body: `success` and `timestamp`, plus the route's own (required) fields and
+    its `optional` ones."""
     return obj(
-        ["success", "timestamp", *properties], success=BOOL, timestamp=TIMESTAMP, **properties
+        ["success", "timestamp", *properties],
+        success=BOOL,
+        timestamp=TIMESTAMP,
+        **properties,
+        **(optional or {}),
     )
 
 
@@ -99,7 +104,9 @@ SCHEMAS: dict[str, Any] = {
         httpStatus=INT,
         timestamp=TIMESTAMP,
     ),
-    "Context": obj(["id", "language", "cwd"], id=STRING, language=STRING, cwd=STRING),
+    "Context": obj(
+        ["id", "language", "cwd"], id=STRING, language=STRING, cwd=STRING, notebook=STRING
+    ),
     "Process": obj(
         ["id", "pid", "command", "status", "startTime"],
         id=STRING,
@@ -230,7 +237,7 @@ def paths() -> dict[str, Any]:
             "post": o(
                 "Create a context (a kernel)",
                 "interpreter",
-                success(contextId=STRING, language=STRING, cwd=STRING),
+                success({"notebook": STRING}, contextId=STRING, language=STRING, cwd=STRING),
                 obj(language=TEXT, cwd=TEXT, env_vars=ENV_MAP, sessionId=ref("SessionId")),
             ),
         },

@@ -152,6 +152,14 @@ async def wait_until(condition, what: str, seconds: float = 20.0) -> None:
     raise AssertionError(f"timed out waiting until {what}")
 
 
+async def start_extension(serverapp: Any) -> Any:
+    """Run the extension's start-up as a running server does once its loop runs (pytest-jupyter
+    never does): the pool fill, the kernel-action listener, finding jupyter-collaboration."""
+    app = serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
+    await app._start_jupyter_server_extension(serverapp)
+    return app
+
+
 async def start_endless_run(api, context_id: str, tmp_path, **body: Any) -> asyncio.Future:
     """Start a run that never ends and return once its code is running in the kernel.
 

@@ -16,14 +16,17 @@ async def test_context_is_a_server_kernel_with_a_session_row(api, jp_fetch):
     assert created["contextId"] in [k["id"] for k in kernels]
     sessions = json.loads((await jp_fetch("api", "sessions")).body)
     row = next(s for s in sessions if s["kernel"]["id"] == created["contextId"])
-    assert row["type"] == "sandbox-context"
+    assert (row["type"], row["path"]) == ("notebook", created["notebook"])
     assert row["kernel"]["name"] == "python3"
 
     status, listed = await api.call("GET", "api/contexts")
     assert status == 200 and listed["success"] is True
-    assert {"id": created["contextId"], "language": "python", "cwd": created["cwd"]} in listed[
-        "contexts"
-    ]
+    assert {
+        "id": created["contextId"],
+        "language": "python",
+        "cwd": created["cwd"],
+        "notebook": created["notebook"],
+    } in listed["contexts"]
 
     status, deleted = await api.call("DELETE", f"api/contexts/{created['contextId']}")
     assert (status, deleted["contextId"]) == (200, created["contextId"])

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jupyter_interp_ext.pytest_plugin import outputs, results
+from jupyter_interp_ext.pytest_plugin import outputs, results, start_extension
 
 ENV_PROBE = "import os, json; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
 
@@ -32,8 +32,7 @@ def pool(jp_serverapp):
 
 async def filled(jp_serverapp, pool, sizes: dict[str, int]) -> None:
     """Start the extension's background fill (as the server does) and wait until it is done."""
-    app = jp_serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
-    await app._start_jupyter_server_extension(jp_serverapp)
+    await start_extension(jp_serverapp)
     for _ in range(1200):
         if all(pool.ready_count(lang) == n for lang, n in sizes.items()):
             return
@@ -169,13 +168,12 @@ async def test_pooled_kernels_say_what_they_are_in_jupyters_sessions(
     assert created["contextId"] == python_row["kernel"]["id"]
     sessions = json.loads((await jp_fetch("api", "sessions")).body)
     row = next(s for s in sessions if s["id"] == python_row["id"])
-    assert (row["type"], row["name"]) == ("sandbox-context", "Sandbox python context")
+    assert (row["type"], row["path"]) == ("notebook", created["notebook"])
 
 
 async def test_a_language_is_pooled_once_used_and_drained_when_idle(api, jp_serverapp, pool):
     pool.prestart, pool.idle_seconds = [], 1.0
-    app = jp_serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
-    await app._start_jupyter_server_extension(jp_serverapp)
+    await start_extension(jp_serverapp)
     assert not pool._tasks and not jp_serverapp.kernel_manager.list_kernel_ids()
     created = await api.create("python")  # a fresh start: nothing was pooled
     await filled(jp_serverapp, pool, {"python": 1})

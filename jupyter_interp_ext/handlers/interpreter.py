@@ -61,7 +61,9 @@ class ContextsHandler(InterpreterHandler):
             env_vars=optional_env(body, "env_vars"),
             base=base,
         )
-        self.write_json({"contextId": context.id, "language": context.language, "cwd": context.cwd})
+        answer = context.to_json()
+        answer["contextId"] = answer.pop("id")
+        self.write_json(answer)
 
 
 class ContextHandler(InterpreterHandler):
