@@ -189,6 +189,8 @@ class CodeContextRegistry(LoggingConfigurable):
             except BaseException:
                 kernel.client.stop_channels()
                 await self._shutdown_kernel(kernel.kernel_id)
+                if self.notebooks is not None:  # a context that never was leaves no notebook
+                    await self.notebooks.close(kernel.kernel_id, "", keep=False)
                 raise
         finally:
             self._creating -= 1

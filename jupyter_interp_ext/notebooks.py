@@ -128,12 +128,12 @@ class ContextNotebooks(LoggingConfigurable):
         notebook = self._notebooks.get(context_id)
         return notebook.start_run(code) if notebook is not None else None
 
-    async def close(self, context_id: str, why: str) -> None:
+    async def close(self, context_id: str, why: str, keep: bool | None = None) -> None:
         """The context ended: its notebook gets a last cell saying when and why, and is
-        written one last time (or deleted, when `keep_on_delete` is off)."""
+        written one last time (or deleted: `keep` False, default `keep_on_delete`)."""
         notebook = self._notebooks.pop(context_id, None)
         if notebook is not None:
-            await notebook.close(why, keep=self.keep_on_delete)
+            await notebook.close(why, keep=self.keep_on_delete if keep is None else keep)
 
     async def ensure_folder(self) -> None:
         """Create the folder (and its parents) once; concurrent callers share the work."""
@@ -207,8 +207,15 @@ class ContextNotebook:
         self._wake.set()
 
     async def close(self, why: str, keep: bool) -> None:
-        for record in list(self.running.values()):
-            record.end(None)
+        for record in list(self.running.values()):  # the kernel is gone: say so in each
+            record.end(
+                {
+                    "type": "error",
+                    "ename": "KernelShutDown",
+                    "evalue": f"The context ended while this code ran: {why}",
+                    "traceback": [],
+                }
+            )
         self._closing = True
         if keep:
             last = CellRecord(ended_cell(now_iso(), why))

@@ -33,3 +33,12 @@ def pytest_runtest_setup(item) -> None:
     """The Gateway client is a process-wide singleton: drop the one an earlier test's server
     configured, so each server (gateway or not) configures its own."""
     GatewayClient.clear_instance()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (`report_call`), for fixtures that keep
+    artifacts of a failed test (browser screenshots)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -211,3 +211,25 @@ async def test_notebooks_can_be_turned_off(api, jp_serverapp, jp_fetch, jp_root_
     row = next(s for s in sessions if s["kernel"]["id"] == created["contextId"])
     assert row["type"] == "sandbox-context"
     assert not (jp_root_dir / "sandbox").exists()
+
+
+async def test_a_javascript_context_s_notebook(api, jp_root_dir):
+    created = await api.create("javascript")
+    await api.run(created["contextId"], "console.log('hi'); 1 + 2")
+    nb = await wait_for_cells(jp_root_dir, created["notebook"], 2, "the run")
+    assert nb.metadata.kernelspec.name == "deno-javascript"
+    outputs_by_type = {o.output_type: o for o in nb.cells[1].outputs}
+    assert outputs_by_type["stream"].text == "hi\n"
+    assert outputs_by_type["execute_result"].data["text/plain"] == "3"
+
+
+async def test_a_notebook_that_cannot_be_written_never_stops_a_run(api, jp_root_dir, caplog):
+    (jp_root_dir / "sandbox").write_text("a file where the notebooks' folder would go")
+    created = await api.create("python")
+    for _ in range(3):
+        events = await api.run(created["contextId"], "print('still runs')")
+        assert outputs(events, "stdout") == "still runs\n"
+    await wait_until(lambda: "Could not write notebook" in caplog.text, "the warning")
+    assert caplog.text.count("Could not write notebook") == 1  # said once, not at every run
+    status, _ = await api.call("DELETE", f"api/contexts/{created['contextId']}")
+    assert status == 200

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from jupyter_interp_ext.events import ends_run
@@ -104,3 +105,8 @@ def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
         probe.bind(("127.0.0.1", port))  # the port is free again
     assert list(runtime.glob("kernel-*.json")) == []
     assert not shells_dir.exists()
+    # Both contexts' notebooks say how they ended; the run cut short says so in its cell.
+    notebooks = {p.name.split("-")[0]: nbformat.read(p, 4) for p in root.glob("sandbox/*.ipynb")}
+    assert sorted(notebooks) == ["javascript", "python"]
+    assert all("the server stopped" in nb.cells[-1].source for nb in notebooks.values())
+    assert notebooks["python"].cells[-2].outputs[-1].ename == "KernelShutDown"

@@ -165,10 +165,16 @@ class CodeContext:
     id: str
     language: str
     cwd: str
+    notebook: str | None = None  # its notebook's path in the server's contents, if it has one
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CodeContext:
-        return cls(data.get("contextId") or data["id"], data["language"], data.get("cwd", ""))
+        return cls(
+            data.get("contextId") or data["id"],
+            data["language"],
+            data.get("cwd", ""),
+            data.get("notebook"),
+        )
 
 
 @dataclass

@@ -1,0 +1,109 @@
+"""A person in JupyterLab watches an agent: a real `jupyter server` with JupyterLab and
+jupyter-collaboration, a real headless Chromium, the Python client as the agent.
+
+Chromium is Debian's (`apt-get install chromium`; `.ci/run` installs it), driven by Playwright
+for Python. A failing test leaves a screenshot of the page in `test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from jupyter_interp_ext.client import Sandbox
+from jupyter_interp_ext.testing import ServerProcess
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[ServerProcess]:
+    """JupyterLab and jupyter-collaboration run as installed (their server extensions are
+    enabled by their own configuration files), with this extension."""
+    root, runtime = tmp_path / "lab-root", tmp_path / "lab-runtime"
+    root.mkdir()
+    runtime.mkdir()
+    server = ServerProcess(root, runtime, "--KernelPool.sizes={}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest) -> Iterator[Page]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        report = getattr(request.node, "report_call", None)
+        if report is None or report.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        browser.close()
+
+
+def kernels(lab: ServerProcess) -> list[dict[str, Any]]:
+    return json.loads(lab.request("GET", "/api/kernels", prefix=""))
+
+
+def wait_for(condition: Any, what: str, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_person_watches_and_takes_over_in_jupyterlab(lab: ServerProcess, page: Page) -> None:
+    agent = Sandbox(f"http://127.0.0.1:{lab.port}/", token=lab.token)
+    context = agent.create_code_context(language="python")
+    assert context.notebook is not None
+
+    page.goto(f"http://127.0.0.1:{lab.port}/lab/tree/{context.notebook}?token={lab.token}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=WAIT_MS)
+    # Lab attached to the context's own kernel: one kernel, now with the page's connection.
+    wait_for(lambda: [k["connections"] for k in kernels(lab)] == [2], "Lab's kernel connection")
+    assert kernels(lab)[0]["id"] == context.id
+
+    # The agent's runs appear in the page, with their outputs: text, then an image.
+    agent.run_code("total = 40\nprint('from the agent:', total)", context=context)
+    outputs = page.locator(".jp-OutputArea-output")
+    outputs.filter(has_text="from the agent: 40").wait_for(timeout=WAIT_MS)
+    agent.run_code(
+        "import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.title('drawn by the agent')\n"
+        "plt.show()",
+        context=context,
+    )
+    page.locator(".jp-OutputArea-output img").first.wait_for(timeout=WAIT_MS)
+
+    # The person runs a cell in the page; the agent sees its variable.
+    page.locator(".jp-Notebook .jp-Cell").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below the agent's last one
+    page.keyboard.press("Enter")
+    page.keyboard.type("from_the_person = total + 2")
+    page.keyboard.press("Shift+Enter")
+
+    def persons_value() -> str | None:
+        result = agent.run_code("globals().get('from_the_person')", context=context)
+        return result.text if result.text not in (None, "None") else None
+
+    assert wait_for(persons_value, "the person's variable") == "42"
+
+    # The person's cell stays where they put it, and the agent's next run goes after it.
+    agent.run_code("print('after the person')", context=context)
+    outputs.filter(has_text="after the person").wait_for(timeout=WAIT_MS)
+    sources = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").all_inner_texts()
+    person = next(i for i, s in enumerate(sources) if "from_the_person" in s)
+    assert "after the person" in sources[-1] and person < len(sources) - 1
+    agent.close()
