@@ -173,7 +173,8 @@ class ContextNotebook:
         self.sizes: dict[str, int] = {}  # our code cells' output bytes, oldest first
         self.live: LiveCopy | None = None
         self._file_due = True
-        self._closing = False
+        self._closing = asyncio.Event()  # set when the context ends: write now, then stop
+        self._discarded = False  # the context ended and its notebook is deleted, not written
         self._failed = False
         self._wake = asyncio.Event()
         for cell in nb["cells"]:
@@ -216,40 +217,54 @@ class ContextNotebook:
                     "traceback": [],
                 }
             )
-        self._closing = True
+        self._discarded = not keep
         if keep:
             last = CellRecord(ended_cell(now_iso(), why))
             self.nb["cells"].append(last.cell)
             self._changed(last, structural=True)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._writer), 30)
-            return
-        self._writer.cancel()
-        with contextlib.suppress(BaseException):
-            await self._writer
+        self._closing.set()
+        self._wake.set()
+        # The writer ends by itself (after a write in progress), never by cancellation.
         with contextlib.suppress(Exception):
-            await ensure_async(self.owner.contents_manager.delete(self.path))
+            await asyncio.wait_for(asyncio.shield(self._writer), 30)
+        if self._discarded:
+            with contextlib.suppress(Exception):
+                await ensure_async(self.owner.contents_manager.delete(self.path))
 
     async def _keep_written(self) -> None:
         """Wait for changes; send them to the shared document if a browser has the notebook
-        open, else write the file once a structural change (a run started or ended) is due."""
+        open, else write the file once a structural change (a run started or ended) is due.
+        The context's end cuts the wait between two writes short."""
         owner = self.owner
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            live = False
-            try:
-                live = await self._update_live()
-                if self._file_due and (not live or self._closing):
-                    await self._write_file()
-                self._failed = False
-            except Exception as error:
-                if not self._failed:  # say it once, not at every change
-                    owner.log.warning("Could not write notebook %s: %s", self.path, error)
-                self._failed = True
-            if self._closing and not self._wake.is_set():
-                return
-            await asyncio.sleep(owner.live_interval if live else owner.save_interval)
+        ended = asyncio.ensure_future(self._closing.wait())
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._discarded:
+                    return
+                live = await self._write_changes()
+                if self._closing.is_set() and not self._wake.is_set():
+                    return
+                await asyncio.wait(
+                    {ended}, timeout=owner.live_interval if live else owner.save_interval
+                )
+        finally:
+            ended.cancel()
+
+    async def _write_changes(self) -> bool:
+        """One update; whether it went to a shared document (a browser has it open)."""
+        live = False
+        try:
+            live = await self._update_live()
+            if self._file_due and (not live or self._closing.is_set()):
+                await self._write_file()
+            self._failed = False
+        except Exception as error:
+            if not self._failed:  # say it once, not at every change
+                self.owner.log.warning("Could not write notebook %s: %s", self.path, error)
+            self._failed = True
+        return live
 
     async def _update_live(self) -> bool:
         """Copy changes into the notebook's shared document; False when nobody has it open."""
@@ -289,6 +304,10 @@ class ContextNotebook:
             self._file_due = True
             raise
         self.saved_at = saved["last_modified"]
+        if self.live is None:
+            # A document opened from now on is loaded from this file: only what changes after
+            # it (in `unsaved`) and runs in progress need copying into it.
+            self.unsynced.clear()
 
     def _merge_into(self, nb: dict[str, Any]) -> None:
         """Someone else wrote the file: it becomes our notebook, with our cells changed since

@@ -47,22 +47,28 @@ def _finished(cell: nbformat.NotebookNode) -> bool:
 
 
 @pytest.fixture
-def every_write_checked(jp_serverapp) -> list[Any]:
-    """Validate every notebook the ContentsManager is asked to save, as it is saved."""
+def notebook_writes(jp_serverapp) -> list[tuple[str, str | None]]:
+    """Every notebook the ContentsManager is asked to save: (path, validation error or None),
+    checked as it is saved."""
     manager = jp_serverapp.contents_manager
     save = manager.save
-    problems: list[Any] = []
+    writes: list[tuple[str, str | None]] = []
 
     async def checked_save(model: dict[str, Any], path: str) -> Any:
         if model.get("type") == "notebook":
             try:
                 nbformat.validate(nbformat.from_dict(model["content"]))
+                writes.append((path, None))
             except nbformat.ValidationError as error:
-                problems.append((path, error))
+                writes.append((path, str(error)))
         return await save(model, path)
 
     manager.save = checked_save
-    return problems
+    return writes
+
+
+def invalid(writes: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    return [write for write in writes if write[1] is not None]
 
 
 async def test_a_context_s_notebook_is_its_session_row(api, jp_fetch, jp_root_dir):
@@ -85,7 +91,7 @@ async def test_a_context_s_notebook_is_its_session_row(api, jp_fetch, jp_root_di
     assert listed["contexts"][0]["notebook"] == path
 
 
-async def test_each_run_is_a_cell_with_its_outputs(api, jp_root_dir, every_write_checked):
+async def test_each_run_is_a_cell_with_its_outputs(api, jp_root_dir, notebook_writes):
     created = await api.create("python")
     context_id, path = created["contextId"], created["notebook"]
     await api.run(context_id, "print('hello')\nimport sys; print('oops', file=sys.stderr)\n6*7")
@@ -117,7 +123,7 @@ async def test_each_run_is_a_cell_with_its_outputs(api, jp_root_dir, every_write
     counts = [c.execution_count for c in nb.cells[1:]]
     assert counts == sorted(counts) and None not in counts
     assert all(c.metadata.jupyter_interp_ext.ran_by == "api" for c in nb.cells[1:])
-    assert every_write_checked == []
+    assert invalid(notebook_writes) == []
 
 
 async def test_deleting_a_context_keeps_its_notebook_with_a_last_cell(api, jp_root_dir):
@@ -168,7 +174,7 @@ async def test_a_person_s_cells_are_never_overwritten(api, jp_fetch, jp_root_dir
 
 
 async def test_timeouts_kills_and_big_outputs_leave_a_valid_notebook(
-    api, jp_serverapp, jp_root_dir, every_write_checked, tmp_path
+    api, jp_serverapp, jp_root_dir, notebook_writes, tmp_path
 ):
     notebooks = jp_serverapp.web_app.settings["interp_context_notebooks"]
     notebooks.max_output_bytes = 40_000
@@ -185,7 +191,7 @@ async def test_timeouts_kills_and_big_outputs_leave_a_valid_notebook(
     events = await asyncio.wait_for(run, 60)
     assert events[-1]["type"] == "error"
     nb = await wait_for_cells(jp_root_dir, path, 204, "every run")
-    assert every_write_checked == []
+    assert invalid(notebook_writes) == []
     nbformat.validate(nb)
     big, timed_out, killed = nb.cells[-3:]
     assert big.outputs[0].text.startswith("x" * 19_000)
@@ -233,3 +239,19 @@ async def test_a_notebook_that_cannot_be_written_never_stops_a_run(api, jp_root_
     assert caplog.text.count("Could not write notebook") == 1  # said once, not at every run
     status, _ = await api.call("DELETE", f"api/contexts/{created['contextId']}")
     assert status == 200
+
+
+async def test_runs_between_two_writes_are_written_together(
+    api, jp_serverapp, jp_root_dir, notebook_writes
+):
+    jp_serverapp.web_app.settings["interp_context_notebooks"].save_interval = 3600
+    created = await api.create("python")
+    path = created["notebook"]
+    await wait_until(lambda: len(notebook_writes) == 1, "the new notebook's first write")
+    for i in range(20):
+        await api.run(created["contextId"], f"x = {i}")
+    assert len(notebook_writes) == 1 and len(read(jp_root_dir, path).cells) == 1
+    await api.call("DELETE", f"api/contexts/{created['contextId']}")  # the last write: now
+    assert len(notebook_writes) == 2
+    nb = read(jp_root_dir, path)
+    assert [c.source for c in nb.cells[1:-1]] == [f"x = {i}" for i in range(20)]
