@@ -7,6 +7,7 @@ output is valid nbformat 4.5 as built, so the notebook is valid at every write.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -69,7 +70,15 @@ class RunRecord(CellRecord):
         self, code: str, max_bytes: int, on_change: Callable[[RunRecord], None] | None = None
     ) -> None:
         super().__init__(
-            v4.new_code_cell(code, metadata={AGENT_KEY: {"ran_by": "api", "started": now_iso()}})
+            {
+                # What nbformat's new_code_cell builds, without validating it (a run's cost).
+                "id": uuid.uuid4().hex[:8],
+                "cell_type": "code",
+                "metadata": {AGENT_KEY: {"ran_by": "api", "started": now_iso()}},
+                "execution_count": None,
+                "source": code,
+                "outputs": [],
+            }
         )
         self.max_bytes = max_bytes
         self.on_change = on_change

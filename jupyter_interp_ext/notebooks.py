@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,9 @@ SHUT_DOWN_ELSEWHERE = (
 )
 SERVER_STOPPED = "the server stopped"
 
+# The most of the server's time one notebook's writes may take, however big it grows.
+WRITE_SHARE = 0.05
+
 
 class ContextNotebooks(LoggingConfigurable):
     """Creates each context's notebook and keeps it written."""
@@ -77,9 +81,10 @@ class ContextNotebooks(LoggingConfigurable):
     ).tag(config=True)
 
     save_interval = Float(
-        0.5,
+        1.0,
         help="Shortest time between two writes of one notebook's file; runs that end in "
-        "between are written together.",
+        "between are written together. A big notebook waits longer: 20 times its last "
+        "write's duration.",
     ).tag(config=True)
 
     live_interval = Float(
@@ -243,12 +248,15 @@ class ContextNotebook:
                 self._wake.clear()
                 if self._discarded:
                     return
+                started = time.monotonic()
                 live = await self._write_changes()
                 if self._closing.is_set() and not self._wake.is_set():
                     return
-                await asyncio.wait(
-                    {ended}, timeout=owner.live_interval if live else owner.save_interval
-                )
+                # A big notebook's write takes long (nbformat validates and serialises all of
+                # it): waiting in proportion keeps its share of the server's time bounded.
+                spent = time.monotonic() - started
+                pause = owner.live_interval if live else owner.save_interval
+                await asyncio.wait({ended}, timeout=max(pause, spent / WRITE_SHARE))
         finally:
             ended.cancel()
 
