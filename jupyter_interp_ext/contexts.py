@@ -58,7 +58,6 @@ class CodeContext:
     closed: bool = False  # deleted (or the server is stopping): its channels are closed
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
     notebook: str | None = None  # path of its notebook in the server's contents
 
     def to_json(self) -> dict[str, Any]:
@@ -338,14 +337,12 @@ class CodeContextRegistry(LoggingConfigurable):
                 context.id, lang.name, lang.kernel_name, await self._display_name(lang)
             )
         if context.notebook is None:
-            return (
-                f"sandbox/{lang.name}-{context.id[:8]}",
-                f"Sandbox {lang.name} context",
-                (SESSION_TYPE),
-            )
+            path, name = f"sandbox/{lang.name}-{context.id[:8]}", f"Sandbox {lang.name} context"
+            return path, name, SESSION_TYPE
         return context.notebook, context.notebook.rsplit("/", 1)[-1], "notebook"
 
     async def _display_name(self, lang: Language) -> str:
+        """The kernelspec's display name, which Lab shows for the notebook's kernel."""
         try:
             spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(lang.kernel_name))
             return spec.display_name

@@ -124,10 +124,6 @@ class ContextNotebooks(LoggingConfigurable):
         self._notebooks[context_id] = ContextNotebook(self, path, nb)
         return path
 
-    def path(self, context_id: str) -> str | None:
-        notebook = self._notebooks.get(context_id)
-        return notebook.path if notebook is not None else None
-
     def record_run(self, context_id: str, code: str) -> RunRecord | None:
         """A new cell for a run of `code` in the context's notebook (None if it has none)."""
         notebook = self._notebooks.get(context_id)
