@@ -125,15 +125,17 @@ async def test_a_silent_follower_of_a_fast_process_holds_bounded_memory(
     assert logs["stdout"].endswith("x\ndone\n")
 
 
-async def test_a_follower_that_falls_behind_is_told_what_it_missed(api, jp_serverapp):
+async def test_a_follower_that_falls_behind_is_told_what_it_missed(api, jp_serverapp, tmp_path):
     jp_serverapp.web_app.settings["interp_process_manager"].buffer_chars = 1000
-    status, proc = await api.call(
-        "POST", "api/process/start", {"command": "head -c 50000 /dev/zero | tr '\\0' y; echo"}
-    )
+    go = tmp_path / "go"  # the output starts once the follower follows
+    flood = "head -c 50000 /dev/zero | tr '\\0' y; echo"
+    command = f"while [ ! -e {go} ]; do sleep 0.01; done; {flood}"
+    status, proc = await api.call("POST", "api/process/start", {"command": command})
     manager = jp_serverapp.web_app.settings["interp_process_manager"]
     process = manager.get(proc["processId"])
     follower = process.follow(replay=False)
     first = asyncio.ensure_future(anext(follower))
+    go.touch()
     await process.done.wait()
     kind, text = await first
     rest = [text async for _, text in follower]
