@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +80,20 @@ def parse_sse(raw: bytes, *, strict: bool = True) -> list[dict[str, Any]]:
 class ServerProcess:
     """A real `jupyter server` with the extension, talked to over keep-alive HTTP."""
 
-    def __init__(self, root: Path, runtime: Path, *extra_args: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        runtime: Path,
+        *extra_args: str,
+        launcher: Sequence[str] = (sys.executable, "-m", "jupyter_server"),
+    ) -> None:
+        """`launcher` starts the server (a profiler can wrap it); `extra_args` follow ours."""
         self.token = secrets.token_hex(16)
         self.port = free_port()
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "jupyter_server",
+                *launcher,
                 "--allow-root",
                 "--no-browser",
                 f"--port={self.port}",
