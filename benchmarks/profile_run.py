@@ -1,13 +1,13 @@
 """Where the server's time goes for one `1+1` run: a real `jupyter server` under cProfile.
 
-Usage: python benchmarks/profile_run.py [--runs N] [--out FILE]
+Usage: python benchmarks/profile_run.py [--runs N]
 
-Starts the server (notebooks on, as deployed) under cProfile, runs `1+1` N times through the API
-on one context, stops the server cleanly (SIGTERM) and prints the server's own CPU time per run,
-split by what spends it (each function's own time, grouped by the code it belongs to), then the
-top functions. cProfile slows Python code down (roughly doubling small calls), so read the shares,
-not the absolute microseconds; the per-run wall time without the profiler is in
-benchmarks/run.py.
+Starts the server (notebooks on, as deployed) under cProfile twice: once running `1+1` N times
+through the API on one context, once not at all; both stop cleanly (SIGTERM). The difference of
+the two profiles is what the runs cost: the server's own CPU time per run, split by what spends
+it (each function's own time, grouped by the code it belongs to), then the top functions.
+cProfile slows Python code down (roughly doubling small calls), so read the shares, not the
+absolute microseconds; the per-run wall time without the profiler is in benchmarks/run.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 from jupyter_interp_ext.testing import ServerProcess
+
+WARM_UP = 20
 
 # Groups of code, by a piece of the file name (first match wins) and the builtins they call.
 GROUPS = [
@@ -50,43 +52,59 @@ def group_of(filename: str, name: str) -> str:
     return "other (traitlets, logging, re, builtins)"
 
 
+def profile_server(scratch: str, runs: int) -> pstats.Stats:
+    """The server's profile from its start to its stop, with `runs` runs of `1+1` between."""
+    folder = Path(scratch, f"runs-{runs}")
+    root, runtime = folder / "root", folder / "runtime"
+    root.mkdir(parents=True)
+    runtime.mkdir()
+    profile = str(folder / "server.prof")
+    launcher = (sys.executable, "-m", "cProfile", "-o", profile, "-m", "jupyter_server")
+    server = ServerProcess(root, runtime, "--KernelPool.sizes={}", launcher=launcher)
+    try:
+        context = server.create()
+        for _ in range(WARM_UP + runs):
+            server.run(context, "1+1")
+    finally:
+        server.stop()
+    return pstats.Stats(profile)
+
+
+def own_times(stats: pstats.Stats) -> dict[tuple[str, int, str], float]:
+    """Each function's own time, without time blocked waiting for events (not work)."""
+    return {
+        key: own
+        for key, (_, _, own, _, _) in stats.stats.items()
+        if not (key[0] == "~" and "poll" in key[2])
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
-    parser.add_argument("--out", default=None, help="keep the cProfile file here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        profile = args.out or str(Path(scratch, "server.prof"))
-        root, runtime = Path(scratch, "root"), Path(scratch, "runtime")
-        root.mkdir()
-        runtime.mkdir()
-        launcher = (sys.executable, "-m", "cProfile", "-o", profile, "-m", "jupyter_server")
-        server = ServerProcess(root, runtime, "--KernelPool.sizes={}", launcher=launcher)
-        try:
-            context = server.create()
-            for _ in range(50):
-                server.run(context, "1+1")  # warm up; counted, but 50 of thousands
-            for _ in range(args.runs):
-                server.run(context, "1+1")
-        finally:
-            server.stop()
-        stats = pstats.Stats(profile)
-    runs = args.runs + 50
+        # Start-up, the context and the stop cost the same in both: the difference is the runs.
+        with_runs = own_times(profile_server(scratch, args.runs))
+        without = own_times(profile_server(scratch, 0))
+    per_function = {
+        key: (own - without.get(key, 0.0)) / args.runs for key, own in with_runs.items()
+    }
     totals: dict[str, float] = {}
-    for (filename, _, name), (_, _, own, _, _) in stats.stats.items():
-        if filename == "~" and "poll" in name:
-            continue  # blocked waiting for events: not work
+    for (filename, _, name), seconds in per_function.items():
         group = group_of(filename, name)
-        totals[group] = totals.get(group, 0.0) + own
+        totals[group] = totals.get(group, 0.0) + seconds
     busy = sum(totals.values())
-    print(f"Server CPU per `1+1` run under cProfile ({runs} runs; waiting for events excluded):")
+    print(f"Server CPU per `1+1` run under cProfile ({args.runs} runs; waiting excluded):")
     print("| where | µs per run | share |")
     print("|---|---|---|")
     for group, seconds in sorted(totals.items(), key=lambda item: -item[1]):
-        print(f"| {group} | {seconds / runs * 1e6:.0f} | {seconds / busy:.0%} |")
-    print(f"| total | {busy / runs * 1e6:.0f} | |")
-    print()
-    stats.sort_stats("tottime").print_stats(30)
+        print(f"| {group} | {seconds * 1e6:.0f} | {seconds / busy:.0%} |")
+    print(f"| total | {busy * 1e6:.0f} | |")
+    print("\nTop functions (own µs per run):")
+    top = sorted(per_function.items(), key=lambda item: -item[1])[:25]
+    for (filename, line, name), seconds in top:
+        print(f"{seconds * 1e6:8.1f}  {Path(filename).name}:{line}({name})")
 
 
 if __name__ == "__main__":

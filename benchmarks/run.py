@@ -10,9 +10,11 @@ both alike. Prints a table of medians, p99 and ratios; writes `results.json` and
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +24,7 @@ from pathlib import Path
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from jupyter_interp_ext.testing import ServerProcess
+from jupyter_interp_ext.testing import ServerProcess, free_port
 
 CPU_CELL = "sum(i * i for i in range(3_000_000))"
 
@@ -115,15 +117,25 @@ def measure(server: ServerProcess, rounds: int) -> tuple[list[dict], dict]:
         direct_rt.append(timed(lambda: direct_run(client, "1 + 1")))
     rows.append(summary("1+1 round trip", api_rt, direct_rt))
 
+    peaks = []
     for name, code, reps in (
         ("100,000 printed lines", "for i in range(100_000): print(i)", 5),
         ("one 50 MB print", "print('x' * 50_000_000)", 3),
     ):
         api_t, direct_t = [], []
         for _ in range(reps):
+            server.reset_peak()
+            resident = server.usage()[0]
             api_t.append(timed(lambda code=code: server.run(context, code)))
+            peaks.append((name, server.peak_rss() - resident))
             direct_t.append(timed(lambda code=code: direct_run(client, code)))
         rows.append(summary(name, api_t, direct_t))
+    peak_50mb = max(growth for name, growth in peaks if name == "one 50 MB print")
+
+    # The HTTP floor: an authenticated request that does nothing, and a bare Tornado handler.
+    ping = [timed(lambda: server.request("GET", "/api/ping")) for _ in range(400)]
+    with BareTornado() as bare:
+        bare_rt = [timed(bare.get) for _ in range(400)]
     client.stop_channels()
     server.request("DELETE", f"/api/contexts/{context}")
 
@@ -151,8 +163,47 @@ def measure(server: ServerProcess, rounds: int) -> tuple[list[dict], dict]:
     idle = {
         "server_rss_per_context_kib": (rss_after - rss_before) / 20 / 1024,
         "server_fds_per_context": (fds_after - fds_before) / 20,
+        "server_peak_growth_50mb_mib": peak_50mb / 2**20,
+        "ping_median_ms": statistics.median(ping) * 1000,
+        "bare_tornado_median_ms": statistics.median(bare_rt) * 1000,
     }
     return rows, idle
+
+
+class BareTornado:
+    """A Tornado server in a child process whose one handler does nothing: the floor of any
+    HTTP request, measured with the same client as the API."""
+
+    CODE = (
+        "import asyncio, sys, tornado.web\n"
+        "class H(tornado.web.RequestHandler):\n"
+        "    def get(self): self.write('ok')\n"
+        "async def main():\n"
+        "    tornado.web.Application([('/', H)]).listen(int(sys.argv[1]), '127.0.0.1')\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+
+    def __enter__(self) -> BareTornado:
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-c", self.CODE, str(self.port)])
+        for _ in range(100):
+            try:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port)
+                self.get()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the bare Tornado server did not start")
+
+    def get(self) -> None:
+        self.connection.request("GET", "/")
+        self.connection.getresponse().read()
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+        self.process.terminate()
+        self.process.wait(10)
 
 
 def _parallel(jobs) -> None:
@@ -176,6 +227,14 @@ def report(rows: list[dict], idle: dict, out: Path) -> None:
     print(
         f"server memory per idle context: {idle['server_rss_per_context_kib']:.0f} KiB; "
         f"open fds per idle context: {idle['server_fds_per_context']:.1f}"
+    )
+    print(
+        f"server peak memory growth during one 50 MB print: "
+        f"{idle['server_peak_growth_50mb_mib']:.0f} MiB"
+    )
+    print(
+        f"HTTP floor: authenticated /api/ping {idle['ping_median_ms']:.2f} ms; "
+        f"bare Tornado handler {idle['bare_tornado_median_ms']:.2f} ms (medians of 400)"
     )
     out.mkdir(parents=True, exist_ok=True)
     machine = {

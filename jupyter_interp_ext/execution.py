@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import queue
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from traitlets import Bool, Dict, Float, Instance, Int
@@ -227,7 +227,7 @@ class _Run:
                 raise
             return None  # the channel was closed under us: the liveness check says why
 
-    def _translate(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+    def _translate(self, msg: dict[str, Any]) -> Iterable[dict[str, Any]]:
         """The events one iopub message becomes, within the run's output budget."""
         if self.record is not None:
             self.record.add(msg)
@@ -253,9 +253,10 @@ class _Run:
         self.bytes_sent += size
         return [event]
 
-    def _capped_text(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+    def _capped_text(self, event: dict[str, Any]) -> Iterable[dict[str, Any]]:
         """Output text: the part that fits the budget, in events of at most `EVENT_CHARS`
-        characters (no single huge event to encode); the rest is counted for the notice."""
+        characters (no single huge event to encode), each cut only when it is sent, so a huge
+        output is never held twice; the rest is counted for the notice."""
         text = event["text"]
         room = max(0, self.manager.max_output_bytes - self.bytes_sent)
         size = utf8_size(text)
@@ -267,10 +268,10 @@ class _Run:
         self.bytes_sent += size
         if len(text) <= EVENT_CHARS:
             return [event if text is event["text"] else {**event, "text": text}] if text else []
-        return [
+        return (
             {**event, "text": text[start : start + EVENT_CHARS]}
             for start in range(0, len(text), EVENT_CHARS)
-        ]
+        )
 
     async def _drain(self, msg_id: str) -> AsyncIterator[dict[str, Any]]:
         """Output a kernel publishes just after `idle` (Deno does) still belongs to the run."""

@@ -13,6 +13,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_server.gateway.managers import GatewayKernelManager
 
 from .gateway import gateway_client
+from .kernel_session import session_like
 
 READY_PROBE_INTERVAL = 0.25
 POLL_SECONDS = 1.0
@@ -28,7 +29,7 @@ async def open_client(kernel: Any, timeout: float) -> AsyncKernelClient:
     if isinstance(kernel, GatewayKernelManager):
         client = gateway_client(kernel)
     else:
-        client = kernel.client(context=kernel.context)
+        client = kernel.client(context=kernel.context, session=session_like(kernel.session))
     started = client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
     if inspect.isawaitable(started):  # a Gateway client opens its websocket here
         await started

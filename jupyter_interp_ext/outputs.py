@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime
 from typing import Any
 
 from .events import RUN_ERROR
 from .kernel_display import CHART_MIME
+from .kernel_session import header_time
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
@@ -36,8 +36,8 @@ def strip_ansi(text: str) -> str:
 
 def message_time_ms(msg: dict[str, Any]) -> float:
     """When the kernel produced a message, in ms since the epoch (now, if it did not say)."""
-    date = msg.get("header", {}).get("date")
-    if isinstance(date, datetime):
+    date = header_time(msg.get("header", {}).get("date"))
+    if date is not None:
         return round(date.timestamp() * 1000, 3)
     return round(time.time() * 1000, 3)
 

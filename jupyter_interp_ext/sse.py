@@ -15,6 +15,7 @@ import socket
 from collections.abc import AsyncIterable
 from typing import Any
 
+import orjson
 from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
@@ -42,8 +43,17 @@ async def wait_for_open_streams(timeout: float) -> int:
 
 def frame(event: dict[str, Any]) -> bytes:
     """One SSE event. ASCII-only JSON, so a client that decodes chunk by chunk (the official
-    one does) can never see a multi-byte character split across two reads."""
-    return b"data: " + json.dumps(event, separators=(",", ":")).encode("ascii") + b"\n\n"
+    one does) can never see a multi-byte character split across two reads.
+
+    orjson encodes (about 10 times faster than `json` on a big output); it writes UTF-8, so an
+    event with non-ASCII text, or that orjson refuses, is encoded again with `json`'s escapes."""
+    try:
+        body = orjson.dumps(event)
+    except (TypeError, orjson.JSONEncodeError):
+        body = b""
+    if not body or not body.isascii():
+        body = json.dumps(event, separators=(",", ":")).encode("ascii")
+    return b"data: " + body + b"\n\n"
 
 
 class EventStream:

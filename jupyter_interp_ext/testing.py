@@ -166,6 +166,15 @@ class ServerProcess:
         rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
         return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
+    def peak_rss(self) -> int:
+        """The server process's peak resident bytes since it started or `reset_peak`."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+    def reset_peak(self) -> None:
+        """Start measuring the peak anew (Linux: writing 5 to clear_refs resets VmHWM)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
