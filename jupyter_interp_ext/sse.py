@@ -96,15 +96,19 @@ class EventStream:
         self._watchdog = asyncio.ensure_future(self._watch())
         await self._writable(None)
 
-    async def send(self, event: dict[str, Any], until: float | None = None) -> None:
+    async def send(
+        self, event: dict[str, Any], until: float | None = None, *, last: bool = False
+    ) -> None:
         """Queue an event and flush at once, unless a flush is in flight: then it rides with the
         next one. Past `COALESCE_BYTES` unsent, wait for the client, but never past its write
         timeout (then it is cut off) nor past `until` (a loop time: the caller's own deadline,
-        which it must get to check)."""
+        which it must get to check). The `last` event is not flushed on its own: `close`
+        sends it with the response's end, in one write."""
         if self.gone.is_set():
             raise StreamClosedError()
         self.handler.write(frame(event))
-        self._kick()
+        if not last:
+            self._kick()
         if self._unflushed() >= COALESCE_BYTES:
             await self._writable(until)
 
@@ -167,7 +171,8 @@ class EventStream:
                 await asyncio.wait({self._flushing}, timeout=1.0)
             return
         with contextlib.suppress(StreamClosedError):
-            await self._writable(None)
+            if self._in_flight():  # else what is buffered leaves with the end, in one write
+                await self._writable(None)
             if not self.gone.is_set():
                 self._finished = True  # no flush may follow the response's last one
                 finishing = self.handler.finish()

@@ -102,7 +102,7 @@ class ExecuteCodeHandler(InterpreterHandler):
             async with contextlib.aclosing(run) as events:
                 async for event in events:
                     terminal_sent = ends_run(event)
-                    await self._send(stream, event, deadline)
+                    await self._send(stream, event, deadline, last=terminal_sent)
         except Exception as exc:
             self.log.exception("Run on context %s failed", context.id)
             if not terminal_sent:
@@ -110,7 +110,9 @@ class ExecuteCodeHandler(InterpreterHandler):
         await stream.close()
 
     @staticmethod
-    async def _send(stream: EventStream, event: dict[str, Any], deadline: float | None) -> None:
+    async def _send(
+        stream: EventStream, event: dict[str, Any], deadline: float | None, last: bool = False
+    ) -> None:
         if not stream.gone.is_set():
             with contextlib.suppress(StreamClosedError):
-                await stream.send(event, until=deadline)
+                await stream.send(event, until=deadline, last=last)
