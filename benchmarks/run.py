@@ -10,6 +10,7 @@ both alike. Prints a table of medians, p99 and ratios; writes `results.json` and
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -21,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
@@ -41,6 +43,29 @@ def direct_run(client: BlockingKernelClient, code: str) -> None:
         ):
             break
     while client.get_shell_msg(timeout=600)["parent_header"].get("msg_id") != msg_id:
+        pass
+
+
+async def attach_async(server: ServerProcess, context_id: str) -> AsyncKernelClient:
+    client = AsyncKernelClient(connection_file=str(server.runtime / f"kernel-{context_id}.json"))
+    client.load_connection_file()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return client
+
+
+async def async_run(client: AsyncKernelClient, code: str) -> None:
+    """`direct_run` with jupyter_client's asyncio client, the kind the server uses."""
+    msg_id = client.execute(code, stop_on_error=False)
+    while True:
+        msg = await client.get_iopub_msg(timeout=600)
+        if (
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
+            break
+    while (await client.get_shell_msg(timeout=600))["parent_header"].get("msg_id") != msg_id:
         pass
 
 
@@ -108,14 +133,32 @@ def measure(server: ServerProcess, rounds: int) -> tuple[list[dict], dict]:
     rows.append(summary("context create (warm pool) vs cold start", create, cold))
     rows.append(summary("create + first result", first, cold_first))
 
-    # 1+1 round trip on the same kernel: through the API, and with a direct client.
+    # 1+1 round trip on the same kernel: through the API, and with a direct client. In the
+    # same rounds, what the difference is made of: the same run with jupyter_client's asyncio
+    # client (the server's kind), an authenticated request that does nothing, and a bare
+    # Tornado handler.
     context = server.create()
     client = attach(server, context)
-    api_rt, direct_rt = [], []
-    for _ in range(max(200, rounds * 20)):
-        api_rt.append(timed(lambda: server.run(context, "1 + 1")))
-        direct_rt.append(timed(lambda: direct_run(client, "1 + 1")))
+    loop = asyncio.new_event_loop()
+    async_client = loop.run_until_complete(attach_async(server, context))
+    api_rt, direct_rt, async_rt, ping_rt, bare_rt = [], [], [], [], []
+    with BareTornado() as bare:
+        for _ in range(max(200, rounds * 20)):
+            api_rt.append(timed(lambda: server.run(context, "1 + 1")))
+            direct_rt.append(timed(lambda: direct_run(client, "1 + 1")))
+            async_rt.append(
+                timed(lambda: loop.run_until_complete(async_run(async_client, "1 + 1")))
+            )
+            ping_rt.append(timed(lambda: server.request("GET", "/api/ping")))
+            bare_rt.append(timed(bare.get))
+    async_client.stop_channels()
+    loop.close()
     rows.append(summary("1+1 round trip", api_rt, direct_rt))
+    floor = {
+        "asyncio_client_1plus1_ms": statistics.median(async_rt) * 1000,
+        "ping_median_ms": statistics.median(ping_rt) * 1000,
+        "bare_tornado_median_ms": statistics.median(bare_rt) * 1000,
+    }
 
     peaks = []
     for name, code, reps in (
@@ -131,11 +174,6 @@ def measure(server: ServerProcess, rounds: int) -> tuple[list[dict], dict]:
             direct_t.append(timed(lambda code=code: direct_run(client, code)))
         rows.append(summary(name, api_t, direct_t))
     peak_50mb = max(growth for name, growth in peaks if name == "one 50 MB print")
-
-    # The HTTP floor: an authenticated request that does nothing, and a bare Tornado handler.
-    ping = [timed(lambda: server.request("GET", "/api/ping")) for _ in range(400)]
-    with BareTornado() as bare:
-        bare_rt = [timed(bare.get) for _ in range(400)]
     client.stop_channels()
     server.request("DELETE", f"/api/contexts/{context}")
 
@@ -164,8 +202,7 @@ def measure(server: ServerProcess, rounds: int) -> tuple[list[dict], dict]:
         "server_rss_per_context_kib": (rss_after - rss_before) / 20 / 1024,
         "server_fds_per_context": (fds_after - fds_before) / 20,
         "server_peak_growth_50mb_mib": peak_50mb / 2**20,
-        "ping_median_ms": statistics.median(ping) * 1000,
-        "bare_tornado_median_ms": statistics.median(bare_rt) * 1000,
+        **floor,
     }
     return rows, idle
 
@@ -233,8 +270,10 @@ def report(rows: list[dict], idle: dict, out: Path) -> None:
         f"{idle['server_peak_growth_50mb_mib']:.0f} MiB"
     )
     print(
-        f"HTTP floor: authenticated /api/ping {idle['ping_median_ms']:.2f} ms; "
-        f"bare Tornado handler {idle['bare_tornado_median_ms']:.2f} ms (medians of 400)"
+        "in the 1+1 rounds (medians): jupyter_client's asyncio client "
+        f"{idle['asyncio_client_1plus1_ms']:.2f} ms; an authenticated /api/ping "
+        f"{idle['ping_median_ms']:.2f} ms; a bare Tornado handler "
+        f"{idle['bare_tornado_median_ms']:.2f} ms"
     )
     out.mkdir(parents=True, exist_ok=True)
     machine = {
