@@ -30,16 +30,18 @@ async def wait_for_cells(
 ) -> nbformat.NotebookNode:
     """The notebook once its file has at least `count` cells, the last one finished (a run's
     cell is written when it starts and again when it ends)."""
+    seen: list[nbformat.NotebookNode] = []
 
     def has_them() -> bool:
         try:
-            cells = read(root, path).cells
+            nb = read(root, path)
         except (OSError, json.JSONDecodeError, nbformat.reader.NotJSONError):
-            return False  # not written yet
-        return len(cells) >= count and (not ended or _finished(cells[-1]))
+            return False  # not written yet, or seen mid-write (Jupyter writes in place)
+        seen[:] = [nb]
+        return len(nb.cells) >= count and (not ended or _finished(nb.cells[-1]))
 
     await wait_until(has_them, what)
-    return read(root, path)
+    return seen[0]
 
 
 def _finished(cell: nbformat.NotebookNode) -> bool:
@@ -48,20 +50,23 @@ def _finished(cell: nbformat.NotebookNode) -> bool:
 
 @pytest.fixture
 def notebook_writes(jp_serverapp) -> list[tuple[str, str | None]]:
-    """Every notebook the ContentsManager is asked to save: (path, validation error or None),
-    checked as it is saved."""
+    """Every notebook the ContentsManager saved: (path, validation error or None), checked as
+    it was saved and listed once written."""
     manager = jp_serverapp.contents_manager
     save = manager.save
     writes: list[tuple[str, str | None]] = []
 
     async def checked_save(model: dict[str, Any], path: str) -> Any:
-        if model.get("type") == "notebook":
-            try:
-                nbformat.validate(nbformat.from_dict(model["content"]))
-                writes.append((path, None))
-            except nbformat.ValidationError as error:
-                writes.append((path, str(error)))
-        return await save(model, path)
+        if model.get("type") != "notebook":
+            return await save(model, path)
+        try:
+            nbformat.validate(nbformat.from_dict(model["content"]))
+            problem = None
+        except nbformat.ValidationError as error:
+            problem = str(error)
+        saved = await save(model, path)
+        writes.append((path, problem))  # once the file is written
+        return saved
 
     manager.save = checked_save
     return writes
