@@ -45,7 +45,7 @@ def frame(event: dict[str, Any]) -> bytes:
     """One SSE event. ASCII-only JSON, so a client that decodes chunk by chunk (the official
     one does) can never see a multi-byte character split across two reads.
 
-    orjson encodes (about 10 times faster than `json` on a big output); it writes UTF-8, so an
+    orjson encodes (5 to 15 times faster than `json`, measured); it writes UTF-8, so an
     event with non-ASCII text, or that orjson refuses, is encoded again with `json`'s escapes."""
     try:
         body = orjson.dumps(event)
