@@ -52,7 +52,7 @@ SHUT_DOWN_ELSEWHERE = (
 SERVER_STOPPED = "the server stopped"
 
 # The most of the server's time one notebook's writes may take, however big it grows.
-WRITE_SHARE = 0.05
+WRITE_SHARE = 0.02
 
 
 class ContextNotebooks(LoggingConfigurable):
@@ -81,10 +81,11 @@ class ContextNotebooks(LoggingConfigurable):
     ).tag(config=True)
 
     save_interval = Float(
-        1.0,
+        2.0,
         help="Shortest time between two writes of one notebook's file; runs that end in "
-        "between are written together. A big notebook waits longer: 20 times its last "
-        "write's duration.",
+        "between are written together. A big notebook waits longer: 50 times its last "
+        "write's duration (a write serialises and validates the whole notebook, and the runs "
+        "it overlaps wait for it).",
     ).tag(config=True)
 
     live_interval = Float(

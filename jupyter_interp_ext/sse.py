@@ -75,11 +75,14 @@ class EventStream:
         self._watchdog: asyncio.Task | None = None
         self._counted = False
         self._finished = False
+        self._headers_timer: asyncio.TimerHandle | None = None
         handler._event_stream = self  # type: ignore[attr-defined]
 
-    async def open(self) -> None:
-        """Send the status and headers now: the client sees the stream start at once, and any
-        later failure can only be an event inside it."""
+    async def open(self, headers_within: float = 0.0) -> None:
+        """Fix the status and headers now, so that any later failure can only be an event
+        inside the stream, and send them at once, or with the first event if one comes within
+        `headers_within` seconds: a short run's whole response then leaves in one or two
+        writes instead of three, and a silent one's client sees the stream start that late."""
         handler = self.handler
         metrics.ACTIVE_STREAMS.inc()
         self._counted = True
@@ -92,8 +95,11 @@ class EventStream:
         sock = getattr(stream, "socket", None)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._kick()
         self._watchdog = asyncio.ensure_future(self._watch())
+        if headers_within > 0:
+            self._headers_timer = self._loop.call_later(headers_within, self._kick)
+            return
+        self._kick()
         await self._writable(None)
 
     async def send(
@@ -148,6 +154,8 @@ class EventStream:
         """The response is over (finished or abandoned): stop counting it as active."""
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
         if self._counted:
             self._counted = False
             metrics.ACTIVE_STREAMS.dec()

@@ -19,6 +19,9 @@ from ..validation import optional_env, optional_milliseconds, optional_str, requ
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "kernels"
+# A run's response headers wait this long for its first event (most short runs then answer
+# in one or two writes); a run silent for longer shows its stream starting then.
+HEADERS_WITHIN = 0.05
 
 
 class InterpreterHandler(SandboxHandler):
@@ -92,7 +95,7 @@ class ExecuteCodeHandler(InterpreterHandler):
             )
         await self.contexts.ensure_running(context)
         stream = self.event_stream()
-        await stream.open()
+        await stream.open(headers_within=HEADERS_WITHIN)
         # A client that leaves stops the run (unless configured otherwise); either way the
         # run goes on to its terminal event, which is then sent to nobody.
         abandoned = stream.gone if self.execution.interrupt_on_disconnect else asyncio.Event()
