@@ -179,7 +179,9 @@ class EventStream:
                 await asyncio.wait({self._flushing}, timeout=1.0)
             return
         with contextlib.suppress(StreamClosedError):
-            if self._in_flight():  # else what is buffered leaves with the end, in one write
+            # What is buffered leaves with the end, in one write, once the headers are out
+            # (Jupyter's API handlers make a response finished before them JSON).
+            if self._in_flight() or not self.handler._headers_written:  # type: ignore[attr-defined]
                 await self._writable(None)
             if not self.gone.is_set():
                 self._finished = True  # no flush may follow the response's last one
