@@ -7,8 +7,8 @@ cells by a writer task per notebook, never by the run itself:
 - when jupyter-collaboration has the notebook open (a browser shows it), cells and outputs go
   into its shared document as they stream (at most every `live_interval`), and the
   collaboration server saves the file;
-- otherwise the file is written through the server's ContentsManager after each run (at most
-  every `save_interval`), so this works with any contents manager.
+- otherwise the file is written through the server's ContentsManager after each run, in a
+  pause between runs (at most every `save_interval`), so this works with any contents manager.
 
 The file is the truth: if anyone else wrote it since our last write (a person, the
 collaboration server), it is read back and our new cells are merged into it by cell id, so a
@@ -53,6 +53,10 @@ SERVER_STOPPED = "the server stopped"
 
 # The most of the server's time one notebook's writes may take, however big it grows.
 WRITE_SHARE = 0.02
+# A file write waits for a pause between runs this long (an agent thinks between runs), so
+# that it does not delay one; under a steady stream of runs, it waits at most MAX_WRITE_DELAY.
+QUIET_SECONDS = 0.2
+MAX_WRITE_DELAY = 10.0
 
 
 class ContextNotebooks(LoggingConfigurable):
@@ -178,6 +182,7 @@ class ContextNotebook:
         self._closing = asyncio.Event()  # set when the context ends: write now, then stop
         self._discarded = False  # the context ended and its notebook is deleted, not written
         self._failed = False
+        self._last_run = 0.0  # when a run last started or ended (monotonic)
         self._wake = asyncio.Event()
         for cell in nb["cells"]:
             self._changed(CellRecord(cell), structural=True)
@@ -188,6 +193,7 @@ class ContextNotebook:
         self.nb["cells"].append(record.cell)
         self.running[record.id] = record
         self.sizes[record.id] = 0
+        self._last_run = time.monotonic()
         self._changed(record, structural=True)
         return record
 
@@ -197,6 +203,7 @@ class ContextNotebook:
         self.sizes[record.id] = record.size
         if record.ended:
             self.running.pop(record.id, None)
+            self._last_run = time.monotonic()
             for trimmed in trim_oldest(
                 self.nb["cells"], self.sizes, self.owner.max_output_bytes, set(self.running)
             ):
@@ -246,7 +253,7 @@ class ContextNotebook:
                 if self._discarded:
                     return
                 started = time.monotonic()
-                live = await self._write_changes()
+                live = await self._write_changes(ended)
                 if self._closing.is_set() and not self._wake.is_set():
                     return
                 # A big notebook's write takes long (nbformat validates and serialises all of
@@ -257,12 +264,13 @@ class ContextNotebook:
         finally:
             ended.cancel()
 
-    async def _write_changes(self) -> bool:
+    async def _write_changes(self, ended: asyncio.Future) -> bool:
         """One update; whether it went to a shared document (a browser has it open)."""
         live = False
         try:
             live = await self._update_live()
             if self._file_due and (not live or self._closing.is_set()):
+                await self._quiet(ended)
                 await self._write_file()
             self._failed = False
         except Exception as error:
@@ -270,6 +278,18 @@ class ContextNotebook:
                 self.owner.log.warning("Could not write notebook %s: %s", self.path, error)
             self._failed = True
         return live
+
+    async def _quiet(self, ended: asyncio.Future) -> None:
+        """Wait until no run has gone on for `QUIET_SECONDS` (a file write delays the runs it
+        overlaps), but no more than `MAX_WRITE_DELAY`, and not once the context has ended."""
+        deadline = time.monotonic() + MAX_WRITE_DELAY
+        while not ended.done():
+            now = time.monotonic()
+            quiet_for = now - self._last_run
+            if now >= deadline or (not self.running and quiet_for >= QUIET_SECONDS):
+                return
+            wait = QUIET_SECONDS if self.running else QUIET_SECONDS - quiet_for
+            await asyncio.wait({ended}, timeout=min(wait, deadline - now))
 
     async def _update_live(self) -> bool:
         """Copy changes into the notebook's shared document; False when nobody has it open."""
