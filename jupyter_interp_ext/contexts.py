@@ -334,16 +334,20 @@ class CodeContextRegistry(LoggingConfigurable):
         that JupyterLab opening the notebook attaches to the context's kernel."""
         if self.notebooks is not None:
             context.notebook = self.notebooks.open(
-                context.id, lang.name, lang.kernel_name, await self._display_name(lang)
+                context.id, lang.name, lang.kernel_name, await self._display_name(context, lang)
             )
         if context.notebook is None:
             path, name = f"sandbox/{lang.name}-{context.id[:8]}", f"Sandbox {lang.name} context"
             return path, name, SESSION_TYPE
         return context.notebook, context.notebook.rsplit("/", 1)[-1], "notebook"
 
-    async def _display_name(self, lang: Language) -> str:
-        """The kernelspec's display name, which Lab shows for the notebook's kernel."""
+    async def _display_name(self, context: CodeContext, lang: Language) -> str:
+        """The kernelspec's display name, which Lab shows for the notebook's kernel: a local
+        kernel's manager holds the spec it started with (reading it anew costs ~1 ms of a
+        context's creation)."""
         try:
+            if not self.remote:
+                return self.kernel_manager.get_kernel(context.id).kernel_spec.display_name
             spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(lang.kernel_name))
             return spec.display_name
         except Exception:
