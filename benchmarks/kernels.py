@@ -12,6 +12,7 @@ is what the prelude adds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -20,21 +21,18 @@ from pathlib import Path
 from jupyter_client.manager import KernelManager
 
 from jupyter_interp_ext.process_tree import descendants
-from jupyter_interp_ext.testing import ServerProcess
+from jupyter_interp_ext.testing import ServerProcess, status_bytes
 
 KERNELS = {"python": "python3", "javascript": "deno-javascript", "typescript": "deno-typescript"}
 SETTLE_SECONDS = 1.0
 
 
 def rss(pids: list[int]) -> int:
-    """Resident bytes of these processes together."""
+    """Resident bytes of these processes together (those that are gone count nothing)."""
     total = 0
     for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        except OSError:
-            continue
-        total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+        with contextlib.suppress(OSError):
+            total += status_bytes(pid, "VmRSS")
     return total
 
 
@@ -71,10 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[tuple[str, str], list[tuple[float, int]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        root, runtime = Path(scratch, "root"), Path(scratch, "runtime")
-        root.mkdir()
-        runtime.mkdir()
-        server = ServerProcess(root, runtime, "--KernelPool.sizes={}")
+        server = ServerProcess.in_folder(Path(scratch), "--KernelPool.sizes={}")
         try:
             for number in range(args.rounds):
                 for language, kernel_name in KERNELS.items():

@@ -32,10 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def start(scratch: str, name: str, *extra: str) -> ServerProcess:
-    root, runtime = Path(scratch, name, "root"), Path(scratch, name, "runtime")
-    root.mkdir(parents=True)
-    runtime.mkdir()
-    return ServerProcess(root, runtime, "--KernelPool.sizes={}", *extra)
+    return ServerProcess.in_folder(Path(scratch, name), "--KernelPool.sizes={}", *extra)
 
 
 def ms(seconds: list[float], q: float) -> float:

@@ -54,13 +54,11 @@ def group_of(filename: str, name: str) -> str:
 
 def profile_server(scratch: str, runs: int) -> pstats.Stats:
     """The server's profile from its start to its stop, with `runs` runs of `1+1` between."""
-    folder = Path(scratch, f"runs-{runs}")
-    root, runtime = folder / "root", folder / "runtime"
-    root.mkdir(parents=True)
-    runtime.mkdir()
-    profile = str(folder / "server.prof")
+    profile = str(Path(scratch, f"server-{runs}.prof"))
     launcher = (sys.executable, "-m", "cProfile", "-o", profile, "-m", "jupyter_server")
-    server = ServerProcess(root, runtime, "--KernelPool.sizes={}", launcher=launcher)
+    server = ServerProcess.in_folder(
+        Path(scratch, f"runs-{runs}"), "--KernelPool.sizes={}", launcher=launcher
+    )
     try:
         context = server.create()
         for _ in range(WARM_UP + runs):

@@ -49,10 +49,9 @@ def main() -> None:
         servers = {}
         try:
             for name, extra in settings.items():
-                root, runtime = Path(scratch, name, "root"), Path(scratch, name, "runtime")
-                root.mkdir(parents=True)
-                runtime.mkdir()
-                servers[name] = ServerProcess(root, runtime, "--KernelPool.sizes={}", *extra)
+                servers[name] = ServerProcess.in_folder(
+                    Path(scratch, name), "--KernelPool.sizes={}", *extra
+                )
             for number in range(args.rounds):
                 order = list(servers.items())
                 for name, server in order if number % 2 else reversed(order):

@@ -22,6 +22,14 @@ from pathlib import Path
 from typing import Any
 
 
+def status_bytes(pid: int, field: str) -> int:
+    """A memory figure of a process from /proc/<pid>/status (`VmRSS`, `VmHWM`…), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"/proc/{pid}/status has no {field}")
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
     with socket.socket() as probe:
@@ -88,6 +96,7 @@ class ServerProcess:
         launcher: Sequence[str] = (sys.executable, "-m", "jupyter_server"),
     ) -> None:
         """`launcher` starts the server (a profiler can wrap it); `extra_args` follow ours."""
+        self.root = root
         self.token = secrets.token_hex(16)
         self.port = free_port()
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
@@ -119,6 +128,15 @@ class ServerProcess:
                 time.sleep(0.1)
         self.process.kill()
         raise RuntimeError("jupyter server did not start")
+
+    @classmethod
+    def in_folder(cls, folder: Path, *extra_args: str, **options: Any) -> ServerProcess:
+        """A server serving `folder/root`, with its runtime files in `folder/runtime` (both
+        made here)."""
+        root, runtime = folder / "root", folder / "runtime"
+        root.mkdir(parents=True)
+        runtime.mkdir()
+        return cls(root, runtime, *extra_args, **options)
 
     def connection(self) -> http.client.HTTPConnection:
         if not hasattr(self.local, "conn"):
@@ -162,14 +180,11 @@ class ServerProcess:
     def usage(self) -> tuple[int, int]:
         """Server RSS (bytes) and open file descriptors; kernels are separate processes."""
         pid = self.process.pid
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
-        return rss, len(os.listdir(f"/proc/{pid}/fd"))
+        return status_bytes(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd"))
 
     def peak_rss(self) -> int:
         """The server process's peak resident bytes since it started or `reset_peak`."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+        return status_bytes(self.process.pid, "VmHWM")
 
     def reset_peak(self) -> None:
         """Start measuring the peak anew (Linux: writing 5 to clear_refs resets VmHWM)."""

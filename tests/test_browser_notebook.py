@@ -29,10 +29,7 @@ WAIT_MS = 30_000
 def lab(tmp_path: Path) -> Iterator[ServerProcess]:
     """JupyterLab and jupyter-collaboration run as installed (their server extensions are
     enabled by their own configuration files), with this extension."""
-    root, runtime = tmp_path / "lab-root", tmp_path / "lab-runtime"
-    root.mkdir()
-    runtime.mkdir()
-    server = ServerProcess(root, runtime, "--KernelPool.sizes={}")
+    server = ServerProcess.in_folder(tmp_path / "lab", "--KernelPool.sizes={}")
     yield server
     server.stop()
 

@@ -16,12 +16,8 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.fixture
 def server(tmp_path):
-    root, runtime = tmp_path / "fuzz-root", tmp_path / "fuzz-runtime"
-    root.mkdir()
-    runtime.mkdir()
-    server = ServerProcess(
-        root,
-        runtime,
+    server = ServerProcess.in_folder(
+        tmp_path / "fuzz",
         "--KernelPool.sizes={}",
         "--CodeContextRegistry.max_contexts=2",
         "--ShellSessionManager.max_sessions=8",

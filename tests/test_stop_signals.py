@@ -64,10 +64,8 @@ def open_run(server: ServerProcess, context_id: str) -> tuple[socket.socket, byt
     ids=["SIGINT-no-terminal", "SIGTERM", "SIGHUP", "SIGINT-twice"],
 )
 def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
-    root, runtime = tmp_path / "served", tmp_path / "server-runtime"
-    root.mkdir()
-    runtime.mkdir()
-    server = ServerProcess(root, runtime)
+    server = ServerProcess.in_folder(tmp_path / "server")
+    root, runtime = server.root, server.runtime
     try:
         python = server.create("python")
         server.create("javascript")
