@@ -162,8 +162,8 @@ class InterpreterApp(ExtensionApp):
             allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
         )
         self.watch_manager = WatchManager(parent=server, log=server.log)
-        self.git_manager = GitManager(parent=server, log=server.log)
-        self.backup_manager = BackupManager(parent=server, log=server.log)
+        self.git_manager = GitManager(parent=server, log=server.log, files=self.file_manager)
+        self.backup_manager = BackupManager(parent=server, log=server.log, files=self.file_manager)
         self.settings.update(
             interp_context_registry=self.context_registry,
             interp_context_notebooks=self.context_notebooks,

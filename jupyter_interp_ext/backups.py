@@ -1,33 +1,48 @@
 """Directory archives: create (tar, compressed with gzip, zstd or lz4), restore safely, and
 upload an archive's parts to pre-signed URLs.
 
-Restores extract with tarfile's `data` filter (no absolute paths, no `..`, no links leading
-out, no devices, no set-uid bits) into a fresh directory beside the target, which replaces the
-target's entries only when the whole archive was read: a refused archive changes nothing.
+Both directions work on held directory descriptors (`trees`), never by path name after the
+first confined walk, so renames meanwhile cannot send them outside the roots. Creation walks
+the directory with the files API's rules (no hidden entries unless the server allows them,
+`.gitignore` read as data when asked, `excludes`) and publishes the archive by a rename only
+when it is whole. A restore unpacks into a private staging folder outside the roots with
+tarfile's `data` filter (no absolute paths, no `..`, no devices, no set-uid bits) plus ours
+(hidden names, links that could point out of the roots, size and entry caps), then moves the
+entries into the target: a refused archive changes nothing. Jobs run on a bounded pool of their
+own and stop once their caller has been answered.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import gzip
 import os
-import shutil
+import secrets
+import stat
 import tarfile
-import tempfile
-from collections.abc import Callable, Iterable
-from pathlib import PurePath
-from typing import IO, Any
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 import lz4.frame
 import zstandard
-from traitlets import Int, List, Unicode
+from traitlets import Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from . import metrics
-from .errors import SandboxError, validation_error
-from .files import matches_glob
+from . import metrics, trees
+from .confined import open_in
+from .errors import SandboxError, limit_reached, validation_error
+from .files import NEW_FILE_MODE, WRITE_SUFFIX, FileManager, matches_glob
+from .gitignore import IgnoreRules, rules_for
 from .validation import is_whole
+
+T = TypeVar("T")
 
 # Compression name → (opens a compressing writer on a file, the format's magic bytes).
 COMPRESSIONS: dict[str, tuple[Callable[[IO[bytes]], IO[bytes]], bytes]] = {
@@ -55,6 +70,20 @@ def compression_of(body: dict[str, Any]) -> str:
     return name
 
 
+class Abandoned(Exception):
+    """The job's caller was answered (timed out) or left: its work stops and publishes nothing."""
+
+
+class RestoreRefused(tarfile.FilterError):
+    """An archive member this server will not unpack."""
+
+    status = 400
+
+
+class RestoreTooLarge(RestoreRefused):
+    status = 413
+
+
 class BackupManager(LoggingConfigurable):
     """Creates and restores archives, and uploads them where the configuration allows."""
 
@@ -66,59 +95,231 @@ class BackupManager(LoggingConfigurable):
 
     upload_timeout = Int(300, help="Seconds one part's upload may take.").tag(config=True)
 
-    def create(self, source: str, archive: str, compression: str, members: Iterable[str]) -> int:
-        """Write `members` (paths relative to `source`) to `archive` atomically; its size."""
-        folder = os.path.dirname(archive)
-        handle, temporary = tempfile.mkstemp(prefix=".archive-", dir=folder)
+    jobs = Int(
+        2,
+        help="Archives created or restored at once, on threads of their own (the files API's "
+        "pool stays free for reads and writes).",
+    ).tag(config=True)
+
+    max_waiting = Int(
+        8, help="Archive jobs that may wait for a thread; more are answered 429."
+    ).tag(config=True)
+
+    job_timeout = Float(
+        600.0,
+        help="Seconds one archive job may take (0: no limit). Then the request is answered 500 "
+        "and the job stops, publishing nothing.",
+    ).tag(config=True)
+
+    max_restore_bytes = Int(
+        4 * 1024**3, help="Bytes a restored archive may unpack to; more is refused with 413."
+    ).tag(config=True)
+
+    max_restore_entries = Int(
+        200_000, help="Entries a restored archive may hold; more is refused with 413."
+    ).tag(config=True)
+
+    files = Instance(FileManager)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._executor = ThreadPoolExecutor(max(1, self.jobs), thread_name_prefix="sandbox-backup")
+        self._pending = 0
+
+    async def run_job(
+        self, work: Callable[[threading.Event], T], shown: str, cancelled: threading.Event
+    ) -> T:
+        """Run `work` on the archive pool; 429 when too many wait, 500 past `job_timeout`.
+        However the request ends, `cancelled` is set, so work still going stops."""
+        if self._pending >= max(1, self.jobs) + self.max_waiting:
+            raise limit_reached("archive jobs", self.max_waiting, "BackupManager.max_waiting")
+        self._pending += 1
+        future = asyncio.get_running_loop().run_in_executor(self._executor, work, cancelled)
+        future.add_done_callback(lambda _: self._release())
         try:
-            with os.fdopen(handle, "wb") as raw:
-                compressed = COMPRESSIONS[compression][0](raw)
-                with compressed, tarfile.open(fileobj=compressed, mode="w|") as tar:
-                    for relative in members:
-                        tar.add(os.path.join(source, relative), arcname=relative, recursive=False)
-            os.replace(temporary, archive)
+            return await asyncio.wait_for(asyncio.shield(future), self.job_timeout or None)
+        except asyncio.TimeoutError:
+            raise SandboxError(
+                "FILESYSTEM_ERROR",
+                f"Archive job on {shown} did not finish within {self.job_timeout:g} s "
+                "(BackupManager.job_timeout); it was stopped",
+                {"path": shown},
+            ) from None
+        except OSError as exc:
+            raise self.files.protocol_error(exc, shown) from None
+        finally:
+            cancelled.set()
+
+    def _release(self) -> None:
+        self._pending -= 1
+
+    def create(
+        self,
+        source: str,
+        source_shown: str,
+        archive: str,
+        archive_shown: str,
+        compression: str,
+        excludes: list[str],
+        gitignore: bool,
+        cancelled: threading.Event,
+    ) -> int:
+        """Archive the directory `source`; the archive replaces `archive` only when whole. Its
+        size in bytes."""
+        confinement = self.files.confinement
+        rules = rules_for(confinement, source, source_shown) if gitignore else None
+        with confinement.locate(source, source_shown) as location:
+            top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with confinement.locate(archive, archive_shown) as location:
+                if not location.name:
+                    raise _is_directory(archive_shown)
+                folder, name = os.dup(location.dir_fd), location.name
+            try:
+                return self._write_archive(
+                    top, folder, name, compression, excludes, rules, cancelled
+                )
+            finally:
+                os.close(folder)
         except BaseException:
-            os.unlink(temporary)
             metrics.BACKUPS.labels("create", "failed").inc()
             raise
-        metrics.BACKUPS.labels("create", "ok").inc()
-        return os.path.getsize(archive)
+        finally:
+            os.close(top)
 
-    def restore(self, archive: str, shown: str, target: str) -> None:
-        """Unpack `archive` into `target` (created if missing), or refuse it whole."""
-        parent = os.path.dirname(target)
-        staging = tempfile.mkdtemp(prefix=".restore-", dir=parent)
+    def _write_archive(
+        self,
+        top: int,
+        folder: int,
+        name: str,
+        compression: str,
+        excludes: list[str],
+        rules: IgnoreRules | None,
+        cancelled: threading.Event,
+    ) -> int:
+        temporary = f".archive-{secrets.token_hex(4)}{WRITE_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o600, dir_fd=folder)
+        itself = os.fstat(fd)
         try:
-            with open(archive, "rb") as raw:
-                head = raw.read(4)
-                kind = next(
-                    (k for k, (_, magic) in COMPRESSIONS.items() if head.startswith(magic)), None
-                )
-                raw.seek(0)
-                if kind is None:
-                    raise _refused(shown, "it is not an archive this server writes")
-                with _READERS[kind](raw) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-                    tar.extractall(staging, filter=_refuse_escapes)
-            os.makedirs(target, exist_ok=True)
-            for name in os.listdir(staging):
-                destination = os.path.join(target, name)
-                if os.path.isdir(destination) and not os.path.islink(destination):
-                    shutil.rmtree(destination)
-                elif os.path.lexists(destination):
-                    os.unlink(destination)
-                os.rename(os.path.join(staging, name), destination)
+            with os.fdopen(fd, "wb", closefd=False) as raw:
+                compressed = COMPRESSIONS[compression][0](raw)
+                with compressed, tarfile.open(fileobj=compressed, mode="w|") as tar:
+                    if rules is not None:
+                        rules.read_from(top, ())
+                    keep = partial(self._archived, excludes, rules, top)
+                    for entry in trees.walk(top, keep):
+                        if cancelled.is_set():
+                            raise Abandoned
+                        _add(tar, entry, itself)
+            os.fchmod(fd, NEW_FILE_MODE)
+            size = os.fstat(fd).st_size
+            if cancelled.is_set():
+                raise Abandoned
+            os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=folder)
+            raise
+        finally:
+            os.close(fd)
+        metrics.BACKUPS.labels("create", "ok").inc()
+        return size
+
+    def _archived(
+        self, excludes: list[str], rules: IgnoreRules | None, top: int, entry: trees.Entry
+    ) -> bool:
+        """Whether an entry goes into an archive: what the files API may read (no hidden
+        names unless the server allows them; directories, files and links only), not
+        excluded, not ignored by git's rules. A kept directory's `.gitignore` is read here,
+        before its entries are decided."""
+        if entry.name.startswith(".") and not self.files.allow_hidden:
+            return False
+        if not (entry.is_dir or entry.is_file or entry.is_link):
+            return False  # sockets, FIFOs, devices: no archive of ours carries them
+        if matches_glob(entry.relative, excludes):
+            return False
+        if rules is None:
+            return True
+        if rules.ignored(entry.parts, entry.is_dir):
+            return False
+        if entry.is_dir:
+            with contextlib.suppress(OSError):
+                child = os.open(entry.name, trees.DIR_FLAGS, dir_fd=entry.parent_fd)
+                try:
+                    rules.read_from(child, entry.parts)
+                finally:
+                    os.close(child)
+        return True
+
+    def restore(
+        self,
+        archive: str,
+        archive_shown: str,
+        target: str,
+        shown: str,
+        links_may_climb: bool,
+        cancelled: threading.Event,
+    ) -> None:
+        """Unpack `archive` into the directory `target` (created if missing), or refuse it
+        whole. Links that climb above their own folder are kept only when `links_may_climb`
+        (a caller who may run commands could make them anyway); any kept link stays inside
+        the restored tree."""
+        fd, _, _ = self.files.open_file(archive, archive_shown)
+        try:
+            with self.files.staging() as (staging, staging_fd):
+                with os.fdopen(fd, "rb", closefd=False) as raw:
+                    self._unpack(raw, staging, links_may_climb, cancelled)
+                with self.files.confinement.locate(target, shown, make_parents=True) as location:
+                    if not location.exists:
+                        os.mkdir(location.name, dir_fd=location.dir_fd)
+                    into = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    for name in sorted(os.listdir(staging_fd)):
+                        if cancelled.is_set():
+                            raise Abandoned
+                        if trees.exists(into, name):
+                            trees.remove(into, name)
+                        trees.move(staging_fd, name, into, name)
+                finally:
+                    os.close(into)
+        except RestoreRefused as exc:
+            metrics.BACKUPS.labels("restore", "refused").inc()
+            raise _refused(archive_shown, str(exc), exc.status) from None
         except tarfile.FilterError as exc:
             metrics.BACKUPS.labels("restore", "refused").inc()
-            raise _refused(shown, str(exc)) from None
-        except (tarfile.TarError, OSError, EOFError, zstandard.ZstdError, RuntimeError) as exc:
+            raise _refused(archive_shown, str(exc)) from None
+        except (tarfile.TarError, EOFError, zstandard.ZstdError, RuntimeError) as exc:
             metrics.BACKUPS.labels("restore", "failed").inc()
-            raise _refused(shown, f"it could not be read ({exc})") from None
+            raise _refused(archive_shown, f"it could not be read ({exc})") from None
+        except BaseException:
+            metrics.BACKUPS.labels("restore", "failed").inc()
+            raise
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            os.close(fd)
         metrics.BACKUPS.labels("restore", "ok").inc()
 
+    def _unpack(
+        self,
+        raw: IO[bytes],
+        staging: str,
+        links_may_climb: bool,
+        cancelled: threading.Event,
+    ) -> None:
+        head = raw.read(4)
+        kind = next((k for k, (_, magic) in COMPRESSIONS.items() if head.startswith(magic)), None)
+        raw.seek(0)
+        if kind is None:
+            raise RestoreRefused("it is not an archive this server writes")
+        admit = _Admission(self, links_may_climb, cancelled)
+        with _READERS[kind](raw) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            tar.extractall(staging, filter=admit)
+
     def check_upload(self, url: str) -> None:
-        """403 unless the URL's origin is one the configuration allows."""
+        """400 for a URL with spaces or control characters (Python would quietly drop some),
+        403 unless its origin is one the configuration allows."""
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+            raise validation_error("parts", "a part's url holds spaces or control characters")
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
         allowed = {o.rstrip("/").lower() for o in self.upload_origins}
@@ -130,10 +331,10 @@ class BackupManager(LoggingConfigurable):
             )
 
     async def upload_parts(
-        self, archive: str, size: int, parts: list[dict[str, Any]]
+        self, archive: int, size: int, parts: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """PUT each part's byte range of `archive` (`size` bytes); the ETag each answer gave,
-        in part order."""
+        """PUT each part's byte range of the open file `archive` (`size` bytes); the ETag each
+        answer gave, in part order."""
         for part in parts:
             self.check_upload(part["url"])
             if part["offset"] < 0 or part["size"] < 0 or part["offset"] + part["size"] > size:
@@ -143,9 +344,7 @@ class BackupManager(LoggingConfigurable):
         uploaded = []
         async with httpx.AsyncClient(timeout=self.upload_timeout) as client:
             for part in sorted(parts, key=lambda p: p["partNumber"]):
-                with open(archive, "rb") as file:
-                    file.seek(part["offset"])
-                    data = file.read(part["size"])
+                data = os.pread(archive, part["size"], part["offset"])
                 answer = await client.put(part["url"], content=data)
                 if answer.status_code >= 300:
                     raise SandboxError(
@@ -160,47 +359,97 @@ class BackupManager(LoggingConfigurable):
         return uploaded
 
 
-def _refuse_escapes(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-    """tarfile's `data` filter, except that an absolute name is refused, not made relative:
-    an archive of ours never holds one, so it was made to escape."""
-    if member.name.startswith(("/", os.sep)):
-        raise tarfile.AbsolutePathError(member)
-    return tarfile.data_filter(member, path)
+class _Admission:
+    """The filter each member of a restored archive passes: tarfile's `data` filter, then ours."""
+
+    def __init__(self, manager: BackupManager, links_may_climb: bool, cancelled: threading.Event):
+        self.manager = manager
+        self.links_may_climb = links_may_climb
+        self.cancelled = cancelled
+        self.entries = 0
+        self.bytes = 0
+
+    def __call__(self, member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        if self.cancelled.is_set():
+            raise Abandoned
+        if member.name.startswith(("/", os.sep)):  # an archive of ours never holds one
+            raise tarfile.AbsolutePathError(member)
+        names = [part for part in member.name.split("/") if part not in ("", ".")]
+        if not self.manager.files.allow_hidden and any(n.startswith(".") for n in names):
+            raise RestoreRefused(
+                f"{member.name} is hidden, and the server does not allow hidden files"
+            )
+        if member.issym() and not self.links_may_climb and trees.climbs_above(member.linkname, 0):
+            raise RestoreRefused(
+                f"the link {member.name} -> {member.linkname} leads out of its folder (only a "
+                "caller who may run commands may restore such links)"
+            )
+        self.entries += 1
+        self.bytes += member.size if member.isfile() else 0
+        manager = self.manager
+        if self.entries > manager.max_restore_entries:
+            raise RestoreTooLarge(
+                f"it holds more than {manager.max_restore_entries} entries "
+                "(BackupManager.max_restore_entries)"
+            )
+        if self.bytes > manager.max_restore_bytes:
+            raise RestoreTooLarge(
+                f"it unpacks to more than {manager.max_restore_bytes} bytes "
+                "(BackupManager.max_restore_bytes)"
+            )
+        return tarfile.data_filter(member, path)
 
 
-def _refused(shown: str, why: str) -> SandboxError:
+def _add(tar: tarfile.TarFile, entry: trees.Entry, archive: os.stat_result) -> None:
+    """Add one walked entry: a file is opened from its held directory, never by path, and the
+    archive being written is never added to itself."""
+    info = tarfile.TarInfo(entry.relative)
+    if entry.is_dir:
+        info.type = tarfile.DIRTYPE
+        _stamp(info, entry.info)
+        tar.addfile(info)
+        return
+    if entry.is_link:
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(entry.name, dir_fd=entry.parent_fd)
+        _stamp(info, entry.info)
+        tar.addfile(info)
+        return
+    try:
+        fd = os.open(entry.name, trees.FILE_FLAGS, dir_fd=entry.parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):  # gone, or swapped for a link
+            return
+        raise
+    with os.fdopen(fd, "rb") as file:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) == (
+            archive.st_dev,
+            archive.st_ino,
+        ):
+            return
+        _stamp(info, opened)
+        info.size = opened.st_size
+        tar.addfile(info, file)
+
+
+def _stamp(info: tarfile.TarInfo, st: os.stat_result) -> None:
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.mtime = int(st.st_mtime)
+    info.uid, info.gid = st.st_uid, st.st_gid
+
+
+def _is_directory(shown: str) -> SandboxError:
+    return SandboxError("IS_DIRECTORY", f"Path is a directory: {shown}", {"path": shown})
+
+
+def _refused(shown: str, why: str, status: int = 400) -> SandboxError:
     return SandboxError(
         "BACKUP_RESTORE_FAILED",
         f"Archive {shown} refused: {why}",
         {"archivePath": shown},
-        status=400,
+        status=status,
     )
-
-
-def members(source: str, excludes: list[str], keep: set[str] | None) -> list[str]:
-    """Paths under `source` to archive, relative, parents first: not matching `excludes`
-    (globs on the path or the name), and within `keep` when given (git's non-ignored files;
-    their directories are kept too)."""
-    kept_dirs = {str(parent) for path in keep or () for parent in PurePath(path).parents}
-    found = []
-    for directory, folders, files in os.walk(source):
-        folders.sort()
-        for name in sorted(folders) + sorted(files):
-            path = os.path.join(directory, name)
-            relative = os.path.relpath(path, source)
-            if matches_glob(relative, excludes):
-                if name in folders:
-                    folders.remove(name)
-                continue
-            is_dir = name in folders
-            if not (is_dir or os.path.islink(path) or os.path.isfile(path)):
-                continue  # sockets, FIFOs, devices: no archive of ours carries them
-            if keep is not None and relative not in keep and not (is_dir and relative in kept_dirs):
-                if is_dir:
-                    folders.remove(name)
-                continue
-            found.append(relative)
-    return found
 
 
 def upload_parts(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -71,11 +71,20 @@ class Confinement:
         self.allow_hidden = allow_hidden
 
     def locate(
-        self, path: str, shown: str, *, follow_last: bool = True, make_parents: bool = False
+        self,
+        path: str,
+        shown: str,
+        *,
+        follow_last: bool = True,
+        make_parents: bool = False,
+        hidden: bool | None = None,
     ) -> Location:
         """Walk an absolute path. Symlinks on the way are followed (within the roots); the last
         one too unless `follow_last` is false. Missing directories on the way are created when
-        `make_parents`, else FILE_NOT_FOUND. The caller closes the location."""
+        `make_parents`, else FILE_NOT_FOUND. Hidden names are refused unless the server allows
+        them (or `hidden`, for the server's own look at `.git`). The caller closes the
+        location."""
+        allow_hidden = self.allow_hidden if hidden is None else hidden
         root, rest = self._anchor(_components(path), shown)
         stack: list[int] = [os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
         names: list[str] = []
@@ -91,7 +100,7 @@ class Confinement:
                     names.pop()
                     continue
                 last = not todo
-                if not self.allow_hidden and name.startswith("."):
+                if not allow_hidden and name.startswith("."):
                     raise SandboxError(
                         "PERMISSION_DENIED", f"Access denied: {shown} is hidden", {"path": shown}
                     )

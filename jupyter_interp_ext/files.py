@@ -17,8 +17,10 @@ import fnmatch
 import mimetypes
 import os
 import secrets
+import shutil
 import stat
-from collections.abc import AsyncIterator, Callable, Iterable
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from . import trees
 from .confined import Confinement, lstat_in, open_in
 from .errors import SandboxError, validation_error
 from .events import READ_COMPLETE
@@ -176,6 +179,12 @@ class FileManager(LoggingConfigurable):
     io_timeout = Float(
         30.0, help="Seconds one blocking file step may take before the request is answered 500."
     ).tag(config=True)
+    staging_dir = Unicode(
+        "",
+        help="A private folder where restores are unpacked and clones made before they are "
+        "moved into the roots (default: the system's temporary folder). On the roots' "
+        "filesystem the move is a rename; elsewhere a copy.",
+    ).tag(config=True)
     root_dir = Unicode()
     allow_hidden = Bool(False, help="Whether hidden files may be touched (the server's setting).")
 
@@ -206,7 +215,7 @@ class FileManager(LoggingConfigurable):
             raise path_error(field, f"'{field}' is not valid Unicode text") from None
         return os.path.join(base, os.path.expanduser(path))
 
-    def _open_file(self, path: str, shown: str) -> tuple[int, os.stat_result, str]:
+    def open_file(self, path: str, shown: str) -> tuple[int, os.stat_result, str]:
         """A regular file opened for reading: never a FIFO, socket or device (those could
         block or never end), and never through a symlink swapped in after the walk."""
         with self.confinement.locate(path, shown) as location:
@@ -228,7 +237,7 @@ class FileManager(LoggingConfigurable):
 
     async def read(self, path: str, shown: str, encoding: str | None) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            fd, info, name = self._open_file(path, shown)
+            fd, info, name = self.open_file(path, shown)
             with os.fdopen(fd, "rb") as file:
                 mime = sniff_mime(name, fd)
                 data = file.read(self.max_read_bytes + 1)  # the limit holds for what is read
@@ -293,7 +302,7 @@ class FileManager(LoggingConfigurable):
         """metadata, then chunks read one at a time (memory stays at one chunk), then complete."""
 
         def opening() -> tuple[Any, os.stat_result, str]:
-            fd, info, name = self._open_file(path, shown)
+            fd, info, name = self.open_file(path, shown)
             return os.fdopen(fd, "rb"), info, sniff_mime(name, fd)
 
         file, info, mime = await self.run_io(opening, shown)
@@ -393,12 +402,15 @@ class FileManager(LoggingConfigurable):
                         {"path": shown, "newPath": target_shown},
                     )
                 dst_fd, dst_name, where = dst.dir_fd, dst.name, target_shown
+                depth = len(dst.parts) - 1  # of the folder the entry lands in, below its root
                 inner = None
                 if dst.exists and stat.S_ISDIR(lstat_in(dst).st_mode):
                     inner = open_in(dst, os.O_PATH | os.O_DIRECTORY)
                     dst_fd, dst_name = inner, src.name
                     where = f"{target_shown.rstrip('/')}/{src.name}"
+                    depth += 1
                 try:
+                    self._check_links_from(src.dir_fd, src.name, depth, shown, where)
                     os.rename(src.name, dst_name, src_dir_fd=src.dir_fd, dst_dir_fd=dst_fd)
                 finally:
                     if inner is not None:
@@ -406,6 +418,29 @@ class FileManager(LoggingConfigurable):
                 return where
 
         return await self.run_io(work, shown)
+
+    def _check_links_from(self, dir_fd: int, name: str, depth: int, shown: str, where: str) -> None:
+        """403 if the entry, or a relative link inside it, would point above its root once it
+        lies in a folder `depth` levels below that root (its `..` count from there)."""
+        found: list[tuple[str, str, int]] = []  # (the link, its text, its folder's depth)
+        if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            found.append((name, os.readlink(name, dir_fd=dir_fd), depth))
+        elif stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            fd = os.open(name, trees.DIR_FLAGS, dir_fd=dir_fd)
+            try:
+                for entry, text in trees.links(fd):
+                    found.append((f"{name}/{entry.relative}", text, depth + len(entry.parts)))
+            finally:
+                os.close(fd)
+        for link, text, level in found:
+            # An absolute link points where it did wherever it lies: only `..` change.
+            if not os.path.isabs(text) and trees.climbs_above(text, level):
+                raise SandboxError(
+                    "PERMISSION_DENIED",
+                    f"Moving {shown} to {where} would make the link {link} -> {text} point "
+                    "outside the allowed roots",
+                    {"path": shown, "newPath": where},
+                )
 
     async def mkdir(self, path: str, shown: str, recursive: bool) -> bool:
         """Create a directory (and, `recursive`, its parents): whether it was created (False:
@@ -505,10 +540,36 @@ class FileManager(LoggingConfigurable):
                 {"path": shown},
             ) from None
         except OSError as exc:
-            code = _ERROR_CODES.get(exc.errno or 0, "FILESYSTEM_ERROR")
-            reason = "File not found" if code == "FILE_NOT_FOUND" else exc.strerror or str(exc)
-            context = {"path": shown, "errno": exc.errno}
-            raise SandboxError(code, f"{reason}: {shown}", context) from None
+            raise self.protocol_error(exc, shown) from None
+
+    @staticmethod
+    def protocol_error(exc: OSError, shown: str) -> SandboxError:
+        """An OS error as the protocol's error, naming the path as the client wrote it."""
+        code = _ERROR_CODES.get(exc.errno or 0, "FILESYSTEM_ERROR")
+        reason = "File not found" if code == "FILE_NOT_FOUND" else exc.strerror or str(exc)
+        return SandboxError(code, f"{reason}: {shown}", {"path": shown, "errno": exc.errno})
+
+    def make_staging(self) -> str:
+        """A fresh private folder outside the roots (only the server's user may enter it)."""
+        return tempfile.mkdtemp(prefix="sandbox-staging-", dir=self.staging_dir or None)
+
+    @staticmethod
+    def remove_staging(path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[tuple[str, int]]:
+        """A staging folder (its path and an open descriptor), removed with everything in it
+        afterwards."""
+        path = self.make_staging()
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                yield path, fd
+            finally:
+                os.close(fd)
+        finally:
+            self.remove_staging(path)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

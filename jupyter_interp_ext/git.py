@@ -1,25 +1,32 @@
 """`git clone` into the allowed roots with the real git binary.
 
-Credentials in a URL never reach a log or an error; a clone that fails or times out leaves no
-half directory behind; a local repository must itself lie inside the roots (a clone is a copy).
+Credentials in a URL never reach a log or an error; git runs with settings that let nothing
+it reads start a program; the clone is made in a private folder and moved in whole, so one
+that fails or times out leaves nothing behind; a local repository, and whatever git would read
+through it, must lie inside the roots (a clone is a copy).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import os
 import re
 import shlex
-import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from traitlets import Float, Int
+from traitlets import Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
-from . import metrics
+from . import metrics, trees
+from .confined import lstat_in, open_in
 from .errors import SandboxError, validation_error
+from .files import FileManager
 from .process_tree import run_to_end
 from .validation import is_whole, optional_milliseconds, optional_str
 
@@ -86,6 +93,39 @@ class CloneRequest:
         return self.repo_url
 
 
+# Given to every git run, above any configuration file: nothing a repository or a caller
+# wrote may start a program (fsmonitor, hooks, the `ext::` transport) or be read as a bare
+# repository found by accident.
+HARDENED = (
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "safe.bareRepository=explicit",
+    "protocol.ext.allow=never",
+)
+# Variables that point git at other repositories or configuration: never inherited.
+_GIT_ENVIRONMENT = re.compile(
+    r"GIT_(CONFIG.*|DIR|WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|"
+    r"COMMON_DIR|NAMESPACE|CEILING_DIRECTORIES|DISCOVERY_ACROSS_FILESYSTEM|EXEC_PATH|TEMPLATE_DIR)"
+)
+REPOSITORY_NAME = "repository"  # the clone's folder inside its private staging folder
+POINTER_BYTES = 64 * 1024
+
+
+def git_environment(base: dict[str, str]) -> dict[str, str]:
+    """The environment every git run gets: the server's, without variables that redirect git,
+    with no per-user or system configuration (a caller who may write files could have
+    written it), and no prompts."""
+    env = {k: v for k, v in base.items() if not _GIT_ENVIRONMENT.fullmatch(k)}
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL="/dev/null",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_ASKPASS="/bin/false",
+        LC_ALL="C",
+    )
+    return env
+
+
 class GitManager(LoggingConfigurable):
     """Clones repositories for `/api/git/checkout`."""
 
@@ -97,31 +137,39 @@ class GitManager(LoggingConfigurable):
         config=True
     )
 
+    files = Instance(FileManager)
+
     async def clone(
-        self, request: CloneRequest, target: str, shown: str, env: dict[str, str]
+        self, request: CloneRequest, target: str, shown: str, env: dict[str, str], links: bool
     ) -> None:
-        """Clone into `target` (a real path inside the roots, absent or an empty directory)."""
-        if os.path.lexists(target) and (not os.path.isdir(target) or os.listdir(target)):
-            raise SandboxError(
-                "FILE_EXISTS", f"Target directory is not empty: {shown}", {"targetDir": shown}
-            )
-        existed = os.path.isdir(target)
-        argv = ["git", "clone", "--quiet"]
+        """Clone into `target` (inside the roots, absent or an empty directory). The clone is
+        made in a private staging folder and moved in whole, so a failed one leaves nothing
+        and renames meanwhile cannot redirect it. Without `links` (a caller who may not run
+        commands) symlinks are checked out as plain files holding their target, as git does
+        where links cannot be made; with it, a link that leads out of the clone refuses it."""
+        await self.files.run_io(lambda: self._check_target(target, shown), shown)
+        argv = ["git"]
+        for setting in (*HARDENED, f"core.symlinks={str(links).lower()}"):
+            argv += ["-c", setting]
+        argv += ["clone", "--quiet"]
         if request.branch:
             argv += ["--branch", request.branch, "--single-branch"]
         if request.depth:
             argv += ["--depth", str(request.depth)]
-        argv += ["--", request.repo_url, target]
-        env = {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "LC_ALL": "C"}
+        argv += ["--", request.repo_url, REPOSITORY_NAME]
         limit = request.timeout or self.default_timeout or None
-        run = await run_to_end(
-            shlex.join(argv), os.path.dirname(target), env, limit, self.output_limit
-        )
-        if run.exit_code == 0 and not run.timed_out:
-            metrics.GIT_CHECKOUTS.labels("ok").inc()
-            self.log.info("Cloned %s into %s", redact(request.repo_url), target)
-            return
-        _remove_clone(target, existed)
+        staging = await asyncio.to_thread(self.files.make_staging)
+        try:
+            run = await run_to_end(
+                shlex.join(argv), staging, git_environment(env), limit, self.output_limit
+            )
+            if run.exit_code == 0 and not run.timed_out:
+                await self.files.run_io(lambda: self._move_in(staging, target, shown), shown)
+                metrics.GIT_CHECKOUTS.labels("ok").inc()
+                self.log.info("Cloned %s into %s", redact(request.repo_url), target)
+                return
+        finally:
+            await asyncio.to_thread(self.files.remove_staging, staging)
         if run.timed_out:
             metrics.GIT_CHECKOUTS.labels("timeout").inc()
             raise SandboxError(
@@ -138,18 +186,106 @@ class GitManager(LoggingConfigurable):
             {"repoUrl": redact(request.repo_url), "exitCode": run.exit_code},
         )
 
+    def _check_target(self, target: str, shown: str) -> None:
+        with self.files.confinement.locate(target, shown) as location:
+            if not location.exists:
+                return
+            if location.name:
+                info = lstat_in(location)
+                if stat.S_ISDIR(info.st_mode):
+                    fd = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        if not os.listdir(fd):
+                            return
+                    finally:
+                        os.close(fd)
+        raise _not_empty(shown)
 
-def _remove_clone(target: str, existed: bool) -> None:
-    """Undo a failed clone: the directory goes (or is emptied, if it was there before)."""
-    if not existed:
-        shutil.rmtree(target, ignore_errors=True)
-        return
-    for name in os.listdir(target):
-        path = os.path.join(target, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
+    def _move_in(self, staging: str, target: str, shown: str) -> None:
+        """Move the finished clone onto `target` (nothing there, or an empty directory)."""
+        fd = os.open(staging, trees.DIR_FLAGS)
+        try:
+            with self.files.confinement.locate(target, shown) as location:
+                if not location.name:
+                    raise _not_empty(shown)
+                for entry, text in trees.links(fd):
+                    if trees.climbs_above(text, len(entry.parts) - 2):  # below `repository/`
+                        raise SandboxError(
+                            "PERMISSION_DENIED",
+                            f"The repository's link {entry.relative.split('/', 1)[1]} -> {text} "
+                            "leads out of the clone",
+                            {"targetDir": shown},
+                        )
+                try:
+                    trees.move(fd, REPOSITORY_NAME, location.dir_fd, location.name)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                        raise _not_empty(shown) from None
+                    raise
+        finally:
+            os.close(fd)
+
+    def check_local(self, path: str, shown: str) -> None:
+        """A local repository must lie inside the roots, and so must everything git would read
+        through it: the repository a `.git` file names, alternates, `commondir`, and the
+        targets of links in its git folder."""
+        confinement = self.files.confinement
+        with confinement.locate(path, shown) as location:
+            top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            git_dir = path
+            if trees.exists(top, ".git"):
+                pointer = trees.read_text(top, ".git", POINTER_BYTES)
+                if pointer.startswith("gitdir:"):
+                    git_dir = os.path.join(path, pointer[len("gitdir:") :].strip())
+                else:
+                    git_dir = os.path.join(path, ".git")
+        finally:
+            os.close(top)
+        pointers = [
+            (os.path.join(git_dir, "objects"), "objects/info/alternates"),
+            (git_dir, "commondir"),
+        ]
+        with confinement.locate(git_dir, shown, hidden=True) as location:
+            git_fd = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for base, name in pointers:
+                folder, _, leaf = name.rpartition("/")
+                text = _read_below(git_fd, folder, leaf)
+                for line in text.splitlines():
+                    if line.strip() and not line.startswith("#"):
+                        self._inside(os.path.join(base, line.strip()), shown)
+            for entry, _ in trees.links(git_fd):
+                self._inside(os.path.join(git_dir, entry.relative), shown)
+        finally:
+            os.close(git_fd)
+
+    def _inside(self, path: str, shown: str) -> None:
+        """403 when `path`, links followed, leads outside the roots."""
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self.files.confinement.locate(path, shown, hidden=True).close()
+
+
+def _read_below(top: int, folder: str, name: str) -> str:
+    """A small file `folder/name` below the held directory `top`, no link followed."""
+    fd = os.dup(top)
+    try:
+        for part in filter(None, folder.split("/")):
+            try:
+                inner = os.open(part, trees.DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                return ""
+            os.close(fd)
+            fd = inner
+        return trees.read_text(fd, name, POINTER_BYTES)
+    finally:
+        os.close(fd)
+
+
+def _not_empty(shown: str) -> SandboxError:
+    return SandboxError(
+        "FILE_EXISTS", f"Target directory is not empty: {shown}", {"targetDir": shown}
+    )
 
 
 def checked_out_branch(target: str) -> str | None:

@@ -51,7 +51,7 @@ async def test_gitignore_is_honoured_when_asked(api, jp_root_dir):
     assert (await api.call("POST", "api/backup/create", body))[0] == 200
     with tarfile.open(jp_root_dir / "p.tar.gz") as tar:
         names = sorted(tar.getnames())
-    assert names == [".gitignore", "link", "notes.txt", "src", "src/main.py"]
+    assert names == ["link", "notes.txt", "src", "src/main.py"]  # hidden names stay out
 
 
 def git_init(path) -> None:

@@ -73,6 +73,11 @@ class SandboxHandler(APIHandler):
             return check_id(candidate, "sessionId")
         return default
 
+    def may_run_commands(self) -> bool:
+        """Whether the caller holds `execute` on `terminals`: such a caller could make any link
+        or run git itself, so routes that would refuse those to others allow them."""
+        return bool(self.authorizer.is_authorized(self, self.current_user, "execute", "terminals"))
+
     async def prepare(self) -> None:
         await super().prepare()
         limit = self.settings["interp_max_request_bytes"]

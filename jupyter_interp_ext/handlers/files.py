@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..backups import BackupManager, compression_of, members, upload_parts
+from ..backups import BackupManager, compression_of, upload_parts
 from ..errors import SandboxError, validation_error
 from ..events import READ_ERROR
 from ..files import FileManager
 from ..git import CloneRequest, GitManager, checked_out_branch, redact, repo_name
-from ..process_tree import run_to_end
 from ..validation import optional_bool, optional_str, string_list
 from ..watching import WatchManager, WatchOptions
 from .base import SandboxHandler
@@ -199,11 +199,12 @@ class GitCheckoutHandler(FilesHandler):
         local = request.local_path()
         if local is not None:  # a local repository is read, so it must be ours to read
             real, shown = self.path({**body, "repoUrl": local}, "repoUrl")
-            await self.files.real_directory(real, shown)
+            real = await self.files.real_directory(real, shown)
+            await self.files.run_io(lambda: self.git.check_local(real, shown), shown)
         body = {"targetDir": repo_name(request.repo_url), **body}
         target, shown = await self.new_entry(body, "targetDir")
         env = self.shell_sessions.base_environment({})
-        await self.git.clone(request, target, shown, env)
+        await self.git.clone(request, target, shown, env, links=self.may_run_commands())
         self.write_json(
             {
                 "repoUrl": redact(request.repo_url),
@@ -214,16 +215,22 @@ class GitCheckoutHandler(FilesHandler):
 
 
 class BackupsHandler(FilesHandler):
+    """Archive jobs: they stop as soon as their caller is answered or leaves."""
+
+    _job: threading.Event | None = None
+
     @property
     def backups(self) -> BackupManager:
         return self.settings["interp_backup_manager"]
 
-    async def not_ignored(self, source: str) -> set[str] | None:
-        """What git does not ignore under `source` (None: not inside a git repository)."""
-        listing = "git ls-files -z --cached --others --exclude-standard"
-        env = self.shell_sessions.base_environment({})
-        run = await run_to_end(listing, source, env, 60, 256 * 1024 * 1024)
-        return set(filter(None, run.stdout.split("\0"))) if run.exit_code == 0 else None
+    def job(self) -> threading.Event:
+        self._job = threading.Event()
+        return self._job
+
+    def on_connection_close(self) -> None:
+        if self._job is not None:
+            self._job.set()
+        super().on_connection_close()
 
 
 class BackupCreateHandler(BackupsHandler):
@@ -233,19 +240,18 @@ class BackupCreateHandler(BackupsHandler):
     @authorized("write")
     async def post(self) -> None:
         body = self.json_body()
-        source, _ = await self.directory(body, "dir")
+        source, source_shown = await self.directory(body, "dir")
         archive, shown = await self.new_entry(body, "archivePath")
         compression = compression_of(body)
         excludes = string_list(body, "excludes")
-        keep = await self.not_ignored(source) if optional_bool(body, "gitignore") else None
-        if os.path.commonpath([archive, source]) == source:  # never archive the archive itself
-            excludes.append(os.path.relpath(archive, source))
+        gitignore = optional_bool(body, "gitignore")
 
-        def work() -> int:
-            entries = members(source, excludes, keep)
-            return self.backups.create(source, archive, compression, entries)
+        def work(cancelled: threading.Event) -> int:
+            return self.backups.create(
+                source, source_shown, archive, shown, compression, excludes, gitignore, cancelled
+            )
 
-        size = await self.files.run_io(work, shown)
+        size = await self.backups.run_job(work, shown, self.job())
         self.write_json({"sizeBytes": size, "archivePath": shown})
 
 
@@ -259,7 +265,12 @@ class BackupRestoreHandler(BackupsHandler):
         real, archive_shown = self.path(body, "archivePath")
         await self.files.confine(real, archive_shown)
         target, shown = await self.new_entry(body, "dir")
-        await self.files.run_io(lambda: self.backups.restore(real, archive_shown, target), shown)
+        climbing = self.may_run_commands()
+
+        def work(cancelled: threading.Event) -> None:
+            self.backups.restore(real, archive_shown, target, shown, climbing, cancelled)
+
+        await self.backups.run_job(work, shown, self.job())
         self.write_json({"dir": shown})
 
 
@@ -273,5 +284,8 @@ class BackupUploadHandler(BackupsHandler):
         real, shown = self.path(body, "archivePath")
         await self.files.confine(real, shown)
         parts = upload_parts(body)
-        size = await self.files.run_io(lambda: os.stat(real).st_size, shown)
-        self.write_json({"parts": await self.backups.upload_parts(real, size, parts)})
+        fd, info, _ = await self.files.run_io(lambda: self.files.open_file(real, shown), shown)
+        try:
+            self.write_json({"parts": await self.backups.upload_parts(fd, info.st_size, parts)})
+        finally:
+            os.close(fd)
