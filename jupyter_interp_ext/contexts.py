@@ -361,7 +361,12 @@ class CodeContextRegistry(LoggingConfigurable):
 
     async def run_prelude(self, context: CodeContext) -> None:
         """Set-up code, after the move to the context's cwd/env for a pooled kernel (a restart
-        brings the kernel back as the pool started it)."""
+        brings the kernel back as the pool started it). A restarted kernel gets a new client,
+        proven to reach it on every channel: the old client's sockets would reconnect to the
+        new process by themselves, some time after, and a run sent before its output channel
+        had would lose its output."""
+        if self.replaced(context):
+            await self._reconnect(context)
         await self._run_setup(
             context.client, (context.move_code or "") + self.prelude(context.language)
         )
@@ -441,11 +446,13 @@ class CodeContextRegistry(LoggingConfigurable):
 
     async def restart(self, context: CodeContext) -> None:
         """Restart the kernel (same cwd and env), reconnect and re-run the prelude."""
-        context.client.stop_channels()
         await self.kernel_manager.restart_kernel(context.id, now=True)
+        await self.run_prelude(context)
+
+    async def _reconnect(self, context: CodeContext) -> None:
+        context.client.stop_channels()
         kernel = self.kernel_manager.get_kernel(context.id)
         context.client = await open_client(kernel, self.ready_timeout)
-        await self.run_prelude(context)
 
     async def interrupt(self, context: CodeContext) -> None:
         await self.kernel_manager.interrupt_kernel(context.id)

@@ -42,14 +42,18 @@ async def open_client(kernel: Any, timeout: float) -> AsyncKernelClient:
 
 
 async def wait_until_ready(client: AsyncKernelClient, timeout: float) -> None:
-    """Probe with `kernel_info_request` until both shell and iopub have answered."""
+    """Probe with `kernel_info_request` until both shell and iopub have answered one of our
+    probes. Messages left over from before (a client kept across a kernel restart still holds
+    the old kernel's) prove nothing: only an iopub message our probe caused, or the
+    `iopub_welcome` of a fresh subscription, shows that output will reach us."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    iopub = asyncio.ensure_future(wait_for_message(client.get_iopub_msg))
-    reply = asyncio.ensure_future(_next_reply(client, "kernel_info_reply"))
+    probes: set[str] = set()
+    iopub = asyncio.ensure_future(_iopub_answer(client, probes))
+    reply = asyncio.ensure_future(_next_reply(client, "kernel_info_reply", probes))
     try:
         while True:
-            client.kernel_info()
+            probes.add(client.kernel_info())
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"kernel did not answer within {timeout:g} s")
@@ -65,6 +69,13 @@ async def wait_until_ready(client: AsyncKernelClient, timeout: float) -> None:
                 await task
 
 
+async def _iopub_answer(client: AsyncKernelClient, probes: set[str]) -> dict[str, Any]:
+    while True:
+        msg = await wait_for_message(client.get_iopub_msg)
+        if msg["msg_type"] == "iopub_welcome" or msg["parent_header"].get("msg_id") in probes:
+            return msg
+
+
 async def wait_for_message(get: Callable[..., Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     """The next message of a channel, however long it takes (a Gateway client's channels give
     up after a second by default)."""
@@ -75,10 +86,10 @@ async def wait_for_message(get: Callable[..., Awaitable[dict[str, Any]]]) -> dic
             continue
 
 
-async def _next_reply(client: AsyncKernelClient, msg_type: str) -> dict[str, Any]:
+async def _next_reply(client: AsyncKernelClient, msg_type: str, probes: set[str]) -> dict[str, Any]:
     while True:
         msg = await wait_for_message(client.get_shell_msg)
-        if msg["msg_type"] == msg_type:
+        if msg["msg_type"] == msg_type and msg["parent_header"].get("msg_id") in probes:
             return msg
 
 
