@@ -38,7 +38,7 @@ async def test_runs_after_kernel_deaths_and_restarts_lose_nothing(api, jp_server
         else:
             deaths = context.restarts
             os.kill(kernels.get_kernel(context_id).provisioner.process.pid, signal.SIGKILL)
-            await wait_until(lambda: context.restarts > deaths, "the restarter noticed")
+            await wait_until(lambda d=deaths: context.restarts > d, "the restarter noticed")
         events = await api.run(context_id, f"print('round', {round_})")
         assert [e["type"] for e in events] == ["stdout", "execution_complete"], (round_, events)
         assert outputs(events, "stdout") == f"round {round_}\n"
