@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -158,6 +159,20 @@ class ContextNotebooks(LoggingConfigurable):
             path = "/".join(parts[:depth])
             if not await ensure_async(manager.dir_exists(path)):
                 await ensure_async(manager.save({"type": "directory"}, path))
+
+    def check_inside_root(self, path: str) -> None:
+        """Refuse a notebook whose file would land outside the server's root: Jupyter's file
+        contents manager follows links, and the folder may have been swapped for one. (Other
+        contents managers keep no files of their own to check.)"""
+        manager = self.contents_manager
+        to_os_path = getattr(manager, "_get_os_path", None)
+        root = getattr(manager, "root_dir", None)
+        if to_os_path is None or not root:
+            return
+        real = os.path.realpath(to_os_path(path))
+        real_root = os.path.realpath(root)
+        if os.path.commonpath([real, real_root]) != real_root:
+            raise PermissionError(f"{path} leads outside the server's root (to {real})")
 
     async def shutdown(self) -> None:
         for context_id in list(self._notebooks):
@@ -313,6 +328,7 @@ class ContextNotebook:
 
     async def _write_file(self) -> None:
         manager = self.owner.contents_manager
+        self.owner.check_inside_root(self.path)  # its folder too, before creating it
         await self.owner.ensure_folder()
         if self.saved_at is not None:
             current = await _stat(manager, self.path)

@@ -246,6 +246,19 @@ async def test_a_notebook_that_cannot_be_written_never_stops_a_run(api, jp_root_
     assert status == 200
 
 
+async def test_a_notebook_folder_swapped_for_a_link_is_not_written_through(
+    api, jp_root_dir, tmp_path, caplog
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (jp_root_dir / "sandbox").symlink_to(outside)
+    created = await api.create("python")
+    assert outputs(await api.run(created["contextId"], "print(1)"), "stdout") == "1\n"
+    assert (await api.call("DELETE", f"api/contexts/{created['contextId']}"))[0] == 200
+    await wait_until(lambda: "leads outside the server's root" in caplog.text, "the warning")
+    assert list(outside.iterdir()) == []
+
+
 async def test_runs_between_two_writes_are_written_together(
     api, jp_serverapp, jp_root_dir, notebook_writes
 ):
