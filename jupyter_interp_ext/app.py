@@ -161,7 +161,7 @@ class InterpreterApp(ExtensionApp):
             root_dir=server.root_dir,
             allow_hidden=bool(getattr(server.contents_manager, "allow_hidden", False)),
         )
-        self.watch_manager = WatchManager(parent=server, log=server.log)
+        self.watch_manager = WatchManager(parent=server, log=server.log, files=self.file_manager)
         self.git_manager = GitManager(parent=server, log=server.log, files=self.file_manager)
         self.backup_manager = BackupManager(parent=server, log=server.log, files=self.file_manager)
         self.settings.update(

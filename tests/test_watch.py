@@ -95,3 +95,46 @@ async def test_watching_is_confined_and_bounded(api, jp_serverapp, tmp_path):
     assert (status, limited["code"]) == (429, "RESOURCE_LIMIT_REACHED")
     assert limited["context"]["setting"] == "WatchManager.max_watchers"
     watches._open = 0
+
+
+async def test_a_watch_never_follows_links_out_of_the_roots(
+    api, http, jp_root_dir, jp_serverapp, tmp_path
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (jp_root_dir / "tree" / "sub").mkdir(parents=True)
+    (jp_root_dir / "tree" / "sub" / "out").symlink_to(outside)
+    status, refused = await api.call("POST", "api/watch", {"path": "tree"})
+    assert (status, refused["code"]) == (403, "PERMISSION_DENIED")
+    assert "tree/sub/out" in refused["message"]
+    watches = jp_serverapp.web_app.settings["interp_watch_manager"]
+    watches.max_watched_folders = 2  # tree and tree/sub, once the link is gone
+    (jp_root_dir / "tree" / "sub" / "out").unlink()
+    (jp_root_dir / "tree" / "sub" / "more").mkdir()
+    status, limited = await api.call("POST", "api/watch", {"path": "tree"})
+    assert (status, limited["code"]) == (429, "RESOURCE_LIMIT_REACHED")
+    assert limited["context"]["setting"] == "WatchManager.max_watched_folders"
+    (jp_root_dir / "tree" / "sub" / "more").rmdir()
+    async with http, aconnect_sse(http, "POST", "api/watch", json={"path": "tree"}) as source:
+        events = source.aiter_sse()
+        await next_event(events, ("watching",))
+        # A link made after the watch began (as a shell could): what changes behind it is
+        # not reported, what changes inside is.
+        (jp_root_dir / "tree" / "late").symlink_to(outside)
+        (outside / "outside-name.txt").write_text("x")
+        (jp_root_dir / "tree" / "sub" / "inside.txt").write_text("x")
+        seen = []
+        while not seen or not seen[-1].endswith("inside.txt"):
+            seen.append((await next_event(events))["path"])
+        assert not [path for path in seen if "outside-name" in path], seen
+
+
+async def test_check_counts_every_entry_it_reads(api, jp_root_dir, jp_serverapp):
+    (jp_root_dir / "many").mkdir()
+    for i in range(10):
+        (jp_root_dir / "many" / f"{i}.txt").write_text("x")
+    watches = jp_serverapp.web_app.settings["interp_watch_manager"]
+    watches.max_fingerprint_entries = 5
+    body = {"path": "many", "exclude": ["*"]}
+    status, answer = await api.call("POST", "api/watch/check", body)
+    assert (status, answer["status"], answer["reason"]) == (200, "resync", "too many entries")

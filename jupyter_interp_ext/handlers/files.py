@@ -175,7 +175,8 @@ class WatchHandler(FilesHandler):
         root, shown = await self.directory(body)
         options = WatchOptions.parse(body)
         self.watches.check_room()
-        await self.stream_events(self.watches.watch(root, shown, options))
+        folders = await self.watches.folders_to_watch(root, shown, options)
+        await self.stream_events(self.watches.watch(root, shown, options, folders))
 
 
 class WatchCheckHandler(FilesHandler):
@@ -183,9 +184,9 @@ class WatchCheckHandler(FilesHandler):
     @authorized("read")
     async def post(self) -> None:
         body = self.json_body()
-        root, _ = await self.directory(body)
+        root, shown = await self.directory(body)
         since = optional_str(body, "since")
-        self.write_json(await self.watches.check(root, WatchOptions.parse(body), since))
+        self.write_json(await self.watches.check(root, shown, WatchOptions.parse(body), since))
 
 
 class GitCheckoutHandler(FilesHandler):
