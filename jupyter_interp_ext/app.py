@@ -19,6 +19,11 @@ from .git import GitManager
 from .handlers import routes
 from .notebooks import ContextNotebooks, collaboration_documents
 from .pool import KernelPool
+
+try:  # the `proxy` extra
+    from .previews import preview_route
+except ImportError:
+    preview_route = None  # type: ignore[assignment]
 from .processes import ProcessManager
 from .shell_sessions import ShellSessionManager
 from .sse import wait_for_open_streams
@@ -175,7 +180,8 @@ class InterpreterApp(ExtensionApp):
             interp_watch_manager=self.watch_manager,
             interp_git_manager=self.git_manager,
             interp_backup_manager=self.backup_manager,
-            interp_proxy_prefix=proxy_prefix(server),
+            interp_proxy_prefix=preview_prefix(server, self.prefix),
+            interp_sandbox_pids=self.sandbox_pids,
             interp_prefix=self.prefix,
             interp_max_request_bytes=self.max_request_bytes,
             interp_keepalive_seconds=self.keepalive_seconds,
@@ -184,6 +190,16 @@ class InterpreterApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.prefix))
+        if preview_route is not None:
+            self.handlers.insert(0, preview_route(self.prefix))
+
+    def sandbox_pids(self) -> list[int]:
+        """The processes whose trees previews may reach: running background processes,
+        session shells, and the kernels of contexts (where they run here)."""
+        pids = [p.pid for p in self.process_manager.list() if p.exit_code is None]
+        pids += [s.shell.pid for s in self.shell_session_manager.list() if s.shell.pid]
+        kernels = (self.context_registry.kernel_pid(c) for c in self.context_registry.list())
+        return pids + [pid for pid in kernels if pid]
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         """Once the event loop runs: start filling the kernel pool (server start-up does not
@@ -250,9 +266,9 @@ def honour_renamed_sections(server: Any) -> None:
         server.update_config(moved)
 
 
-def proxy_prefix(server: Any) -> str | None:
-    """`{base_url}proxy/` when jupyter-server-proxy is enabled on this server (it serves any
-    local port there, behind the server's auth), else None."""
-    if not server.jpserver_extensions.get("jupyter_server_proxy"):
+def preview_prefix(server: Any, prefix: str) -> str | None:
+    """Where previews of ports are served (`{base_url}{prefix}/preview/`), or None without
+    jupyter-server-proxy, whose proxy handler they use."""
+    if preview_route is None:
         return None
-    return url_path_join(server.base_url, "proxy") + "/"
+    return url_path_join(server.base_url, prefix, "preview") + "/"

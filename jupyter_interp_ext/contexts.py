@@ -392,6 +392,13 @@ class CodeContextRegistry(LoggingConfigurable):
         if code:
             await run_silently(client, code, self.ready_timeout)
 
+    def kernel_pid(self, context: CodeContext) -> int | None:
+        """The process id of the context's kernel where it runs on this machine."""
+        if context.id not in self.kernel_manager:
+            return None
+        provisioner = getattr(self.kernel_manager.get_kernel(context.id), "provisioner", None)
+        return getattr(getattr(provisioner, "process", None), "pid", None)
+
     def list(self) -> list[CodeContext]:
         """Live contexts; contexts whose kernel was shut down elsewhere are forgotten."""
         for context_id in [c for c in self._contexts if c not in self.kernel_manager]:

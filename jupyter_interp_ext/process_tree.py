@@ -172,12 +172,12 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` through parent links, whatever group it moved to."""
+def descendants(*pids: int) -> list[int]:
+    """Every process below `pids` through parent links, whatever group it moved to."""
     children: dict[int, list[int]] = {}
     for child, parent in _parents().items():
         children.setdefault(parent, []).append(child)
-    found, todo = [], list(children.get(pid, []))
+    found, todo = [], [child for pid in pids for child in children.get(pid, [])]
     while todo:
         current = todo.pop()
         found.append(current)

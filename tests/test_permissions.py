@@ -15,6 +15,7 @@ import threading
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
+from tornado.httpclient import HTTPClientError
 
 from jupyter_interp_ext import backups, git
 from jupyter_interp_ext.pytest_plugin import wait_until
@@ -327,3 +328,9 @@ async def test_archive_jobs_have_their_own_threads_and_stop_when_answered(
     # The held job goes on, sees it was answered, and removes its partial archive.
     await wait_until(lambda: not manager._pending, "the held job ended")
     assert sorted(os.listdir(jp_root_dir)) == ["data"]
+
+
+async def test_previews_need_the_right_to_run_commands(api, jp_fetch):
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("sandbox", "preview", "8000", "")
+    assert refused.value.code == 403

@@ -1,9 +1,13 @@
-"""Waiting for a port: ready once a process's server answers (with its URL through the
-server's proxy), or told the process exited first."""
+"""Waiting for a port: ready once a process's server answers (with its preview URL), or told
+the process exited first; previews reach only sandbox processes' ports, without the caller's
+credentials, in a sandboxed origin."""
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -41,7 +45,7 @@ async def test_a_web_server_is_ready_and_reachable_through_the_proxy(
         "type": "ready",
         "port": port,
         "statusCode": 200,
-        "url": f"{jp_base_url}proxy/{port}/",
+        "url": f"{jp_base_url}sandbox/preview/{port}/",
     }
     page = await AsyncHTTPClient().fetch(
         HTTPRequest(f"http://127.0.0.1:{jp_http_port}{ready['url']}hello.txt", headers=api.headers)
@@ -72,3 +76,71 @@ async def test_tcp_readiness_and_bad_requests(api):
     ]:
         status, answer = await api.call("POST", "api/port-watch", body)
         assert answer["code"] == code, (body, answer)
+
+
+ECHO_APP = """
+import http.server, json, sys
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(dict(self.headers)).encode()
+        self.send_response(200)
+        self.send_header("Set-Cookie", "planted=1; Path=/")
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Echo).serve_forever()
+"""
+
+
+class Unrelated(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"not a sandbox process")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+async def test_previews_reach_only_sandbox_ports_without_the_caller_s_credentials(
+    api, jp_root_dir, jp_http_port, jp_base_url
+):
+    (jp_root_dir / "echo.py").write_text(ECHO_APP)
+    port = free_port()
+    command = f"{sys.executable} echo.py {port}"
+    status, started = await api.call("POST", "api/process/start", {"command": command})
+    assert status == 200
+    body = {"port": port, "processId": started["processId"], "interval": 100}
+    status, (_, ready) = await api.call("POST", "api/port-watch", body)
+    headers = {**api.headers, "Cookie": "session=the-person-s"}
+    page = await AsyncHTTPClient().fetch(
+        HTTPRequest(f"http://127.0.0.1:{jp_http_port}{ready['url']}", headers=headers)
+    )
+    seen = {name.lower() for name in json.loads(page.body)}
+    assert not seen & {"cookie", "authorization"}, seen
+    assert page.headers["Content-Security-Policy"].startswith("sandbox ")
+    assert "allow-same-origin" not in page.headers["Content-Security-Policy"]
+    # The app plants no cookie on the server's origin (Jupyter's own login cookie may come).
+    assert not [c for c in page.headers.get_list("Set-Cookie") if "planted" in c]
+    await api.call("DELETE", f"api/process/{started['processId']}")
+    # A local service that no sandbox process runs is out of reach, as is a closed port.
+    unrelated = HTTPServer(("127.0.0.1", 0), Unrelated)
+    threading.Thread(target=unrelated.serve_forever, daemon=True).start()
+    try:
+        for other in (unrelated.server_port, free_port()):
+            answer = await AsyncHTTPClient().fetch(
+                HTTPRequest(
+                    f"http://127.0.0.1:{jp_http_port}{jp_base_url}sandbox/preview/{other}/",
+                    headers=api.headers,
+                ),
+                raise_error=False,
+            )
+            assert answer.code == 404
+            assert b"not a sandbox process" not in answer.body
+    finally:
+        unrelated.shutdown()

@@ -50,7 +50,7 @@ class PortWatchHandler(ProcessesHandler):
         await self.stream_events(watch_port(check, process, self.proxied))
 
     def proxied(self, port: int) -> str | None:
-        """The port's URL through jupyter-server-proxy, behind the server's own auth."""
+        """The port's preview URL (see previews.py), when jupyter-server-proxy is installed."""
         prefix = self.settings["interp_proxy_prefix"]
         return None if prefix is None else f"{prefix}{port}/"
 
