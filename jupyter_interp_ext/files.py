@@ -173,6 +173,11 @@ class FileManager(LoggingConfigurable):
         32 * 1024 * 1024, help="Largest file /api/read returns whole (use /api/read/stream)."
     ).tag(config=True)
     chunk_bytes = Int(65535, help="Raw bytes per /api/read/stream chunk.").tag(config=True)
+    max_list_entries = Int(
+        10_000,
+        help="Entries one /api/list-files answer holds at most; a longer listing is cut and "
+        "says `truncated`.",
+    ).tag(config=True)
     io_threads = Int(
         8, help="Threads for blocking file work (a pool of their own, apart from the server's)."
     ).tag(config=True)
@@ -471,10 +476,15 @@ class FileManager(LoggingConfigurable):
 
     async def list(
         self, path: str, shown: str, recursive: bool, include_hidden: bool
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The directory's entries (all below it when `recursive`), at most `max_list_entries`;
+        whether some were left out."""
         hidden_ok = include_hidden and self.allow_hidden
 
-        def work() -> list[dict[str, Any]]:
+        def listed(entry: trees.Entry) -> bool:
+            return hidden_ok or not entry.name.startswith(".")
+
+        def work() -> tuple[list[dict[str, Any]], bool]:
             with self.confinement.locate(path, shown) as location:
                 if not location.exists:
                     raise not_found(shown, "file.list", "Directory")
@@ -484,32 +494,23 @@ class FileManager(LoggingConfigurable):
                     )
                 top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
             files: list[dict[str, Any]] = []
-            todo: list[tuple[int, str]] = [(top, "")]
             try:
-                while todo:
-                    fd, prefix = todo.pop(0)
-                    try:
-                        with os.scandir(fd) as scan:
-                            entries = sorted(scan, key=lambda e: e.name)
-                        for entry in entries:
-                            if entry.name.startswith(".") and not hidden_ok:
-                                continue
-                            info = entry.stat(follow_symlinks=False)
-                            kind = entry_type(info)
-                            relative = f"{prefix}{entry.name}"
-                            files.append(
-                                _describe(entry.name, Path(shown, relative), relative, kind, info)
-                            )
-                            if recursive and kind == "directory":
-                                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-                                child = os.open(entry.name, flags, dir_fd=fd)
-                                todo.append((child, f"{relative}/"))
-                    finally:
-                        os.close(fd)
+                for entry in trees.walk(top, listed, None if recursive else 1):
+                    if len(files) == self.max_list_entries:
+                        return files, True
+                    relative = entry.relative
+                    files.append(
+                        _describe(
+                            entry.name,
+                            Path(shown, relative),
+                            relative,
+                            entry_type(entry.info),
+                            entry.info,
+                        )
+                    )
             finally:
-                for fd, _ in todo:
-                    os.close(fd)
-            return files
+                os.close(top)
+            return files, False
 
         return await self.run_io(work, shown)
 

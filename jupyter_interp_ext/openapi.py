@@ -578,7 +578,12 @@ def paths() -> dict[str, Any]:
             "post": o(
                 "List a directory",
                 "files",
-                success(path=STRING, count=INT, files={"type": "array", "items": ref("FileEntry")}),
+                success(
+                    path=STRING,
+                    count=INT,
+                    truncated=BOOL,
+                    files={"type": "array", "items": ref("FileEntry")},
+                ),
                 obj(
                     ["path"],
                     path=PATH,

@@ -9,7 +9,7 @@ import secrets
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,10 +177,27 @@ class ProcessManager(LoggingConfigurable):
     keep_finished_seconds = Float(3600.0, help="Seconds a finished process stays listed.").tag(
         config=True
     )
+    max_port_watches = Int(
+        64, help="Port-watch streams open at once (0: no limit); more are refused with 429."
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._processes: dict[str, BackgroundProcess] = {}
+        self._port_watches = 0
+
+    @contextlib.contextmanager
+    def port_watch_slot(self) -> Iterator[None]:
+        """Hold one of the `max_port_watches` slots while a port is watched; 429 if none."""
+        if self.max_port_watches and self._port_watches >= self.max_port_watches:
+            raise limit_reached(
+                "port watches", self.max_port_watches, "ProcessManager.max_port_watches"
+            )
+        self._port_watches += 1
+        try:
+            yield
+        finally:
+            self._port_watches -= 1
 
     async def start(
         self,

@@ -51,11 +51,13 @@ class Entry:
         return stat.S_ISREG(self.info.st_mode)
 
 
-def walk(top_fd: int, keep: Callable[[Entry], bool] | None = None) -> Iterator[Entry]:
+def walk(
+    top_fd: int, keep: Callable[[Entry], bool] | None = None, depth: int | None = None
+) -> Iterator[Entry]:
     """Every entry under the directory `top_fd` (which stays open), parents before their
-    children, names sorted. An entry `keep` refuses is neither yielded nor entered; a
-    directory swapped for something else after its lstat is not entered. No recursion: depth
-    is bound only by open descriptors."""
+    children, names sorted, `depth` levels down at most. An entry `keep` refuses is neither
+    yielded nor entered; a directory swapped for something else after its lstat is not
+    entered. No recursion: depth is bound only by open descriptors."""
     stack: list[tuple[int, tuple[str, ...], Iterator[str]]] = []
     try:
         first = os.dup(top_fd)
@@ -75,7 +77,7 @@ def walk(top_fd: int, keep: Callable[[Entry], bool] | None = None) -> Iterator[E
             if keep is not None and not keep(entry):
                 continue
             yield entry
-            if not entry.is_dir:
+            if not entry.is_dir or (depth is not None and len(entry.parts) >= depth):
                 continue
             try:
                 child = os.open(name, DIR_FLAGS, dir_fd=fd)

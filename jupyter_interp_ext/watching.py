@@ -228,10 +228,10 @@ class WatchManager(LoggingConfigurable):
         def counted(entry: trees.Entry) -> bool:
             nonlocal seen
             seen += 1
-            return options.recursive or len(entry.parts) == 1
+            return True
 
         try:
-            for entry in trees.walk(top, counted):
+            for entry in trees.walk(top, counted, None if options.recursive else 1):
                 if seen > self.max_fingerprint_entries:
                     return None
                 if options.wants(entry.relative):

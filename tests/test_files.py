@@ -260,3 +260,23 @@ async def test_a_failed_write_leaves_the_old_file_intact(api, jp_root_dir, monke
 async def test_bad_bodies_are_400(api, route):
     status, data = await api.call("POST", f"api/{route}", raw=b"not json")
     assert (status, data["code"]) == (400, "VALIDATION_FAILED")
+
+
+async def test_long_listings_are_cut_and_say_so(api, jp_root_dir, jp_serverapp):
+    for folder in ("a", "b"):
+        (jp_root_dir / "many" / folder).mkdir(parents=True)
+        for i in range(3):
+            (jp_root_dir / "many" / folder / f"{i}.txt").write_text("x")
+    jp_serverapp.web_app.settings["interp_file_manager"].max_list_entries = 5
+    body = {"path": "many", "options": {"recursive": True}}
+    listed = await ok(api, "list-files", body)
+    assert (listed["count"], listed["truncated"]) == (5, True)
+    assert [f["relativePath"] for f in listed["files"]] == [
+        "a",
+        "a/0.txt",
+        "a/1.txt",
+        "a/2.txt",
+        "b",
+    ]
+    shallow = await ok(api, "list-files", {"path": "many"})
+    assert (shallow["count"], shallow["truncated"]) == (2, False)

@@ -9,9 +9,12 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from jupyter_interp_ext.pytest_plugin import wait_until
 from jupyter_interp_ext.testing import free_port
 
 
@@ -144,3 +147,19 @@ async def test_previews_reach_only_sandbox_ports_without_the_caller_s_credential
             assert b"not a sandbox process" not in answer.body
     finally:
         unrelated.shutdown()
+
+
+async def test_port_watches_are_capped(api, jp_serverapp):
+    processes = jp_serverapp.web_app.settings["interp_process_manager"]
+    processes.max_port_watches = 1
+    body = {"port": free_port(), "mode": "tcp", "interval": 100}
+    async with (
+        httpx.AsyncClient(base_url=api.url + "/", headers=api.headers, timeout=30) as http,
+        aconnect_sse(http, "POST", "api/port-watch", json=body) as source,
+    ):
+        first = await anext(source.aiter_sse())
+        assert json.loads(first.data)["type"] == "watching"
+        status, refused = await api.call("POST", "api/port-watch", body)
+        assert (status, refused["code"]) == (429, "RESOURCE_LIMIT_REACHED")
+        assert refused["context"]["setting"] == "ProcessManager.max_port_watches"
+    await wait_until(lambda: processes._port_watches == 0, "the watch's slot was freed")

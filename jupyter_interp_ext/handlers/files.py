@@ -148,13 +148,15 @@ class ListFilesHandler(FilesHandler):
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise validation_error("options", "'options' must be an object")
-        files = await self.files.list(
+        files, truncated = await self.files.list(
             real,
             shown,
             optional_bool(options, "recursive"),
             optional_bool(options, "includeHidden"),
         )
-        self.write_json({"path": shown, "files": files, "count": len(files)})
+        self.write_json(
+            {"path": shown, "files": files, "count": len(files), "truncated": truncated}
+        )
 
 
 class ExistsHandler(FilesHandler):

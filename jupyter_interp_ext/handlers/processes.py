@@ -47,7 +47,8 @@ class PortWatchHandler(ProcessesHandler):
     async def post(self) -> None:
         check = PortCheck.parse(self.json_body())
         process = self.processes.get(check.process_id) if check.process_id else None
-        await self.stream_events(watch_port(check, process, self.proxied))
+        with self.processes.port_watch_slot():
+            await self.stream_events(watch_port(check, process, self.proxied))
 
     def proxied(self, port: int) -> str | None:
         """The port's preview URL (see previews.py), when jupyter-server-proxy is installed."""
