@@ -30,7 +30,14 @@ from .files import FileManager
 from .process_tree import run_to_end
 from .validation import is_whole, optional_milliseconds, optional_str
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# Everything between `://` and the line's last `@`: a password may hold `/` or spaces.
+_USERINFO = re.compile(r"(?<=://)[^@\n]*@")
+# Query parameters that carry credentials (`?access_token=…`, pre-signed URLs' signatures).
+_SECRET_PARAMETER = re.compile(
+    r"(?<=[?&])([^=&\s#]*(?:token|key|secret|password|passwd|auth|sig|credential)[^=&\s#]*)="
+    r"[^&\s#'\"]*",
+    re.IGNORECASE,
+)
 _REMOTE_SCHEMES = ("https", "http", "ssh", "git")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:[^\s]+$")
 # What git says → the protocol's code (the first that matches wins).
@@ -52,8 +59,9 @@ _FAILURES = [
 
 
 def redact(text: str) -> str:
-    """`https://user:secret@host/…` as `https://***@host/…`, wherever it appears."""
-    return _USERINFO.sub("***@", text)
+    """`https://user:secret@host/…?token=t` as `https://***@host/…?token=***`, wherever it
+    appears."""
+    return _SECRET_PARAMETER.sub(r"\1=***", _USERINFO.sub("***@", text))
 
 
 @dataclass(frozen=True)

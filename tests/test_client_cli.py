@@ -82,3 +82,15 @@ async def test_refusals_are_one_clear_line(cli):
     )
     code, _, err = await cli("cat", "missing.txt")
     assert code == 2 and "FILE_NOT_FOUND" in err
+
+
+async def test_control_sequences_from_the_sandbox_are_neutralised(cli):
+    """A title change and a clipboard write (OSC 0 and OSC 52) in agent output reach the
+    terminal as visible text, unless --raw asks for them."""
+    code = "print('\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07done')"
+    status, out, _ = await cli("run", "-", stdin=code.encode())
+    assert status == 0
+    assert b"\x1b" not in out and b"\x07" not in out
+    assert out == b"\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07done\n"
+    status, out, _ = await cli("--raw", "exec", "printf '\\033]0;t\\007x'")
+    assert (status, out) == (0, b"\x1b]0;t\x07x")

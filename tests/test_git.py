@@ -62,7 +62,7 @@ async def test_a_non_empty_target_and_bad_urls_are_refused(api, origin, jp_root_
     assert sorted(p.name for p in jp_root_dir.iterdir()) == ["origin", "taken"]
 
 
-async def test_failures_hide_credentials_and_leave_nothing(api, jp_root_dir):
+async def test_failures_hide_credentials_and_leave_nothing(api, jp_root_dir, caplog):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
@@ -70,6 +70,16 @@ async def test_failures_hide_credentials_and_leave_nothing(api, jp_root_dir):
     status, answer = await api.call("POST", "api/git/checkout", {"repoUrl": url, "targetDir": "t"})
     assert (status, answer["code"]) == (502, "GIT_NETWORK_ERROR")
     assert "s3cret" not in str(answer) and "***@127.0.0.1" in answer["message"]
+    for secret_url in (
+        f"http://agent:pa/ss3cret@127.0.0.1:{port}/repo.git",
+        f"http://agent:pa ss3cret@127.0.0.1:{port}/repo.git",
+        f"http://127.0.0.1:{port}/repo.git?access_token=ss3cret",
+    ):
+        body = {"repoUrl": secret_url, "targetDir": "t"}
+        status, answer = await api.call("POST", "api/git/checkout", body)
+        assert status >= 400
+        assert "ss3cret" not in str(answer), answer
+    assert "ss3cret" not in caplog.text
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()

@@ -25,6 +25,19 @@ from .models import ExecutionError, OutputMessage, Result
 from .sandbox import Sandbox
 
 IMAGE_FORMATS = (("png", "png"), ("jpeg", "jpg"), ("svg", "svg"))
+# C0 and C1 control characters but tab, newline and carriage return, shown as `\x1b` etc.:
+# agent output must not set the terminal's title, write its clipboard or hide lines.
+_CONTROLS = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+    if code not in (0x09, 0x0A, 0x0D)
+}
+
+
+def visible(text: str, raw: bool = False) -> str:
+    """Text from the sandbox as it may reach a terminal: control sequences neutralised unless
+    `raw`."""
+    return text if raw else text.translate(_CONTROLS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,29 +57,29 @@ def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
     code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     context = args.context or sandbox.create_code_context(args.language).id
     try:
-        return _stream_run(sandbox, code, context, Path(args.images))
+        return _stream_run(sandbox, code, context, Path(args.images), args.raw)
     finally:
         if not args.context:
             sandbox.delete_code_context(context)
 
 
-def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path) -> int:
+def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path, raw: bool) -> int:
     failed = False
     saved = 0
     for item in sandbox.run_code_stream(code, context=context):
         if isinstance(item, OutputMessage):
             stream = sys.stderr if item.error else sys.stdout
-            stream.write(item.text)
+            stream.write(visible(item.text, raw))
             stream.flush()
         elif isinstance(item, Result):
-            saved += _show(item, images, saved)
+            saved += _show(item, images, saved, raw)
         elif isinstance(item, ExecutionError):
-            print(item.traceback, file=sys.stderr)
+            print(visible(item.traceback, raw), file=sys.stderr)
             failed = True
     return 1 if failed else 0
 
 
-def _show(result: Result, folder: Path, saved: int) -> int:
+def _show(result: Result, folder: Path, saved: int, raw: bool) -> int:
     """Print a result; save its image, if it has one. Returns how many files were saved."""
     for name, extension in IMAGE_FORMATS:
         value = getattr(result, name)
@@ -78,13 +91,13 @@ def _show(result: Result, folder: Path, saved: int) -> int:
         print(f"[{name} saved to {path}]")
         return 1
     if result.text is not None:
-        print(result.text)
+        print(visible(result.text, raw))
     return 0
 
 
 def _contexts(sandbox: Sandbox, args: argparse.Namespace) -> int:
     for context in sandbox.list_code_contexts():
-        print(f"{context.id}\t{context.language}\t{context.cwd}")
+        print(visible(f"{context.id}\t{context.language}\t{context.cwd}", args.raw))
     return 0
 
 
@@ -93,15 +106,15 @@ def _exec(sandbox: Sandbox, args: argparse.Namespace) -> int:
         args.cmd,
         session_id=args.session,
         cwd=args.cwd,
-        on_stdout=_echo(sys.stdout),
-        on_stderr=_echo(sys.stderr),
+        on_stdout=_echo(sys.stdout, args.raw),
+        on_stderr=_echo(sys.stderr, args.raw),
     )
     return result.exit_code
 
 
-def _echo(stream: TextIO) -> Callable[[OutputMessage], None]:
+def _echo(stream: TextIO, raw: bool) -> Callable[[OutputMessage], None]:
     def write(message: OutputMessage) -> None:
-        stream.write(message.text)
+        stream.write(visible(message.text, raw))
         stream.flush()
 
     return write
@@ -110,7 +123,7 @@ def _echo(stream: TextIO) -> Callable[[OutputMessage], None]:
 def _ls(sandbox: Sandbox, args: argparse.Namespace) -> int:
     for entry in sandbox.files.list(args.path, recursive=args.recursive):
         suffix = "/" if entry.type == "directory" else ""
-        print(f"{entry.mode}\t{entry.size}\t{entry.relative_path}{suffix}")
+        print(visible(f"{entry.mode}\t{entry.size}\t{entry.relative_path}{suffix}", args.raw))
     return 0
 
 
@@ -141,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
         "--token", default=None, help="the server's token (default: $JUPYTER_TOKEN)"
     )
     parser.add_argument("--prefix", default="sandbox", help="the API's URL prefix")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="pass control characters in the sandbox's output through to the terminal "
+        "(by default they are shown as \\x1b and so on; `cat` always writes raw bytes)",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a file (or - for stdin) and stream its output")
