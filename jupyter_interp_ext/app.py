@@ -50,9 +50,9 @@ class InterpreterApp(ExtensionApp):
     ).tag(config=True)
 
     max_request_bytes = Int(
-        256 * 1024 * 1024,
+        64 * 1024 * 1024,
         help="Largest request body the API accepts (0: only the server's max_body_size); "
-        "larger ones get 413.",
+        "larger ones get 413, from the declared length before any of the body is read.",
     ).tag(config=True)
 
     keepalive_seconds = Float(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 
@@ -63,3 +65,19 @@ async def test_request_body_limit(api, jp_root_dir):
     assert not (jp_root_dir / "big.txt").exists()
     status, _ = await api.call("POST", "api/write", {"path": "small.txt", "content": "x" * 500})
     assert status == 200
+
+
+async def test_an_oversized_body_is_refused_before_it_is_sent(jp_http_port, jp_base_url, api):
+    """A client that declares a huge body is answered 413 from the headers alone: the server
+    never waits for (or holds) the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    head = (
+        f"POST {jp_base_url}sandbox/api/write HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {api.headers['Authorization']}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n"
+    )
+    writer.write(head.encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status_line.split()[1] == b"413"

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ..contexts import CodeContextRegistry
 from ..errors import SandboxError, validation_error
@@ -31,11 +31,13 @@ from ..validation import (
 _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
 
 
+@stream_request_body
 class SandboxHandler(APIHandler):
     """Base handler: answers every failure with the error body of docs/api.md."""
 
     _body: Any = None
     _body_error: SandboxError | None = None
+    _raw: bytes | None = None  # the whole body, once a route asked for it
 
     @property
     def contexts(self) -> CodeContextRegistry:
@@ -79,18 +81,25 @@ class SandboxHandler(APIHandler):
         return bool(self.authorizer.is_authorized(self, self.current_user, "execute", "terminals"))
 
     async def prepare(self) -> None:
+        """Runs once the headers are in, before any of the body is read: a body declared
+        larger than the limit is refused at once, and one sent in chunks is cut off there."""
         await super().prepare()
+        self._chunks: list[bytes] = []
         limit = self.settings["interp_max_request_bytes"]
-        if limit and len(self.request.body or b"") > limit:
+        declared = self.request.headers.get("Content-Length", "")
+        if limit and declared.isdigit() and int(declared) > limit:
             raise SandboxError(
                 "REQUEST_TOO_LARGE",
-                f"Request body of {len(self.request.body)} bytes exceeds the {limit}-byte limit "
+                f"Request body of {declared} bytes exceeds the {limit}-byte limit "
                 "(InterpreterApp.max_request_bytes)",
                 {"limit": limit},
                 status=413,
             )
-        if self.current_user:  # anonymous requests are refused before they cost a parse
-            await self._decode_body()
+        if limit and hasattr(self.request.connection, "set_max_body_size"):
+            self.request.connection.set_max_body_size(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
 
     def event_stream(self) -> EventStream:
         """The one writer for this response's events."""
@@ -112,25 +121,23 @@ class SandboxHandler(APIHandler):
         if stream is not None:
             stream.lost()
 
-    async def _decode_body(self) -> None:
-        """Decode a JSON body once, before the method runs: large ones on a worker thread so
-        the event loop never stalls on them. A bad body is reported only if the method reads
-        it (some routes take none)."""
-        raw = self.request.body or b""
-        if not raw.strip():
-            return
-        try:
-            if len(raw) > THREAD_PARSE_BYTES:
-                self._body = await asyncio.to_thread(decode_json, raw)
-            else:
-                self._body = decode_json(raw)
-        except SandboxError as exc:
-            self._body_error = exc
-
-    def json_body(self, *, required: bool = True) -> dict[str, Any]:
+    async def json_body(self, *, required: bool = True) -> dict[str, Any]:
+        """The JSON body, decoded once (large ones on a worker thread, so the event loop never
+        stalls on them); a bad one is reported only by routes that read it."""
+        if self._raw is None:
+            self._raw = b"".join(self._chunks)
+            self._chunks = []
+            if self._raw.strip():
+                try:
+                    if len(self._raw) > THREAD_PARSE_BYTES:
+                        self._body = await asyncio.to_thread(decode_json, self._raw)
+                    else:
+                        self._body = decode_json(self._raw)
+                except SandboxError as exc:
+                    self._body_error = exc
         if self._body_error is not None:
             raise self._body_error
-        return as_json_object(self._body, self.request.body or b"", required=required)
+        return as_json_object(self._body, self._raw, required=required)
 
     def write_json(self, payload: dict[str, Any]) -> None:
         """A success body: `success` and `timestamp` are what the official client checks."""

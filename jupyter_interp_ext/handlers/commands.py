@@ -24,7 +24,7 @@ class ExecuteHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         request = CommandRequest.parse(body)
         if request.background:
             self.write_started(await self.launch(body))
@@ -69,7 +69,7 @@ class ExecuteStreamHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        proc = await self.launch(self.json_body())
+        proc = await self.launch(await self.json_body())
         first = {"type": "start", "command": proc.command, "processId": proc.id, "pid": proc.pid}
         await self.stream_events(follow_events(proc, first, _complete_event, {}))
 

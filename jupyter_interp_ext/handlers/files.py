@@ -66,7 +66,7 @@ class ReadHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, shown = self.path(body)
         self.write_json(await self.files.read(real, shown, optional_str(body, "encoding")))
 
@@ -77,7 +77,7 @@ class ReadStreamHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, shown = self.path(body)
         await self.files.confine(real, shown)  # refused before the stream, as upstream does
         await self.stream_events(self._events(real, shown))
@@ -94,7 +94,7 @@ class WriteHandler(FilesHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, shown = self.path(body)
         content = body.get("content")
         if not isinstance(content, str):
@@ -107,7 +107,7 @@ class DeleteHandler(FilesHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        real, shown = self.path(self.json_body())
+        real, shown = self.path(await self.json_body())
         await self.files.delete(real, shown)
         self.write_json({"path": shown})
 
@@ -121,7 +121,7 @@ class MoveHandler(FilesHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         source, shown = self.path(body, self.source_field)
         target, new_shown = self.path(body, self.target_field)
         moved_to = await self.files.move(source, shown, target, new_shown)
@@ -132,7 +132,7 @@ class MkdirHandler(FilesHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, shown = self.path(body)
         recursive = optional_bool(body, "recursive")
         created = await self.files.mkdir(real, shown, recursive)
@@ -143,7 +143,7 @@ class ListFilesHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, shown = self.path(body)
         options = body.get("options") or {}
         if not isinstance(options, dict):
@@ -163,7 +163,7 @@ class ExistsHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        real, shown = self.path(self.json_body())
+        real, shown = self.path(await self.json_body())
         self.write_json({"path": shown, "exists": await self.files.exists(real, shown)})
 
 
@@ -173,7 +173,7 @@ class WatchHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         root, shown = await self.directory(body)
         options = WatchOptions.parse(body)
         self.watches.check_room()
@@ -185,7 +185,7 @@ class WatchCheckHandler(FilesHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         root, shown = await self.directory(body)
         since = optional_str(body, "since")
         self.write_json(await self.watches.check(root, shown, WatchOptions.parse(body), since))
@@ -197,7 +197,7 @@ class GitCheckoutHandler(FilesHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         request = CloneRequest.parse(body)
         local = request.local_path()
         if local is not None:  # a local repository is read, so it must be ours to read
@@ -242,7 +242,7 @@ class BackupCreateHandler(BackupsHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         source, source_shown = await self.directory(body, "dir")
         archive, shown = await self.new_entry(body, "archivePath")
         compression = compression_of(body)
@@ -264,7 +264,7 @@ class BackupRestoreHandler(BackupsHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, archive_shown = self.path(body, "archivePath")
         await self.files.confine(real, archive_shown)
         target, shown = await self.new_entry(body, "dir")
@@ -283,7 +283,7 @@ class BackupUploadHandler(BackupsHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         real, shown = self.path(body, "archivePath")
         await self.files.confine(real, shown)
         parts = upload_parts(body)

@@ -53,7 +53,7 @@ class ContextsHandler(InterpreterHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.json_body(required=False)
+        body = await self.json_body(required=False)
         session_id = self.session_id(body, default=None)
         base = None
         if session_id is not None and session_id != NO_SESSION:
@@ -83,7 +83,7 @@ class ExecuteCodeHandler(InterpreterHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         context = self.contexts.get(required_str(body, "context_id", allow_empty=False))
         code = required_str(body, "code")
         deadline = self.execution.deadline(optional_milliseconds(body, "timeout_ms"))

@@ -45,7 +45,7 @@ class PortWatchHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        check = PortCheck.parse(self.json_body())
+        check = PortCheck.parse(await self.json_body())
         process = self.processes.get(check.process_id) if check.process_id else None
         with self.processes.port_watch_slot():
             await self.stream_events(watch_port(check, process, self.proxied))
@@ -60,7 +60,7 @@ class ProcessStartHandler(ProcessesHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        self.write_started(await self.launch(self.json_body()))
+        self.write_started(await self.launch(await self.json_body()))
 
 
 class ProcessListHandler(ProcessesHandler):

@@ -25,7 +25,7 @@ class SessionCreateHandler(SessionsHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.json_body(required=False)
+        body = await self.json_body(required=False)
         session = await self.shell_sessions.create(
             optional_id(body, "id"),
             optional_env(body, "env"),
@@ -56,6 +56,6 @@ class SessionDeleteHandler(SessionsHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        session_id = required_str(self.json_body(), "sessionId", allow_empty=False)
+        session_id = required_str(await self.json_body(), "sessionId", allow_empty=False)
         await self.shell_sessions.delete(session_id)
         self.write_json({"sessionId": session_id})
