@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -152,5 +155,34 @@ async def test_parts_are_uploaded_only_to_allowed_origins(api, jp_root_dir, jp_s
         outside = {**body, "parts": [{**parts[0], "size": 5000}]}
         status, answer = await api.call("POST", "api/backup/upload-parts", outside)
         assert (status, answer["code"]) == (400, "VALIDATION_FAILED")
+        tabbed = {**body, "parts": [{**parts[0], "url": f"{origin}/\t1"}]}
+        status, answer = await api.call("POST", "api/backup/upload-parts", tabbed)
+        assert (status, answer["code"]) == (400, "VALIDATION_FAILED")
     finally:
         await asyncio.to_thread(receiver.shutdown)
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat("/tmp").st_dev,
+    reason="needs a second filesystem for the staging folder",
+)
+async def test_staging_on_another_filesystem_copies_in(api, jp_root_dir, jp_serverapp, tmp_path):
+    """Restores and clones are staged privately, then moved in; across filesystems the move
+    is a copy that keeps files, links, folders and modes."""
+    staging = tempfile.mkdtemp(dir="/dev/shm")
+    jp_serverapp.web_app.settings["interp_file_manager"].staging_dir = staging
+    try:
+        make_tree(jp_root_dir)
+        (jp_root_dir / "project" / "run.sh").write_text("#!/bin/sh\n")
+        (jp_root_dir / "project" / "run.sh").chmod(0o755)
+        body = {"dir": "project", "archivePath": "p.tar.gz"}
+        assert (await api.call("POST", "api/backup/create", body))[0] == 200
+        body = {"dir": "copy", "archivePath": "p.tar.gz"}
+        assert (await api.call("POST", "api/backup/restore", body))[0] == 200
+        copy = jp_root_dir / "copy"
+        assert (copy / "src" / "main.py").read_text() == "print('hi')\n"
+        assert (copy / "link").is_symlink() and os.readlink(copy / "link") == "notes.txt"
+        assert (copy / "run.sh").stat().st_mode & 0o777 == 0o755
+        assert os.listdir(staging) == []
+    finally:
+        shutil.rmtree(staging)
