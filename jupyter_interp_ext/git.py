@@ -16,7 +16,6 @@ import re
 import shlex
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -148,13 +147,21 @@ class GitManager(LoggingConfigurable):
     files = Instance(FileManager)
 
     async def clone(
-        self, request: CloneRequest, target: str, shown: str, env: dict[str, str], links: bool
-    ) -> None:
-        """Clone into `target` (inside the roots, absent or an empty directory). The clone is
-        made in a private staging folder and moved in whole, so a failed one leaves nothing
-        and renames meanwhile cannot redirect it. Without `links` (a caller who may not run
-        commands) symlinks are checked out as plain files holding their target, as git does
-        where links cannot be made; with it, a link that leads out of the clone refuses it."""
+        self,
+        request: CloneRequest,
+        target: str,
+        shown: str,
+        env: dict[str, str],
+        links: bool,
+        source: str | None = None,
+    ) -> str | None:
+        """Clone into `target` (inside the roots, absent or an empty directory); the branch
+        checked out. The clone is made in a private staging folder and moved in whole, so a
+        failed one leaves nothing and renames meanwhile cannot redirect it. Without `links` (a
+        caller who may not run commands) symlinks are checked out as plain files holding their
+        target, as git does where links cannot be made; with it, a link that leads out of the
+        clone refuses it. `source` is a local repository's checked real path, used in place
+        of the URL as written (which may be relative to a session's directory)."""
         await self.files.run_io(lambda: self._check_target(target, shown), shown)
         argv = ["git"]
         for setting in (*HARDENED, f"core.symlinks={str(links).lower()}"):
@@ -164,7 +171,7 @@ class GitManager(LoggingConfigurable):
             argv += ["--branch", request.branch, "--single-branch"]
         if request.depth:
             argv += ["--depth", str(request.depth)]
-        argv += ["--", request.repo_url, REPOSITORY_NAME]
+        argv += ["--", source or request.repo_url, REPOSITORY_NAME]
         limit = request.timeout or self.default_timeout or None
         staging = await asyncio.to_thread(self.files.make_staging)
         try:
@@ -172,10 +179,12 @@ class GitManager(LoggingConfigurable):
                 shlex.join(argv), staging, git_environment(env), limit, self.output_limit
             )
             if run.exit_code == 0 and not run.timed_out:
-                await self.files.run_io(lambda: self._move_in(staging, target, shown), shown)
+                branch = await self.files.run_io(
+                    lambda: self._move_in(staging, target, shown), shown
+                )
                 metrics.GIT_CHECKOUTS.labels("ok").inc()
                 self.log.info("Cloned %s into %s", redact(request.repo_url), target)
-                return
+                return branch
         finally:
             await asyncio.to_thread(self.files.remove_staging, staging)
         if run.timed_out:
@@ -209,10 +218,12 @@ class GitManager(LoggingConfigurable):
                         os.close(fd)
         raise _not_empty(shown)
 
-    def _move_in(self, staging: str, target: str, shown: str) -> None:
-        """Move the finished clone onto `target` (nothing there, or an empty directory)."""
+    def _move_in(self, staging: str, target: str, shown: str) -> str | None:
+        """Move the finished clone onto `target` (nothing there, or an empty directory); the
+        branch it has checked out, read while it is still private."""
         fd = os.open(staging, trees.DIR_FLAGS)
         try:
+            head = _read_below(fd, f"{REPOSITORY_NAME}/.git", "HEAD").strip()
             with self.files.confinement.locate(target, shown) as location:
                 if not location.name:
                     raise _not_empty(shown)
@@ -230,6 +241,7 @@ class GitManager(LoggingConfigurable):
                     if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
                         raise _not_empty(shown) from None
                     raise
+            return head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
         finally:
             os.close(fd)
 
@@ -294,15 +306,6 @@ def _not_empty(shown: str) -> SandboxError:
     return SandboxError(
         "FILE_EXISTS", f"Target directory is not empty: {shown}", {"targetDir": shown}
     )
-
-
-def checked_out_branch(target: str) -> str | None:
-    """The branch a fresh clone is on, from its `.git/HEAD`."""
-    try:
-        head = Path(target, ".git", "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
 
 
 def repo_name(url: str) -> str:

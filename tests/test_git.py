@@ -92,3 +92,14 @@ async def test_failures_hide_credentials_and_leave_nothing(api, jp_root_dir, cap
         True,
     )
     assert list(jp_root_dir.iterdir()) == []
+
+
+async def test_a_relative_local_path_follows_the_session_and_says_its_branch(
+    api, origin, jp_root_dir
+):
+    await api.call("POST", "api/execute", {"command": "mkdir -p work && cd work"})
+    body = {"repoUrl": "../origin", "targetDir": "copy"}
+    status, answer = await api.call("POST", "api/git/checkout", body)
+    assert status == 200, answer
+    assert (answer["branch"], answer["targetDir"]) == ("main", "copy")
+    assert (jp_root_dir / "work" / "copy" / "README.md").read_text() == "hello\n"

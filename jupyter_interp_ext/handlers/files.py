@@ -14,7 +14,7 @@ from ..backups import BackupManager, compression_of, upload_parts
 from ..errors import SandboxError, validation_error
 from ..events import READ_ERROR
 from ..files import FileManager
-from ..git import CloneRequest, GitManager, checked_out_branch, redact, repo_name
+from ..git import CloneRequest, GitManager, redact, repo_name
 from ..validation import optional_bool, optional_str, string_list
 from ..watching import WatchManager, WatchOptions
 from .base import SandboxHandler
@@ -200,18 +200,21 @@ class GitCheckoutHandler(FilesHandler):
         body = await self.json_body()
         request = CloneRequest.parse(body)
         local = request.local_path()
+        source = None
         if local is not None:  # a local repository is read, so it must be ours to read
             real, shown = self.path({**body, "repoUrl": local}, "repoUrl")
             real = await self.files.real_directory(real, shown)
             await self.files.run_io(lambda: self.git.check_local(real, shown), shown)
+            source = f"file://{real}" if request.repo_url.startswith("file:") else real
         body = {"targetDir": repo_name(request.repo_url), **body}
         target, shown = await self.new_entry(body, "targetDir")
         env = self.shell_sessions.base_environment({})
-        await self.git.clone(request, target, shown, env, links=self.may_run_commands())
+        links = self.may_run_commands()
+        branch = await self.git.clone(request, target, shown, env, links, source)
         self.write_json(
             {
                 "repoUrl": redact(request.repo_url),
-                "branch": request.branch or checked_out_branch(target),
+                "branch": request.branch or branch,
                 "targetDir": shown,
             }
         )
