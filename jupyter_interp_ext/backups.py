@@ -168,6 +168,8 @@ class BackupManager(LoggingConfigurable):
         size in bytes."""
         confinement = self.files.confinement
         rules = rules_for(confinement, source, source_shown) if gitignore else None
+        if os.path.commonpath([archive, source]) == source:  # an earlier archive stays out
+            excludes = [*excludes, os.path.relpath(archive, source)]
         with confinement.locate(source, source_shown) as location:
             top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
         try:

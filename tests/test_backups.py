@@ -186,3 +186,13 @@ async def test_staging_on_another_filesystem_copies_in(api, jp_root_dir, jp_serv
         assert os.listdir(staging) == []
     finally:
         shutil.rmtree(staging)
+
+
+async def test_an_archive_inside_its_folder_never_holds_itself(api, jp_root_dir):
+    make_tree(jp_root_dir)
+    body = {"dir": "project", "archivePath": "project/self.tar.gz"}
+    for _ in range(2):  # the second time, the first archive is there
+        assert (await api.call("POST", "api/backup/create", body))[0] == 200
+    with tarfile.open(jp_root_dir / "project" / "self.tar.gz") as tar:
+        names = tar.getnames()
+    assert "self.tar.gz" not in names and not [n for n in names if "archive-" in n], names
