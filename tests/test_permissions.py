@@ -334,3 +334,30 @@ async def test_previews_need_the_right_to_run_commands(api, jp_fetch):
     with pytest.raises(HTTPClientError) as refused:
         await jp_fetch("sandbox", "preview", "8000", "")
     assert refused.value.code == 403
+
+
+async def test_a_clone_reads_no_configuration_a_caller_could_have_written(
+    api, jp_root_dir, tmp_path, monkeypatch
+):
+    """Per-user configuration (a home inside the roots, hidden files allowed) and inherited
+    GIT_CONFIG_* variables name an fsmonitor command and a hooks folder: the clone starts
+    neither."""
+    commit(jp_root_dir / "origin", {"README": "hi"})  # before the planted configuration
+    marker = tmp_path / "ran"
+    home = tmp_path / "home"
+    (home / "hooks").mkdir(parents=True)
+    hook = home / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    (home / ".gitconfig").write_text(
+        f'[core]\n\tfsmonitor = "touch {marker}; echo"\n\thooksPath = {home / "hooks"}\n'
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.hooksPath")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(home / "hooks"))
+    body = {"repoUrl": str(jp_root_dir / "origin"), "targetDir": "copy"}
+    status, answer = await api.call("POST", "api/git/checkout", body)
+    assert status == 200, answer
+    assert (jp_root_dir / "copy" / "README").read_text() == "hi"
+    assert not marker.exists()
