@@ -311,9 +311,10 @@ class CodeContextRegistry(LoggingConfigurable):
         kernel_id = new.kernel_id
         context = CodeContext(kernel_id, lang.name, lang.kernel_name, cwd, new.client)
         context.move_code = new.move_code
+        # The client was proven on this start of the kernel: not a replaced one.
+        context.kernel_ready = self.kernel_manager.get_kernel(kernel_id).ready
         if new.from_pool:  # its prelude ran already; it may only need moving
             await self._run_setup(new.client, new.move_code or "")
-            context.kernel_ready = self.kernel_manager.get_kernel(kernel_id).ready
         else:
             await self.run_prelude(context)
         kernel = self.kernel_manager.get_kernel(kernel_id)
