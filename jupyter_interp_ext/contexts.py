@@ -455,12 +455,15 @@ class CodeContextRegistry(LoggingConfigurable):
     async def restart(self, context: CodeContext) -> None:
         """Restart the kernel (same cwd and env), reconnect and re-run the prelude."""
         await self.kernel_manager.restart_kernel(context.id, now=True)
+        await self._reconnect(context)  # a Gateway's kernel keeps its `ready` across restarts
         await self.run_prelude(context)
 
     async def _reconnect(self, context: CodeContext) -> None:
+        """A new client for the kernel as it runs now, proven on every channel."""
         context.client.stop_channels()
         kernel = self.kernel_manager.get_kernel(context.id)
         context.client = await open_client(kernel, self.ready_timeout)
+        context.kernel_ready = kernel.ready
 
     async def interrupt(self, context: CodeContext) -> None:
         await self.kernel_manager.interrupt_kernel(context.id)

@@ -157,7 +157,8 @@ async def test_port_watches_are_capped(api, jp_serverapp):
         httpx.AsyncClient(base_url=api.url + "/", headers=api.headers, timeout=30) as http,
         aconnect_sse(http, "POST", "api/port-watch", json=body) as source,
     ):
-        first = await anext(source.aiter_sse())
+        events = source.aiter_sse()  # held: a dropped iterator closes the stream when collected
+        first = await anext(events)
         assert json.loads(first.data)["type"] == "watching"
         status, refused = await api.call("POST", "api/port-watch", body)
         assert (status, refused["code"]) == (429, "RESOURCE_LIMIT_REACHED")
