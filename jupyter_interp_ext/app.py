@@ -248,6 +248,7 @@ class InterpreterApp(ExtensionApp):
         left = await wait_for_open_streams(self.stop_stream_seconds)
         if left:
             self.log.warning("%d event streams were still open when the server stopped", left)
+        self.backup_manager.shutdown()
         self.file_manager.shutdown()
 
 

@@ -153,6 +153,9 @@ class BackupManager(LoggingConfigurable):
     def _release(self) -> None:
         self._pending -= 1
 
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     def create(
         self,
         source: str,
