@@ -43,6 +43,7 @@ from .gitignore import IgnoreRules, rules_for
 from .validation import is_whole
 
 T = TypeVar("T")
+RATIO_FLOOR_BYTES = 64 * 1024 * 1024  # any archive may unpack this far, whatever its ratio
 
 # Compression name → (opens a compressing writer on a file, the format's magic bytes).
 COMPRESSIONS: dict[str, tuple[Callable[[IO[bytes]], IO[bytes]], bytes]] = {
@@ -117,6 +118,12 @@ class BackupManager(LoggingConfigurable):
 
     max_restore_entries = Int(
         200_000, help="Entries a restored archive may hold; more is refused with 413."
+    ).tag(config=True)
+
+    max_restore_ratio = Int(
+        200,
+        help="How many times its own size an archive may unpack to, beyond its first 64 MiB "
+        "(a compression bomb is refused with 413 long before max_restore_bytes); 0: no limit.",
     ).tag(config=True)
 
     files = Instance(FileManager)
@@ -270,11 +277,11 @@ class BackupManager(LoggingConfigurable):
         whole. Links that climb above their own folder are kept only when `links_may_climb`
         (a caller who may run commands could make them anyway); any kept link stays inside
         the restored tree."""
-        fd, _, _ = self.files.open_file(archive, archive_shown)
+        fd, info, _ = self.files.open_file(archive, archive_shown)
         try:
             with self.files.staging() as (staging, staging_fd):
                 with os.fdopen(fd, "rb", closefd=False) as raw:
-                    self._unpack(raw, staging, links_may_climb, cancelled)
+                    self._unpack(raw, info.st_size, staging, links_may_climb, cancelled)
                 with self.files.confinement.locate(target, shown, make_parents=True) as location:
                     if not location.exists:
                         os.mkdir(location.name, dir_fd=location.dir_fd)
@@ -307,6 +314,7 @@ class BackupManager(LoggingConfigurable):
     def _unpack(
         self,
         raw: IO[bytes],
+        size: int,
         staging: str,
         links_may_climb: bool,
         cancelled: threading.Event,
@@ -316,9 +324,17 @@ class BackupManager(LoggingConfigurable):
         raw.seek(0)
         if kind is None:
             raise RestoreRefused("it is not an archive this server writes")
-        admit = _Admission(self, links_may_climb, cancelled)
+        admit = _Admission(self, self._byte_budget(size), links_may_climb, cancelled)
         with _READERS[kind](raw) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             tar.extractall(staging, filter=admit)
+
+    def _byte_budget(self, archive_size: int) -> tuple[int, str]:
+        """How many bytes an archive of this size may unpack to, and the setting that says so."""
+        if self.max_restore_ratio:
+            by_ratio = RATIO_FLOOR_BYTES + self.max_restore_ratio * archive_size
+            if by_ratio < self.max_restore_bytes:
+                return by_ratio, "BackupManager.max_restore_ratio"
+        return self.max_restore_bytes, "BackupManager.max_restore_bytes"
 
     def check_upload(self, url: str) -> None:
         """400 for a URL with spaces or control characters (Python would quietly drop some),
@@ -367,8 +383,15 @@ class BackupManager(LoggingConfigurable):
 class _Admission:
     """The filter each member of a restored archive passes: tarfile's `data` filter, then ours."""
 
-    def __init__(self, manager: BackupManager, links_may_climb: bool, cancelled: threading.Event):
+    def __init__(
+        self,
+        manager: BackupManager,
+        budget: tuple[int, str],
+        links_may_climb: bool,
+        cancelled: threading.Event,
+    ):
         self.manager = manager
+        self.max_bytes, self.bytes_setting = budget
         self.links_may_climb = links_may_climb
         self.cancelled = cancelled
         self.entries = 0
@@ -397,10 +420,9 @@ class _Admission:
                 f"it holds more than {manager.max_restore_entries} entries "
                 "(BackupManager.max_restore_entries)"
             )
-        if self.bytes > manager.max_restore_bytes:
+        if self.bytes > self.max_bytes:
             raise RestoreTooLarge(
-                f"it unpacks to more than {manager.max_restore_bytes} bytes "
-                "(BackupManager.max_restore_bytes)"
+                f"it unpacks to more than {self.max_bytes} bytes ({self.bytes_setting})"
             )
         return tarfile.data_filter(member, path)
 

@@ -285,6 +285,17 @@ async def test_archives_follow_the_hidden_file_rules(api, jp_root_dir):
 async def test_restores_are_capped(api, jp_root_dir, jp_serverapp):
     manager = jp_serverapp.web_app.settings["interp_backup_manager"]
     manager.max_restore_entries, manager.max_restore_bytes = 3, 1000
+    # A compression bomb: 100 MiB of zeros in a ~100 KB archive, past the ratio's budget.
+    (jp_root_dir / "zeros.tar.gz").write_bytes(
+        tar_gz(("zeros", tarfile.REGTYPE, "\0" * 100 * 2**20))
+    )
+    manager.max_restore_bytes = 2**40
+    body = {"dir": "out", "archivePath": "zeros.tar.gz"}
+    status, answer = await api.call("POST", "api/backup/restore", body)
+    assert (status, answer["code"]) == (413, "BACKUP_RESTORE_FAILED")
+    assert "BackupManager.max_restore_ratio" in answer["message"]
+    assert not (jp_root_dir / "out").exists()
+    manager.max_restore_bytes = 1000
     many = tar_gz(*[(f"f{i}", tarfile.REGTYPE, "x") for i in range(4)])
     big = tar_gz(("a", tarfile.REGTYPE, "x" * 600), ("b", tarfile.REGTYPE, "x" * 600))
     for archive, what in ((many, "entries"), (big, "bytes")):
