@@ -218,6 +218,8 @@ class _Run:
         if idle:
             await asyncio.wait({reply}, timeout=wait)
             return None
+        if self.context.closed:  # its channels are stopped: the liveness check says why
+            return None
         try:
             return await self.context.client.get_iopub_msg(timeout=wait)
         except queue.Empty:
