@@ -180,8 +180,7 @@ class BackupManager(LoggingConfigurable):
         rules = rules_for(confinement, source, source_shown) if gitignore else None
         if os.path.commonpath([archive, source]) == source:  # an earlier archive stays out
             excludes = [*excludes, os.path.relpath(archive, source)]
-        with confinement.locate(source, source_shown) as location:
-            top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        top = confinement.open_directory(source, source_shown)
         try:
             with confinement.locate(archive, archive_shown) as location:
                 if not location.name:

@@ -155,6 +155,12 @@ class Confinement:
                     os.close(held)
             raise
 
+    def open_directory(self, path: str, shown: str, *, hidden: bool | None = None) -> int:
+        """A descriptor of the directory a path names, for work on a whole tree (`trees`);
+        the caller closes it."""
+        with self.locate(path, shown, hidden=hidden) as location:
+            return open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+
     @staticmethod
     def _found(stack: list[int], names: list[str], name: str, *, exists: bool) -> Location:
         """Keep the innermost directory open for the caller; close the rest."""

@@ -428,9 +428,10 @@ class FileManager(LoggingConfigurable):
         """403 if the entry, or a relative link inside it, would point above its root once it
         lies in a folder `depth` levels below that root (its `..` count from there)."""
         found: list[tuple[str, str, int]] = []  # (the link, its text, its folder's depth)
-        if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
             found.append((name, os.readlink(name, dir_fd=dir_fd), depth))
-        elif stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        elif stat.S_ISDIR(mode):
             fd = os.open(name, trees.DIR_FLAGS, dir_fd=dir_fd)
             try:
                 for entry, text in trees.links(fd):

@@ -250,8 +250,7 @@ class GitManager(LoggingConfigurable):
         through it: the repository a `.git` file names, alternates, `commondir`, and the
         targets of links in its git folder."""
         confinement = self.files.confinement
-        with confinement.locate(path, shown) as location:
-            top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        top = confinement.open_directory(path, shown)
         try:
             git_dir = path
             if trees.exists(top, ".git"):
@@ -266,8 +265,7 @@ class GitManager(LoggingConfigurable):
             (os.path.join(git_dir, "objects"), "objects/info/alternates"),
             (git_dir, "commondir"),
         ]
-        with confinement.locate(git_dir, shown, hidden=True) as location:
-            git_fd = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        git_fd = confinement.open_directory(git_dir, shown, hidden=True)
         try:
             for base, name in pointers:
                 folder, _, leaf = name.rpartition("/")

@@ -26,7 +26,6 @@ from traitlets.config import LoggingConfigurable
 from watchfiles import Change, awatch
 
 from . import metrics, trees
-from .confined import open_in
 from .errors import SandboxError, limit_reached, validation_error
 from .files import FileManager, is_write_temporary, matches_glob
 from .timestamps import now_iso
@@ -116,8 +115,7 @@ class WatchManager(LoggingConfigurable):
 
     def _count_folders(self, root: str, shown: str) -> int:
         confinement = self.files.confinement
-        with confinement.locate(root, shown) as location:
-            top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        top = confinement.open_directory(root, shown)
         count = 1
         try:
             for entry in trees.walk(top):
@@ -220,8 +218,7 @@ class WatchManager(LoggingConfigurable):
         return {"status": "unchanged" if since == version else "changed", "version": version}
 
     def _fingerprint(self, root: str, shown: str, options: WatchOptions) -> str | None:
-        with self.files.confinement.locate(root, shown) as location:
-            top = open_in(location, os.O_RDONLY | os.O_DIRECTORY)
+        top = self.files.confinement.open_directory(root, shown)
         digest = hashlib.sha256()
         seen = 0
 
