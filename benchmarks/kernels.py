@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jupyter_client.manager import KernelManager
 
-from jupyter_interp_ext.process_tree import descendants
+from jupyter_interp_ext.shells.process_tree import descendants
 from jupyter_interp_ext.testing import ServerProcess, status_bytes
 
 KERNELS = {"python": "python3", "javascript": "deno-javascript", "typescript": "deno-typescript"}
@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[tuple[str, str], list[tuple[float, int]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        server = ServerProcess.in_folder(Path(scratch), "--KernelPool.sizes={}")
+        server = ServerProcess.in_folder(Path(scratch))
         try:
             for number in range(args.rounds):
                 for language, kernel_name in KERNELS.items():

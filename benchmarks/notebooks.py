@@ -32,7 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def start(scratch: str, name: str, *extra: str) -> ServerProcess:
-    return ServerProcess.in_folder(Path(scratch, name), "--KernelPool.sizes={}", *extra)
+    return ServerProcess.in_folder(Path(scratch, name), *extra)
 
 
 def ms(seconds: list[float], q: float) -> float:

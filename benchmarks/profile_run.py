@@ -56,9 +56,7 @@ def profile_server(scratch: str, runs: int) -> pstats.Stats:
     """The server's profile from its start to its stop, with `runs` runs of `1+1` between."""
     profile = str(Path(scratch, f"server-{runs}.prof"))
     launcher = (sys.executable, "-m", "cProfile", "-o", profile, "-m", "jupyter_server")
-    server = ServerProcess.in_folder(
-        Path(scratch, f"runs-{runs}"), "--KernelPool.sizes={}", launcher=launcher
-    )
+    server = ServerProcess.in_folder(Path(scratch, f"runs-{runs}"), launcher=launcher)
     try:
         context = server.create()
         for _ in range(WARM_UP + runs):

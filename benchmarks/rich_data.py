@@ -49,9 +49,7 @@ def main() -> None:
         servers = {}
         try:
             for name, extra in settings.items():
-                servers[name] = ServerProcess.in_folder(
-                    Path(scratch, name), "--KernelPool.sizes={}", *extra
-                )
+                servers[name] = ServerProcess.in_folder(Path(scratch, name), *extra)
             for number in range(args.rounds):
                 order = list(servers.items())
                 for name, server in order if number % 2 else reversed(order):

@@ -26,7 +26,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from jupyter_interp_ext.testing import ServerProcess, free_port
+from jupyter_interp_ext.testing import ServerProcess, bound_port
 
 CPU_CELL = "sum(i * i for i in range(3_000_000))"
 
@@ -222,16 +222,11 @@ class BareTornado:
     )
 
     def __enter__(self) -> BareTornado:
-        self.port = free_port()
-        self.process = subprocess.Popen([sys.executable, "-c", self.CODE, str(self.port)])
-        for _ in range(100):
-            try:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port)
-                self.get()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the bare Tornado server did not start")
+        self.process = subprocess.Popen([sys.executable, "-c", self.CODE, "0"])
+        self.port = bound_port(self.process.pid, "the bare Tornado server", children=False)
+        self.connection = http.client.HTTPConnection("127.0.0.1", self.port)
+        self.get()
+        return self
 
     def get(self) -> None:
         self.connection.request("GET", "/")
@@ -310,7 +305,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as runtime:
         # The pool fills from the start, as for a deployment that serves agents all day.
-        server = ServerProcess(Path(root), Path(runtime), "--KernelPool.prestart=python")
+        server = ServerProcess(
+            Path(root), Path(runtime), "--KernelPool.enabled=True", "--KernelPool.prestart=python"
+        )
         try:
             rows, idle = measure(server, args.rounds)
         finally:

@@ -4,39 +4,35 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Bool, Float, Int, Type, Unicode, observe, validate
-from traitlets.config import Config
+from traitlets import Bool, Float, Int, Type, Unicode, validate
 
-from .backups import BackupManager
-from .contexts import CodeContextRegistry
-from .execution import ExecutionManager
-from .files import FileManager
-from .git import GitManager
-from .handlers import routes
-from .notebooks import ContextNotebooks, collaboration_documents
-from .pool import KernelPool
+from jupyter_interp_ext.files.backups import BackupManager
+from jupyter_interp_ext.files.git import GitManager
+from jupyter_interp_ext.files.manager import FileManager
+from jupyter_interp_ext.handlers import routes
+from jupyter_interp_ext.interpreter.contexts import CodeContextRegistry
+from jupyter_interp_ext.interpreter.execution import ExecutionManager
+from jupyter_interp_ext.interpreter.pool import KernelPool
+from jupyter_interp_ext.launch import LaunchPolicy
+from jupyter_interp_ext.notebooks.registry import ContextNotebooks, collaboration_documents
 
 try:  # the `proxy` extra
-    from .previews import preview_route
+    from jupyter_interp_ext.handlers.previews import preview_route
 except ImportError:
     preview_route = None  # type: ignore[assignment]
-from .processes import ProcessManager
-from .shell_sessions import ShellSessionManager
-from .sse import wait_for_open_streams
-from .watching import WatchManager
+from jupyter_interp_ext.files.watching import WatchManager
+from jupyter_interp_ext.protocol.sse import OpenStreams
+from jupyter_interp_ext.shells.processes import ProcessManager
+from jupyter_interp_ext.shells.sessions import ShellSessionManager
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
-
-# Configuration names that were renamed: the old ones keep working, with a warning.
-RENAMED_SECTIONS = {"ContextManager": "CodeContextRegistry"}  # since 0.2
-RENAMED_TRAITS = {
-    "context_manager_class": "context_registry_class",
-    "session_manager_class": "shell_session_manager_class",
-}
 
 
 class InterpreterApp(ExtensionApp):
@@ -44,6 +40,21 @@ class InterpreterApp(ExtensionApp):
 
     name = "jupyter_interp_ext"
     load_other_extensions = True
+    # Every class configured by name (`c.KernelPool.sizes = …`): `--help-all` and the
+    # configuration reference list these.
+    classes = [
+        LaunchPolicy,
+        CodeContextRegistry,
+        KernelPool,
+        ExecutionManager,
+        ContextNotebooks,
+        ShellSessionManager,
+        ProcessManager,
+        FileManager,
+        WatchManager,
+        GitManager,
+        BackupManager,
+    ]
 
     prefix = Unicode(
         "sandbox", help="URL prefix of the API under the server's base_url (no slashes)."
@@ -102,32 +113,22 @@ class InterpreterApp(ExtensionApp):
         FileManager, klass=FileManager, help="The class that reads and writes files."
     ).tag(config=True)
 
-    context_manager_class = Type(
-        CodeContextRegistry,
-        klass=CodeContextRegistry,
-        help="Deprecated since 0.2: use context_registry_class.",
-    ).tag(config=True)
-
-    session_manager_class = Type(
-        ShellSessionManager,
-        klass=ShellSessionManager,
-        help="Deprecated since 0.2: use shell_session_manager_class.",
-    ).tag(config=True)
-
-    @observe("context_manager_class", "session_manager_class")
-    def _renamed_trait_set(self, change: dict) -> None:
-        new = RENAMED_TRAITS[change["name"]]
-        self.log.warning("InterpreterApp.%s is deprecated: use %s", change["name"], new)
-        setattr(self, new, change["new"])
+    @property
+    def server(self) -> ServerApp:
+        """The server this extension runs in (set before any of its hooks is called)."""
+        assert self.serverapp is not None
+        return self.serverapp
 
     @validate("prefix")
     def _strip_slashes(self, proposal: dict) -> str:
         return proposal["value"].strip("/")
 
     def initialize_settings(self) -> None:
-        server = self.serverapp
-        honour_renamed_sections(server)
+        server = self.server
         token = getattr(server.identity_provider, "token", "") or ""
+        self.launch_policy = LaunchPolicy(
+            parent=server, log=server.log, root_dir=server.root_dir, secrets=[token]
+        )
         self.context_notebooks = ContextNotebooks(
             parent=server, log=server.log, contents_manager=server.contents_manager
         )
@@ -138,7 +139,7 @@ class InterpreterApp(ExtensionApp):
             jupyter_session_manager=server.session_manager,
             kernel_spec_manager=server.kernel_spec_manager,
             root_dir=server.root_dir,
-            secrets=[token],
+            launch=self.launch_policy,
             notebooks=self.context_notebooks,
         )
         self.kernel_pool = self.kernel_pool_class(
@@ -156,8 +157,7 @@ class InterpreterApp(ExtensionApp):
             parent=server,
             log=server.log,
             root_dir=server.root_dir,
-            env_deny_list=self.context_registry.env_deny_list,
-            secrets=[token],
+            launch=self.launch_policy,
         )
         self.process_manager = self.process_manager_class(parent=server, log=server.log)
         self.file_manager = self.file_manager_class(
@@ -169,7 +169,9 @@ class InterpreterApp(ExtensionApp):
         self.watch_manager = WatchManager(parent=server, log=server.log, files=self.file_manager)
         self.git_manager = GitManager(parent=server, log=server.log, files=self.file_manager)
         self.backup_manager = BackupManager(parent=server, log=server.log, files=self.file_manager)
+        self.open_streams = OpenStreams()
         self.settings.update(
+            interp_open_streams=self.open_streams,
             interp_context_registry=self.context_registry,
             interp_context_notebooks=self.context_notebooks,
             interp_execution_manager=self.execution_manager,
@@ -208,6 +210,12 @@ class InterpreterApp(ExtensionApp):
         # Every extension is loaded by now: find jupyter-collaboration if it runs.
         self.context_notebooks.live_documents = collaboration_documents(serverapp)
         self.kernel_pool.fill()
+        roots = self.file_manager.allowed_roots or [serverapp.root_dir]
+        self.log.info(
+            "Sandbox API at %s (files confined to %s)",
+            url_path_join(serverapp.connection_url, self.prefix),
+            ", ".join(roots),
+        )
         if self.stop_on_signals and threading.current_thread() is threading.main_thread():
             self._take_stop_signals(serverapp)
 
@@ -221,17 +229,17 @@ class InterpreterApp(ExtensionApp):
             signal.signal(sig, self._stop_signal)
 
     def _stop_signal(self, sig: int, frame: Any) -> None:
-        server = self.serverapp
+        server = self.server
         if getattr(server, "_stopping", False):
             server.log.warning("Signal %s while stopping: the stop goes on", sig)
             return
         server._signal_stop(sig, frame)
 
-    async def _kernel_action(self, logger: Any, schema_id: str, data: dict) -> None:
+    async def _kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         """A pooled kernel shut down or restarted by anyone (Lab, /api/kernels, the culler, the
         restarter) is no longer the pool's to hand out; a context whose kernel was shut down
         is gone (its notebook says so)."""
-        what = {"shutdown": "was shut down", "restart": "was restarted"}.get(data.get("action"))
+        what = {"shutdown": "was shut down", "restart": "was restarted"}.get(data.get("action", ""))
         if what and data.get("kernel_id"):
             self.kernel_pool.evict(data["kernel_id"], f"{what} elsewhere")
             if data["action"] == "shutdown":
@@ -245,26 +253,11 @@ class InterpreterApp(ExtensionApp):
         await self.shell_session_manager.shutdown()
         await self.context_registry.shutdown()
         await self.context_notebooks.shutdown()
-        left = await wait_for_open_streams(self.stop_stream_seconds)
+        left = await self.open_streams.wait(self.stop_stream_seconds)
         if left:
             self.log.warning("%d event streams were still open when the server stopped", left)
         self.backup_manager.shutdown()
         self.file_manager.shutdown()
-
-
-def honour_renamed_sections(server: Any) -> None:
-    """Copy settings made under a renamed class's old name to its new one (where the new name
-    sets the same option, it wins), so that existing configuration files keep working."""
-    for old, new in RENAMED_SECTIONS.items():
-        if not server.config._has_section(old) or not server.config[old]:
-            continue
-        server.log.warning(
-            "The configuration section %s is deprecated since 0.2: use %s (same options)", old, new
-        )
-        moved = Config({new: Config(server.config[old])})
-        if server.config._has_section(new):
-            moved[new].merge(server.config[new])
-        server.update_config(moved)
 
 
 def preview_prefix(server: Any, prefix: str) -> str | None:

@@ -1,72 +1,78 @@
-"""Where and with what environment kernels, shells and commands start: one resolution for
-every entry point (contexts, sessions, commands, processes)."""
+"""Where and with what environment kernels, shells, commands and git start: one policy that
+every entry point (contexts, sessions, commands, processes, clones) receives."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import SandboxError
-from .validation import validate_env_names
+from traitlets import List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from jupyter_interp_ext.files.confinement import Confinement
+from jupyter_interp_ext.protocol.errors import ProtocolError
+from jupyter_interp_ext.protocol.validation import validate_env_names
 
 
-def launch_environment(
-    base: Mapping[str, str],
-    deny: Iterable[str],
-    secrets: Iterable[str],
-    overrides: Mapping[str, str],
-) -> dict[str, str]:
-    """`base` minus denied names and secret values, then the (validated) overrides.
+class LaunchPolicy(LoggingConfigurable):
+    """What whatever starts may see. It runs code an agent sent: it must not see the token
+    that drives the server, nor start outside the roots."""
 
-    Whatever starts runs code an agent sent: it must not see the token that drives the server.
-    """
-    patterns = list(deny)
-    secret_values = {s for s in secrets if s}
-    env = {
-        name: value
-        for name, value in base.items()
-        if value not in secret_values and not any(fnmatch.fnmatchcase(name, p) for p in patterns)
-    }
-    validate_env_names(overrides, "env")
-    env.update(overrides)
-    return env
+    env_deny_list = List(
+        Unicode(),
+        [
+            "JUPYTER_TOKEN",
+            "JPY_API_TOKEN",
+            "JUPYTERHUB_API_TOKEN",
+            "JUPYTERHUB_CLIENT_SECRET",
+            "JUPYTER_PASSWORD*",
+        ],
+        help="Environment names (fnmatch patterns) never passed to kernels, shells, commands, "
+        "processes or git. Values equal to the server's token are dropped too.",
+    ).tag(config=True)
 
+    secrets = List(Unicode(), help="Values that must never reach what starts (the token).")
+    root_dir = Unicode(help="The root everything starts inside.")
 
-def _directory(requested: str, base: str) -> Path:
-    """`requested` as a shell's `cd` would take it from `base` (`~` expanded), resolved."""
-    return Path(base, os.path.expanduser(requested)).resolve()
+    def environment(self, base: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+        """`base` minus denied names and secret values, then the (validated) overrides."""
+        secret_values = {s for s in self.secrets if s}
+        env = {
+            name: value
+            for name, value in base.items()
+            if value not in secret_values
+            and not any(fnmatch.fnmatchcase(name, p) for p in self.env_deny_list)
+        }
+        validate_env_names(overrides, "env")
+        env.update(overrides)
+        return env
 
+    def start_dir(self, requested: str | None, base: str) -> str:
+        """The real directory a context or a session starts in.
 
-def is_within(path: Path, roots: Iterable[Path]) -> bool:
-    """Whether a resolved path lies inside one of the resolved roots."""
-    return any(path == root or root in path.parents for root in roots)
-
-
-def start_dir(requested: str | None, base: str, roots: Iterable[str]) -> str:
-    """The real directory a context or a session starts in.
-
-    A directory that does not exist means `base` (the official client always sends
-    `/workspace`); an existing one outside the allowed roots is refused.
-    """
-    fallback = str(Path(base).resolve())
-    if not requested:
-        return fallback
-    candidate = _directory(requested, base)
-    if not candidate.exists():
-        return fallback
-    if not is_within(candidate, [Path(r).resolve() for r in roots]):
-        raise SandboxError(
-            "PERMISSION_DENIED",
-            f"cwd '{requested}' is outside the allowed roots",
-            {"path": requested},
-        )
-    if not candidate.is_dir():
-        raise SandboxError(
-            "NOT_DIRECTORY", f"cwd '{requested}' is not a directory", {"path": requested}
-        )
-    return str(candidate)
+        A directory that does not exist means `base` (the official client always sends
+        `/workspace`); an existing one is walked as the files API walks paths (links followed
+        inside the roots only) and refused outside them.
+        """
+        fallback = os.path.realpath(base)
+        if not requested:
+            return fallback
+        candidate = os.path.join(base, os.path.expanduser(requested))
+        if not os.path.exists(candidate):
+            return fallback
+        confinement = Confinement([self.root_dir], allow_hidden=True)
+        try:
+            fd = confinement.open_directory(candidate, requested)
+        except (NotADirectoryError, FileNotFoundError):
+            raise ProtocolError(
+                "NOT_DIRECTORY", f"cwd '{requested}' is not a directory", {"path": requested}
+            ) from None
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
 
 
 def command_dir(requested: str | None, base: str) -> str | None:
@@ -75,7 +81,7 @@ def command_dir(requested: str | None, base: str) -> str | None:
     wherever its shell could `cd`, as in its session."""
     if not requested:
         return base
-    candidate = _directory(requested, base)
+    candidate = Path(base, os.path.expanduser(requested)).resolve()
     return str(candidate) if candidate.is_dir() else None
 
 

@@ -9,9 +9,11 @@ wait for what a test cannot be told about directly. Needs the `test` extra.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,10 +22,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from .events import ends_run
-from .openapi import document
-from .process_tree import alive
-from .testing import SSEParser, parse_sse
+from jupyter_interp_ext.handlers.openapi import document
+from jupyter_interp_ext.protocol.events import ends_run
+from jupyter_interp_ext.shells.process_tree import alive
+from jupyter_interp_ext.testing import SSEParser, parse_sse
 
 OPENAPI = document("/sandbox")
 _REGISTRY = Registry().with_resource("urn:api", Resource.from_contents(OPENAPI, DRAFT202012))
@@ -33,14 +35,14 @@ _OPERATIONS = [
 ]
 
 
-def check_against_openapi(method: str, path: str, status: int, content_type: str, body: Any):
+def check_against_openapi(
+    method: str, path: str, status: int, content_type: str, body: Any
+) -> None:
     """Every answer the tests see must match the shipped OpenAPI description."""
     path = "/" + path.strip("/")
-    template = next((t for pattern, t in _OPERATIONS if pattern.match(path)), None)
+    template: str | None = next((t for pattern, t in _OPERATIONS if pattern.match(path)), None)
     if template is None or method.lower() not in OPENAPI["paths"][template]:
         assert status == 404 or status == 405, f"{method} {path} is not described"
-        template, method = None, None
-    if template is None:
         pointer = "/components/schemas/Error"
     else:
         responses = OPENAPI["paths"][template][method.lower()]["responses"]
@@ -130,6 +132,12 @@ def api(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header) -> Ap
     return Api(jp_fetch, jp_http_port, jp_base_url, jp_auth_header)
 
 
+@pytest.fixture
+def python_context(api: Api, jp_asyncio_loop: Any) -> str:
+    """The id of a new Python context on the test's server."""
+    return str(jp_asyncio_loop.run_until_complete(api.create("python"))["contextId"])
+
+
 def outputs(events: list[dict[str, Any]], kind: str) -> str:
     """All text of one stream, joined as the official client's tests join it."""
     return "".join(e["text"] for e in events if e["type"] == kind)
@@ -139,17 +147,25 @@ def results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "result"]
 
 
-process_running = alive  # whether a process exists and is not a zombie
+alive = alive  # whether a process exists and is not a zombie
 
 
-async def wait_until(condition, what: str, seconds: float = 20.0) -> None:
+async def wait_until(
+    condition: Callable[[], Any], what: str, seconds: float = 20.0, interval: float = 0.02
+) -> Any:
     """Poll a condition the test cannot be told about directly (a process exiting, a lock
-    being taken) until it holds."""
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting until {what}")
+    being taken) until it holds; it may be a coroutine function (asking the API). Its first
+    true value is returned."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() >= deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(interval)
 
 
 async def start_extension(serverapp: Any) -> Any:

@@ -8,7 +8,9 @@ nothing here imports pytest.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import http.server
 import json
 import os
 import secrets
@@ -17,9 +19,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from jupyter_interp_ext.shells.process_tree import (
+    alive,
+    descendants,
+    listening_sockets,
+    ports_held,
+)
 
 
 def status_bytes(pid: int, field: str) -> int:
@@ -30,11 +39,68 @@ def status_bytes(pid: int, field: str) -> int:
     raise ValueError(f"/proc/{pid}/status has no {field}")
 
 
+def wait_for(
+    condition: Callable[[], Any], what: str, seconds: float = 60.0, interval: float = 0.05
+) -> Any:
+    """Poll `condition` until it returns something true, and return that (blocking: for code
+    outside an event loop; tests in one use `pytest_plugin.wait_until`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out waiting until {what}")
+        time.sleep(interval)
+
+
+def bound_port(pid: int, what: str, *, children: bool = True, seconds: float = 120.0) -> int:
+    """The TCP port the process `pid` (or, with `children`, one it started) listens on, once it
+    does. Children are started on port 0 and bind a free port themselves: a port picked here
+    and released could be taken by another process before the child binds it."""
+
+    def port() -> int | None:
+        if not alive(pid):
+            raise RuntimeError(f"{what} exited before it listened")
+        ports = ports_held({pid, *descendants(pid)} if children else {pid}, listening_sockets())
+        return min(ports) if ports else None
+
+    return int(wait_for(port, f"{what} listens", seconds))
+
+
+def server_config(**sections: dict[str, Any]) -> dict[str, Any]:
+    """A test server's configuration: the extension on, and `sections` (by class name) on
+    top. A test that needs other settings parametrizes `jp_server_config` with one of these."""
+    config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}}}
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    return config
+
+
 def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
+    """A loopback TCP port nobody listens on right now: only for a port a test must name
+    before anything listens on it (watching for a server to come up, or one that never does).
+    A child that serves should bind port 0 itself (`bound_port`)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_http_server(
+    handler: type[http.server.BaseHTTPRequestHandler],
+) -> Iterator[http.server.ThreadingHTTPServer]:
+    """An HTTP server on a free loopback port, serving `handler` on a thread until the block
+    ends (then shut down and its socket closed)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class SSEParser:
@@ -98,14 +164,13 @@ class ServerProcess:
         """`launcher` starts the server (a profiler can wrap it); `extra_args` follow ours."""
         self.root = root
         self.token = secrets.token_hex(16)
-        self.port = free_port()
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
         self.process = subprocess.Popen(
             [
                 *launcher,
                 "--allow-root",
                 "--no-browser",
-                f"--port={self.port}",
+                "--port=0",  # the server binds a free port itself
                 "--ip=127.0.0.1",
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={root}",
@@ -119,15 +184,27 @@ class ServerProcess:
         )
         self.runtime = runtime
         self.local = threading.local()
-        for _ in range(300):
-            try:
-                self.request("GET", "/api/ping")
-                return
-            except (OSError, http.client.HTTPException, RuntimeError):
-                self.local.__dict__.pop("conn", None)
-                time.sleep(0.1)
-        self.process.kill()
-        raise RuntimeError("jupyter server did not start")
+        self.connections: list[http.client.HTTPConnection] = []  # every thread's
+        try:
+            self.port = bound_port(self.process.pid, "jupyter server", children=False)
+        except RuntimeError:
+            self.process.kill()
+            raise
+        try:
+            wait_for(self._answers, "jupyter server answers", seconds=60)
+        except TimeoutError:
+            self.process.kill()
+            raise
+
+    def _answers(self) -> bool:
+        try:
+            self.request("GET", "/api/ping")
+            return True
+        except (OSError, http.client.HTTPException, RuntimeError):
+            conn = self.local.__dict__.pop("conn", None)
+            if conn is not None:
+                conn.close()
+            return False
 
     @classmethod
     def in_folder(cls, folder: Path, *extra_args: str, **options: Any) -> ServerProcess:
@@ -139,10 +216,13 @@ class ServerProcess:
         return cls(root, runtime, *extra_args, **options)
 
     def connection(self) -> http.client.HTTPConnection:
+        """This thread's keep-alive connection to the server."""
         if not hasattr(self.local, "conn"):
-            self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-            self.local.conn.connect()
-            self.local.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+            self.connections.append(conn)
+            conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.local.conn = conn
         return self.local.conn
 
     def request(self, method: str, path: str, body: Any = None, prefix: str = "/sandbox") -> bytes:
@@ -170,12 +250,7 @@ class ServerProcess:
         return json.loads(self.request("GET", "/api/interpreter/health"))["pool"]
 
     def wait_for_pool(self) -> None:
-        for _ in range(1200):
-            pool = self.pool_ready()
-            if pool.get("python", 0) >= 2:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the kernel pool did not fill")
+        wait_for(lambda: self.pool_ready().get("python", 0) >= 2, "the pool filled", 60)
 
     def usage(self) -> tuple[int, int]:
         """Server RSS (bytes) and open file descriptors; kernels are separate processes."""
@@ -191,5 +266,87 @@ class ServerProcess:
         Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
 
     def stop(self) -> None:
+        """Stop the server and close every connection to it."""
+        for conn in self.connections:
+            conn.close()
         self.process.terminate()
         self.process.wait(30)
+
+
+# What a soak allows the server to grow by (first runs allocate caches that are not leaks).
+SOAK_MAX_FD_GROWTH = 10
+SOAK_MAX_RSS_GROWTH = 32 * 1024 * 1024
+
+
+def _context_worker(server: ServerProcess, index: int, runs: int, problems: list[str]) -> None:
+    context = server.create()
+    for i in range(runs):
+        got = parse_sse(server.run(context, f"print({index}, {i})\n{index} * 1000 + {i}"))
+        stdout = "".join(e["text"] for e in got if e["type"] == "stdout")
+        result = [e["text"] for e in got if e["type"] == "result"]
+        if stdout != f"{index} {i}\n" or result != [str(index * 1000 + i)]:
+            problems.append(f"context {index} run {i}: stdout={stdout!r} results={result!r}")
+    server.request("DELETE", f"/api/contexts/{context}")
+
+
+def _session_worker(server: ServerProcess, index: int, commands: int, problems: list[str]) -> None:
+    session = f"soak-{index}"
+    for i in range(commands):
+        command = f"echo out-{index}-{i}; echo err-{index}-{i} >&2"
+        answer = json.loads(
+            server.request("POST", "/api/execute", {"command": command, "sessionId": session})
+        )
+        if (answer["stdout"], answer["stderr"]) != (f"out-{index}-{i}", f"err-{index}-{i}"):
+            problems.append(
+                f"session {index} command {i}: {answer['stdout']!r} {answer['stderr']!r}"
+            )
+    server.request("POST", "/api/session/delete", {"sessionId": session})
+
+
+def soak(
+    server: ServerProcess,
+    *,
+    contexts: int,
+    runs: int,
+    sessions: int,
+    commands: int,
+    sequential: int,
+) -> dict[str, Any]:
+    """Many clients at once with every result checked, then a long sequential run: what was
+    lost, mixed up or duplicated, and whether the server's descriptors or memory grew."""
+    problems: list[str] = []
+    threads = [
+        threading.Thread(target=_context_worker, args=(server, c, runs, problems))
+        for c in range(contexts)
+    ]
+    threads += [
+        threading.Thread(target=_session_worker, args=(server, s, commands, problems))
+        for s in range(sessions)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    context = server.create()
+    for _ in range(50):  # warm up: first runs allocate caches that are not leaks
+        server.run(context, "1 + 1")
+    rss_before, fds_before = server.usage()
+    for i in range(sequential):
+        got = parse_sse(server.run(context, f"{i} + 1"))
+        if [e.get("text") for e in got if e["type"] == "result"] != [str(i + 1)]:
+            problems.append(f"sequential run {i}: {got!r}")
+    rss_after, fds_after = server.usage()
+    fd_growth = fds_after - fds_before
+    if fd_growth > SOAK_MAX_FD_GROWTH:
+        problems.append(f"open file descriptors grew by {fd_growth}")
+    if rss_after - rss_before > SOAK_MAX_RSS_GROWTH:
+        problems.append(f"server memory grew by {(rss_after - rss_before) // 1024} KiB")
+    return {
+        "concurrent_runs": contexts * runs,
+        "concurrent_commands": sessions * commands,
+        "sequential_runs": sequential,
+        "problems": problems,
+        "fd_growth": fd_growth,
+        "rss_growth_kib": (rss_after - rss_before) // 1024,
+    }

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from jupyter_server.gateway.gateway_client import GatewayClient
 
+from jupyter_interp_ext.testing import server_config
+
 pytest_plugins = ["pytest_jupyter.jupyter_server", "jupyter_interp_ext.pytest_plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,12 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
-    # No pre-started kernels by default: each test's server would otherwise start four.
-    # tests/test_pool.py turns the pool on.
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
-        "KernelPool": {"sizes": {}},
-    }
+    return server_config()
 
 
 @pytest.fixture(autouse=True)

@@ -72,10 +72,10 @@ def jp_server_config():
             "jpserver_extensions": {"jupyter_interp_ext": True},
             "authorizer_class": RecordingAuthorizer,
         },
-        "KernelPool": {"sizes": {}},
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "permission"), ROUTES)
 async def test_each_route_asks_for_its_permission(api, method, path, permission):
     RecordingAuthorizer.asked.clear()
@@ -145,7 +145,7 @@ async def test_wrong_method_is_a_json_error(api):
 
 async def test_openapi_describes_every_route(api, jp_base_url):
     from jupyter_interp_ext.handlers import _ROUTES
-    from jupyter_interp_ext.openapi import document
+    from jupyter_interp_ext.handlers.openapi import document
 
     status, served = await api.call("GET", "api/openapi.json")
     assert served == document(f"{jp_base_url}sandbox")

@@ -3,17 +3,17 @@ to escape; uploads go only to allowed origins."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from jupyter_interp_ext.testing import local_http_server
 
 
 def make_tree(root) -> None:
@@ -130,17 +130,16 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 async def test_parts_are_uploaded_only_to_allowed_origins(api, jp_root_dir, jp_serverapp):
     (jp_root_dir / "archive.bin").write_bytes(bytes(range(256)) * 10)
-    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{receiver.server_port}"
-    parts = [
-        {"partNumber": 1, "url": f"{origin}/1", "offset": 0, "size": 2000},
-        {"partNumber": 2, "url": f"{origin}/2", "offset": 2000, "size": 560},
-    ]
-    body = {"archivePath": "archive.bin", "parts": parts}
-    try:
+    with local_http_server(Receiver) as receiver:
+        origin = f"http://127.0.0.1:{receiver.server_port}"
+        parts = [
+            {"partNumber": 1, "url": f"{origin}/1", "offset": 0, "size": 2000},
+            {"partNumber": 2, "url": f"{origin}/2", "offset": 2000, "size": 560},
+        ]
+        body = {"archivePath": "archive.bin", "parts": parts}
         status, refused = await api.call("POST", "api/backup/upload-parts", body)
         assert (status, refused["code"]) == (403, "PERMISSION_DENIED")
         assert "BackupManager.upload_origins" in refused["message"]
@@ -158,8 +157,6 @@ async def test_parts_are_uploaded_only_to_allowed_origins(api, jp_root_dir, jp_s
         tabbed = {**body, "parts": [{**parts[0], "url": f"{origin}/\t1"}]}
         status, answer = await api.call("POST", "api/backup/upload-parts", tabbed)
         assert (status, answer["code"]) == (400, "VALIDATION_FAILED")
-    finally:
-        await asyncio.to_thread(receiver.shutdown)
 
 
 @pytest.mark.skipif(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,9 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from jupyter_interp_ext.client import Sandbox
-from jupyter_interp_ext.testing import ServerProcess
+from jupyter_interp_ext.testing import ServerProcess, wait_for
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -29,7 +31,7 @@ WAIT_MS = 30_000
 def lab(tmp_path: Path) -> Iterator[ServerProcess]:
     """JupyterLab and jupyter-collaboration run as installed (their server extensions are
     enabled by their own configuration files), with this extension."""
-    server = ServerProcess.in_folder(tmp_path / "lab", "--KernelPool.sizes={}")
+    server = ServerProcess.in_folder(tmp_path / "lab")
     yield server
     server.stop()
 
@@ -52,15 +54,6 @@ def kernels(lab: ServerProcess) -> list[dict[str, Any]]:
     return json.loads(lab.request("GET", "/api/kernels", prefix=""))
 
 
-def wait_for(condition: Any, what: str, seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_person_watches_and_takes_over_in_jupyterlab(lab: ServerProcess, page: Page) -> None:
     agent = Sandbox(f"http://127.0.0.1:{lab.port}/", token=lab.token)
     context = agent.create_code_context(language="python")
@@ -71,6 +64,12 @@ def test_a_person_watches_and_takes_over_in_jupyterlab(lab: ServerProcess, page:
     # Lab attached to the context's own kernel: one kernel, now with the page's connection.
     wait_for(lambda: [k["connections"] for k in kernels(lab)] == [2], "Lab's kernel connection")
     assert kernels(lab)[0]["id"] == context.id
+    # The Running panel shows the context as one kernel, with its notebook, and nothing else.
+    page.click("[data-id='jp-running-sessions']")
+    panel = page.locator("#jp-running-sessions")
+    panel.get_by_text(f"({context.id[:8]})").first.wait_for(timeout=WAIT_MS)
+    assert set(re.findall(r"\(([0-9a-f]{8})\)", panel.inner_text())) == {context.id[:8]}
+    page.click("[data-id='jp-running-sessions']")  # closed again
 
     # The agent's runs appear in the page, with their outputs: text, then an image.
     agent.run_code("total = 40\nprint('from the agent:', total)", context=context)
@@ -95,7 +94,7 @@ def test_a_person_watches_and_takes_over_in_jupyterlab(lab: ServerProcess, page:
         result = agent.run_code("globals().get('from_the_person')", context=context)
         return result.text if result.text not in (None, "None") else None
 
-    assert wait_for(persons_value, "the person's variable") == "42"
+    assert wait_for(persons_value, "the person's variable", seconds=30) == "42"
 
     # The person's cell stays where they put it, and the agent's next run goes after it.
     agent.run_code("print('after the person')", context=context)

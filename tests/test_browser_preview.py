@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from jupyter_interp_ext.testing import ServerProcess, free_port, parse_sse
+from jupyter_interp_ext.testing import ServerProcess, bound_port, parse_sse
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -52,7 +54,7 @@ HOSTILE_PAGE = """<!doctype html><title>an agent's app</title><pre id="out">runn
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess.in_folder(tmp_path / "preview", "--KernelPool.sizes={}")
+    process = ServerProcess.in_folder(tmp_path / "preview")
     yield process
     process.stop()
 
@@ -68,9 +70,9 @@ def page() -> Iterator[Page]:
 
 def test_a_previewed_page_cannot_act_as_the_person(server: ServerProcess, page: Page) -> None:
     (server.root / "app.html").write_text(HOSTILE_PAGE)
-    port = free_port()
-    command = f"{sys.executable} -m http.server {port} --bind 127.0.0.1"
+    command = f"{sys.executable} -m http.server 0 --bind 127.0.0.1"
     started = json.loads(server.request("POST", "/api/process/start", {"command": command}))
+    port = bound_port(started["pid"], "the previewed app")
     body = {"port": port, "processId": started["processId"], "interval": 100}
     events = parse_sse(server.request("POST", "/api/port-watch", body))
     ready = events[-1]

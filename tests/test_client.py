@@ -45,6 +45,7 @@ def in_thread(work):
     return asyncio.to_thread(work)
 
 
+@pytest.mark.slow
 async def test_three_lines_and_a_default_context_per_language(server):
     def work():
         with Sandbox(**server) as sandbox:
@@ -60,6 +61,7 @@ async def test_three_lines_and_a_default_context_per_language(server):
     assert sorted(c.language for c in contexts) == ["python", "typescript"]
 
 
+@pytest.mark.slow
 async def test_streaming_order_and_callbacks(server):
     code = (
         "import sys\nfrom IPython.display import display, HTML\n"
@@ -98,6 +100,7 @@ async def test_streaming_order_and_callbacks(server):
     assert streamed[-1].execution_count == 2
 
 
+@pytest.mark.slow
 async def test_async_client_with_coroutine_callbacks_and_contexts(server):
     async with AsyncSandbox(**server) as sandbox:
         context = await sandbox.create_code_context("python", envs={"GREETING": "hi"})
@@ -125,6 +128,7 @@ async def test_async_client_with_coroutine_callbacks_and_contexts(server):
         assert (missing.value.code, missing.value.status) == ("CONTEXT_NOT_FOUND", 404)
 
 
+@pytest.mark.slow
 async def test_errors_timeouts_and_validation(server):
     async with AsyncSandbox(**server) as sandbox:
         failed = await sandbox.run_code("def f():\n    raise ValueError('bad')\nf()")
@@ -143,6 +147,7 @@ async def test_errors_timeouts_and_validation(server):
         assert alone.exit_code == 124
 
 
+@pytest.mark.slow
 async def test_leaving_a_stream_early_interrupts_the_run(server):
     def work():
         with Sandbox(**server) as sandbox:
@@ -159,6 +164,7 @@ async def test_leaving_a_stream_early_interrupts_the_run(server):
     assert after == "2"  # without the interrupt this would wait for the server's 300 s limit
 
 
+@pytest.mark.slow
 async def test_bad_credentials_and_no_server_are_clear_errors(server):
     def work():
         wrong = Sandbox(server["server_url"], token="wrong")
@@ -233,6 +239,7 @@ async def test_files_text_binary_and_listing(server, jp_root_dir):
     assert not (jp_root_dir / "x" / "y" / "a.txt").exists()
 
 
+@pytest.mark.slow
 async def test_a_large_file_streams_without_being_held(server, jp_root_dir):
     size = 50 * 1024 * 1024
     digest = hashlib.sha256()
@@ -257,6 +264,7 @@ async def test_a_large_file_streams_without_being_held(server, jp_root_dir):
     assert peak < 24 * 1024 * 1024
 
 
+@pytest.mark.slow
 async def test_results_render_in_a_notebook(server):
     code = (
         "import matplotlib.pyplot as plt, pandas as pd\n"

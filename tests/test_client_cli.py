@@ -36,6 +36,7 @@ def cli(api, jp_serverapp, jp_http_port, jp_base_url, tmp_path):
     return run
 
 
+@pytest.mark.slow
 async def test_run_streams_output_saves_images_and_fails_on_an_error(cli, api, tmp_path):
     script = tmp_path / "analysis.py"
     script.write_text(
@@ -54,11 +55,13 @@ async def test_run_streams_output_saves_images_and_fails_on_an_error(cli, api, t
     assert listed["contexts"] == []  # the run's own context is deleted
 
 
+@pytest.mark.slow
 async def test_run_from_stdin_in_another_language(cli):
     code, out, err = await cli("run", "-", "--language", "javascript", stdin=b"console.log(6 * 7)")
     assert (code, out, err) == (0, b"42\n", "")
 
 
+@pytest.mark.slow
 async def test_exec_files_and_contexts(cli, api, tmp_path):
     code, out, err = await cli("exec", "echo hi; echo oops >&2; sh -c 'exit 3'")
     assert (code, out, err) == (3, b"hi\n", "oops\n")
@@ -74,6 +77,7 @@ async def test_exec_files_and_contexts(cli, api, tmp_path):
     assert out.decode().split("\t")[:2] == [context, "python"]
 
 
+@pytest.mark.slow
 async def test_refusals_are_one_clear_line(cli):
     code, out, err = await cli("contexts", token="wrong")
     assert (code, out) == (2, b"")
@@ -84,6 +88,7 @@ async def test_refusals_are_one_clear_line(cli):
     assert code == 2 and "FILE_NOT_FOUND" in err
 
 
+@pytest.mark.slow
 async def test_control_sequences_from_the_sandbox_are_neutralised(cli):
     """A title change and a clipboard write (OSC 0 and OSC 52) in agent output reach the
     terminal as visible text, unless --raw asks for them."""

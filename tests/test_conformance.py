@@ -7,10 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from test_git import make_repository
 
 from jupyter_interp_ext._version import __version__
 from jupyter_interp_ext.testing import free_port, parse_sse
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 CLIENT_DIR = Path(__file__).parent / "conformance"
 

@@ -7,9 +7,12 @@ import json
 import os
 import signal
 
-from jupyter_interp_ext.pytest_plugin import outputs, results
+import pytest
+
+from jupyter_interp_ext.pytest_plugin import outputs, results, wait_until
 
 
+@pytest.mark.slow
 async def test_context_is_a_server_kernel_with_a_session_row(api, jp_fetch):
     created = await api.create("python")
     kernels = json.loads((await jp_fetch("api", "kernels")).body)
@@ -36,6 +39,7 @@ async def test_context_is_a_server_kernel_with_a_session_row(api, jp_fetch):
     assert listed["contexts"] == []
 
 
+@pytest.mark.slow
 async def test_cwd_and_env_vars_are_honoured(api, jp_root_dir):
     (jp_root_dir / "work").mkdir()
     created = await api.create("python", cwd="work", env_vars={"GREETING": "hé llo"})
@@ -46,6 +50,7 @@ async def test_cwd_and_env_vars_are_honoured(api, jp_root_dir):
     assert outputs(events, "stdout") == f"{created['cwd']}\nhé llo\n"
 
 
+@pytest.mark.slow
 async def test_missing_cwd_means_the_server_root(api, jp_root_dir):
     created = await api.create("python", cwd="/workspace")
     assert created["cwd"] == str(jp_root_dir.resolve())
@@ -61,6 +66,7 @@ async def test_cwd_outside_the_root_is_refused(api, tmp_path):
     assert (status, body["code"]) == (403, "PERMISSION_DENIED")
 
 
+@pytest.mark.slow
 async def test_secrets_never_reach_the_kernel(api, jp_serverapp, monkeypatch):
     token = jp_serverapp.identity_provider.token
     monkeypatch.setenv("JUPYTER_TOKEN", "from-env")
@@ -76,6 +82,7 @@ async def test_secrets_never_reach_the_kernel(api, jp_serverapp, monkeypatch):
     assert outputs(events, "stdout") == "[]\nyes\n"
 
 
+@pytest.mark.slow
 async def test_contexts_are_isolated(api):
     first = (await api.create("python"))["contextId"]
     second = (await api.create("python"))["contextId"]
@@ -109,12 +116,14 @@ async def test_unknown_language_names_the_available_ones(api):
         assert name in body["message"]
 
 
+@pytest.mark.slow
 async def test_aliases_and_kernelspec_names(api):
     assert (await api.create("PY"))["language"] == "python"
     assert (await api.create("python3"))["language"] == "python"
     assert (await api.create("deno-typescript"))["language"] == "typescript"
 
 
+@pytest.mark.slow
 async def test_parallel_creation_does_not_serialise(api):
     languages = ["javascript", "python", "typescript", "javascript", "python", "python"]
     created = await asyncio.gather(*(api.create(language) for language in languages))
@@ -124,6 +133,7 @@ async def test_parallel_creation_does_not_serialise(api):
     assert all(results(events)[0]["text"] == "42" for events in ran)
 
 
+@pytest.mark.slow
 async def test_deleted_contexts_leave_no_open_files(api):
     def open_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
@@ -144,6 +154,7 @@ async def test_unknown_context_is_404(api):
     assert body["message"] == "Code context 'nope' not found"
 
 
+@pytest.mark.slow
 async def test_kernel_shut_down_elsewhere_is_404(api, jp_fetch):
     context_id = (await api.create("python"))["contextId"]
     await jp_fetch("api", "kernels", context_id, method="DELETE")
@@ -156,6 +167,7 @@ async def test_kernel_shut_down_elsewhere_is_404(api, jp_fetch):
     assert listed["contexts"] == []
 
 
+@pytest.mark.slow
 async def test_dead_kernel_answers_410_not_a_hang(api, jp_serverapp):
     context_id = (await api.create("python"))["contextId"]
     kernel = jp_serverapp.kernel_manager.get_kernel(context_id)
@@ -168,15 +180,14 @@ async def test_dead_kernel_answers_410_not_a_hang(api, jp_serverapp):
     assert (status, body["code"]) == (410, "CONTEXT_TERMINATED")
 
 
+@pytest.mark.slow
 async def test_culled_context_answers_404(api, jp_serverapp):
     manager = jp_serverapp.kernel_manager
     manager.cull_idle_timeout, manager.cull_interval, manager.cull_connected = 1, 1, True
     manager.initialize_culler()
     context_id = (await api.create("python"))["contextId"]
-    for _ in range(400):  # the culler runs every second and reaps kernels idle for one
-        if context_id not in manager:
-            break
-        await asyncio.sleep(0.05)
+    # The culler runs every second and reaps kernels idle for one.
+    await wait_until(lambda: context_id not in manager, "the kernel was culled")
     status, body = await api.call(
         "POST", "api/execute/code", {"context_id": context_id, "code": "1"}
     )

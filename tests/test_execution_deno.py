@@ -12,6 +12,7 @@ def javascript(api, jp_asyncio_loop) -> str:
     return jp_asyncio_loop.run_until_complete(api.create("javascript"))["contextId"]
 
 
+@pytest.mark.slow
 async def test_console_and_persistent_declarations(api, javascript):
     events = await api.run(javascript, 'console.log("hi"); const x = 40; let y = 2;')
     assert outputs(events, "stdout") == "hi\n"
@@ -22,6 +23,7 @@ async def test_console_and_persistent_declarations(api, javascript):
     assert "g" in results(await api.run(javascript, "shared"))[0]["text"]
 
 
+@pytest.mark.slow
 async def test_await_and_promises(api, javascript):
     [awaited] = results(
         await api.run(javascript, "await new Promise((r) => setTimeout(() => r(7), 50))")
@@ -32,6 +34,7 @@ async def test_await_and_promises(api, javascript):
     assert results(await api.run(javascript, "Promise.resolve()")) == []
 
 
+@pytest.mark.slow
 async def test_objects_are_json_results(api, javascript):
     [obj] = results(await api.run(javascript, "({ a: 1, b: [1, 2], c: 'x' })"))
     assert obj["json"] == {"a": 1, "b": [1, 2], "c": "x"}
@@ -41,6 +44,7 @@ async def test_objects_are_json_results(api, javascript):
     assert "json" not in date and "Map" in date["text"]
 
 
+@pytest.mark.slow
 async def test_node_globals(api, javascript, jp_root_dir):
     (jp_root_dir / "data.txt").write_text("from disk")
     code = "typeof process.env.PATH + ' ' + require('fs').readFileSync('data.txt', 'utf8')"
@@ -48,6 +52,7 @@ async def test_node_globals(api, javascript, jp_root_dir):
     assert "string from disk" in result["text"]
 
 
+@pytest.mark.slow
 async def test_errors_carry_name_and_message(api, javascript):
     events = await api.run(javascript, "throw new TypeError('bad thing')")
     assert (events[-1]["ename"], events[-1]["evalue"]) == ("TypeError", "bad thing")
@@ -57,6 +62,7 @@ async def test_errors_carry_name_and_message(api, javascript):
     assert results(await api.run(javascript, "1 + 1"))[0]["text"] == "2"
 
 
+@pytest.mark.slow
 async def test_busy_loop_timeout_interrupts(api, javascript):
     await api.run(javascript, "const kept = 'yes'")
     events = await api.run(javascript, "while (true) {}", timeout_ms=500)
@@ -64,6 +70,7 @@ async def test_busy_loop_timeout_interrupts(api, javascript):
     assert "yes" in results(await api.run(javascript, "kept"))[0]["text"]
 
 
+@pytest.mark.slow
 async def test_stuck_await_timeout_restarts_and_context_works(api, javascript):
     events = await api.run(javascript, "await new Promise(() => {})", timeout_ms=500)
     assert events[-1]["ename"] == "TimeoutError" and "restarted" in events[-1]["evalue"]
@@ -71,6 +78,7 @@ async def test_stuck_await_timeout_restarts_and_context_works(api, javascript):
     assert "function" in result["text"]
 
 
+@pytest.mark.slow
 async def test_typescript(api, jp_root_dir):
     created = await api.create("ts", env_vars={"TS_FLAG": "on"})
     assert created["language"] == "typescript"

@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from jupyter_interp_ext.files import FileManager
+from jupyter_interp_ext.files.manager import FileManager
 from jupyter_interp_ext.testing import SSEParser
 
 
@@ -67,6 +67,7 @@ def _umask() -> int:
     return mask
 
 
+@pytest.mark.slow
 async def test_streaming_a_large_file_keeps_memory_bounded(api, jp_root_dir):
     size = 50 * 1024 * 1024
     with (jp_root_dir / "big.bin").open("wb") as file:

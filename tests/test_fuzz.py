@@ -11,6 +11,8 @@ import pytest
 
 from jupyter_interp_ext.testing import ServerProcess
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -18,7 +20,6 @@ TESTS = Path(__file__).resolve().parent
 def server(tmp_path):
     server = ServerProcess.in_folder(
         tmp_path / "fuzz",
-        "--KernelPool.sizes={}",
         "--CodeContextRegistry.max_contexts=2",
         "--ShellSessionManager.max_sessions=8",
         "--ProcessManager.max_running=8",

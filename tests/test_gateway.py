@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from jupyter_server.gateway.managers import GatewayMappingKernelManager
 
-from jupyter_interp_ext.pytest_plugin import outputs, results
-from jupyter_interp_ext.testing import free_port
+from jupyter_interp_ext.pytest_plugin import outputs, results, wait_until
+from jupyter_interp_ext.testing import bound_port, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     """A real `jupyter kernelgateway` on loopback, with the project's kernelspecs."""
-    port = free_port()
     token = secrets.token_hex(16)
     workdir = tmp_path_factory.mktemp("gateway")
     process = subprocess.Popen(
@@ -32,7 +29,7 @@ def gateway(tmp_path_factory):
             sys.executable,
             "-m",
             "kernel_gateway",
-            f"--KernelGatewayApp.port={port}",
+            "--KernelGatewayApp.port=0",  # it binds a free port itself
             "--JupyterWebsocketPersonality.list_kernels=True",
             "--KernelGatewayApp.ip=127.0.0.1",
             f"--KernelGatewayApp.auth_token={token}",
@@ -42,20 +39,23 @@ def gateway(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{bound_port(process.pid, 'the kernel gateway', children=False)}"
     request = urllib.request.Request(
         f"{url}/api/kernelspecs", headers={"Authorization": f"token {token}"}
     )
-    for _ in range(300):
+
+    def kernelspecs() -> dict | None:
         try:
             with urllib.request.urlopen(request, timeout=2) as answer:
-                specs = json.load(answer)["kernelspecs"]
-                break
+                return json.load(answer)["kernelspecs"]
         except OSError:
-            time.sleep(0.1)
-    else:
+            return None
+
+    try:
+        specs = wait_for(kernelspecs, "the kernel gateway answers", seconds=30)
+    except TimeoutError:
         process.kill()
-        raise RuntimeError("the kernel gateway did not start")
+        raise
     assert {"python3", "deno-javascript"} <= set(specs)
     yield {"url": url, "token": token}
     process.terminate()
@@ -71,7 +71,6 @@ def jp_server_config(gateway):
             "auth_token": gateway["token"],
             "request_timeout": 60.0,
         },
-        "KernelPool": {"sizes": {}},
     }
 
 
@@ -83,6 +82,7 @@ def gateway_kernels(gateway) -> set[str]:
         return {k["id"] for k in json.load(answer)}
 
 
+@pytest.mark.slow
 async def test_python_contexts_run_on_the_gateway(api, jp_serverapp, gateway, jp_root_dir):
     assert isinstance(jp_serverapp.kernel_manager, GatewayMappingKernelManager)
     (jp_root_dir / "work").mkdir()
@@ -109,6 +109,7 @@ async def test_python_contexts_run_on_the_gateway(api, jp_serverapp, gateway, jp
     assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
 
 
+@pytest.mark.slow
 async def test_javascript_contexts_run_on_the_gateway(api, gateway):
     created = await api.create("javascript", env_vars={"VIA": "gateway"})
     events = await api.run(
@@ -119,14 +120,12 @@ async def test_javascript_contexts_run_on_the_gateway(api, gateway):
     assert results(events)[0]["json"] == {"ok": "function"}
 
 
+@pytest.mark.slow
 async def test_the_pool_works_through_the_gateway(api, jp_serverapp, gateway):
     pool = jp_serverapp.web_app.settings["interp_kernel_pool"]
-    pool.sizes, pool.prestart = {"python": 1}, ["python"]
+    pool.enabled, pool.sizes, pool.prestart = True, {"python": 1}, ["python"]
     pool.fill()
-    for _ in range(1200):
-        if pool.ready_count("python") == 1:
-            break
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: pool.ready_count("python") == 1, "the pool filled", seconds=60)
     pooled = pool.kernel_ids()
     assert pooled <= gateway_kernels(gateway)
     created = await api.create("python", env_vars={"FROM_POOL": "yes"})
@@ -135,6 +134,7 @@ async def test_the_pool_works_through_the_gateway(api, jp_serverapp, gateway):
     assert outputs(events, "stdout") == "yes\n"
 
 
+@pytest.mark.slow
 async def test_a_stuck_run_is_restarted_through_the_gateway(api, gateway):
     created = await api.create("javascript", env_vars={"KEPT": "after-restart"})
     events = await api.run(created["contextId"], "await new Promise(() => {})", timeout_ms=500)

@@ -13,12 +13,25 @@ import os
 import socket
 import threading
 import tracemalloc
+from functools import partial
 
 import pytest
 
 from jupyter_interp_ext import metrics
-from jupyter_interp_ext.outputs import utf8_prefix
-from jupyter_interp_ext.pytest_plugin import outputs, process_running, start_endless_run, wait_until
+from jupyter_interp_ext.protocol.limits import utf8_prefix
+from jupyter_interp_ext.pytest_plugin import (
+    alive,
+    outputs,
+    start_endless_run,
+    wait_until,
+)
+from jupyter_interp_ext.testing import server_config
+
+
+async def ended(api, process_id: str) -> dict | None:
+    """The process's answer once it is no longer running (else None)."""
+    status, info = await api.call("GET", f"api/process/{process_id}")
+    return info if info["process"]["status"] != "running" else None
 
 
 def active_streams() -> float:
@@ -42,18 +55,17 @@ def raw_post(
     return sock
 
 
-@pytest.fixture
-def python(api, jp_asyncio_loop) -> str:
-    return jp_asyncio_loop.run_until_complete(api.create("python"))["contextId"]
-
-
+# Keep-alives race the stalled data flush.
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [server_config(InterpreterApp={"keepalive_seconds": 0.05, "write_timeout_seconds": 1.0})],
+)
 async def test_a_client_that_stops_reading_cannot_wedge_its_context(
-    api, python, jp_http_port, jp_base_url, jp_serverapp
+    api, python_context, jp_http_port, jp_base_url, jp_serverapp
 ):
     settings = jp_serverapp.web_app.settings
-    settings["interp_keepalive_seconds"] = 0.05  # keep-alives race the stalled data flush
-    settings["interp_write_timeout_seconds"] = 1.0
-    context = settings["interp_context_registry"].get(python)
+    context = settings["interp_context_registry"].get(python_context)
     before = active_streams()
     disconnected = metrics.EXECUTIONS.labels("python", "disconnected")
     disconnects_before = disconnected._value.get()
@@ -61,7 +73,7 @@ async def test_a_client_that_stops_reading_cannot_wedge_its_context(
         jp_http_port,
         f"{jp_base_url}sandbox/api/execute/code",
         {"Authorization": api.headers["Authorization"]},
-        {"context_id": python, "code": "for i in range(30000):\n    print('x' * 2048)"},
+        {"context_id": python_context, "code": "for i in range(30000):\n    print('x' * 2048)"},
         rcvbuf=4096,
     )
     try:
@@ -73,24 +85,28 @@ async def test_a_client_that_stops_reading_cannot_wedge_its_context(
         sock.close()
     # It was stopped for its silent client, not left to buffer 60 MB in the server.
     assert disconnected._value.get() == disconnects_before + 1
-    events = await api.run(python, "'still usable'", timeout_ms=10_000)
+    events = await api.run(python_context, "'still usable'", timeout_ms=10_000)
     assert events[-1]["type"] == "execution_complete"
 
 
-async def test_a_timeout_covers_the_wait_for_a_busy_context(api, python, tmp_path):
-    first = await start_endless_run(api, python, tmp_path, timeout_ms=4000)
-    waited = await api.run(python, "1", timeout_ms=300)
+@pytest.mark.slow
+async def test_a_timeout_covers_the_wait_for_a_busy_context(api, python_context, tmp_path):
+    first = await start_endless_run(api, python_context, tmp_path, timeout_ms=4000)
+    waited = await api.run(python_context, "1", timeout_ms=300)
     assert waited[-1]["ename"] == "TimeoutError"
     assert "waiting for the context" in waited[-1]["evalue"]
     assert (await first)[-1]["ename"] == "TimeoutError"
-    assert (await api.run(python, "2"))[-1]["type"] == "execution_complete"
+    assert (await api.run(python_context, "2"))[-1]["type"] == "execution_complete"
 
 
+# The follower stays attached while the output flows.
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "jp_server_config", [server_config(InterpreterApp={"write_timeout_seconds": 600.0})]
+)
 async def test_a_silent_follower_of_a_fast_process_holds_bounded_memory(
     api, jp_http_port, jp_base_url, jp_serverapp
 ):
-    settings = jp_serverapp.web_app.settings
-    settings["interp_write_timeout_seconds"] = 600.0  # stay attached while the output flows
     status, proc = await api.call(
         "POST",
         "api/process/start",
@@ -107,11 +123,9 @@ async def test_a_silent_follower_of_a_fast_process_holds_bounded_memory(
             f"Host: localhost\r\nAuthorization: {api.headers['Authorization']}\r\n\r\n".encode()
         )
         await wait_until(lambda: active_streams() > before, "the follower attached")
-        for _ in range(600):
-            status, info = await api.call("GET", f"api/process/{proc['processId']}")
-            if info["process"]["status"] != "running":
-                break
-            await asyncio.sleep(0.1)
+        info = await wait_until(
+            partial(ended, api, proc["processId"]), "the process ended", seconds=60
+        )
         assert info["process"]["status"] == "completed"
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -156,6 +170,7 @@ def renameat2_exchange() -> callable:
     return swap
 
 
+@pytest.mark.slow
 async def test_a_symlink_swapped_in_during_a_walk_never_leads_outside(api, jp_root_dir, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -228,6 +243,7 @@ async def test_fifos_are_refused_without_blocking_anything(api, jp_root_dir):
     writer.join(10)
 
 
+@pytest.mark.slow
 async def test_sessionless_timeout_kills_children_that_escaped_with_setsid(api, tmp_path):
     pidfile = tmp_path / "orphan.pid"
     command = f"(setsid sh -c 'echo $$ > {pidfile}; exec sleep 1000' &); sleep 1000"
@@ -238,7 +254,7 @@ async def test_sessionless_timeout_kills_children_that_escaped_with_setsid(api, 
     )
     assert result["exitCode"] == 124
     orphan = int(pidfile.read_text())
-    await wait_until(lambda: not process_running(orphan), "the escaped child is gone")
+    await wait_until(lambda: not alive(orphan), "the escaped child is gone")
 
 
 async def test_a_command_is_done_when_its_own_process_exits(api, tmp_path):
@@ -250,13 +266,9 @@ async def test_a_command_is_done_when_its_own_process_exits(api, tmp_path):
     assert (result["exitCode"], result["stdout"]) == (0, "started\n")
     os.kill(int(pidfile.read_text()), 9)
     status, proc = await api.call("POST", "api/process/start", {"command": command})
-    for _ in range(200):
-        status, info = await api.call("GET", f"api/process/{proc['processId']}")
-        if info["process"]["status"] == "completed":
-            break
-        await asyncio.sleep(0.05)
+    info = await wait_until(partial(ended, api, proc["processId"]), "the process ended")
     assert info["process"]["status"] == "completed"
-    assert process_running(int(pidfile.read_text()))  # what it left behind still runs
+    assert alive(int(pidfile.read_text()))  # what it left behind still runs
     os.kill(int(pidfile.read_text()), 9)
 
 
@@ -269,9 +281,10 @@ async def test_deleting_a_process_kills_what_escaped_from_it(api, tmp_path):
     status, deleted = await api.call("DELETE", f"api/process/{proc['processId']}")
     assert status == 200
     assert orphan in deleted["killedPids"] and proc["pid"] in deleted["killedPids"]
-    await wait_until(lambda: not process_running(orphan), "the escaped child is gone")
+    await wait_until(lambda: not alive(orphan), "the escaped child is gone")
 
 
+@pytest.mark.slow
 async def test_session_timeout_and_deletion_kill_what_escaped(api, tmp_path):
     timed, kept = tmp_path / "timed.pid", tmp_path / "kept.pid"
     status, body = await api.call(
@@ -284,7 +297,7 @@ async def test_session_timeout_and_deletion_kill_what_escaped(api, tmp_path):
         },
     )
     assert (status, body["code"]) == (500, "COMMAND_EXECUTION_ERROR")
-    await wait_until(lambda: not process_running(int(timed.read_text())), "it was killed")
+    await wait_until(lambda: not alive(int(timed.read_text())), "it was killed")
     status, body = await api.call(
         "POST",
         "api/execute",
@@ -292,15 +305,18 @@ async def test_session_timeout_and_deletion_kill_what_escaped(api, tmp_path):
     )
     assert body["exitCode"] == 0
     await wait_until(lambda: kept.exists() and kept.read_text().strip(), "it escaped")
-    assert process_running(int(kept.read_text()))
+    assert alive(int(kept.read_text()))
     await api.call("POST", "api/session/delete", {"sessionId": "s"})
-    await wait_until(lambda: not process_running(int(kept.read_text())), "it was killed")
+    await wait_until(lambda: not alive(int(kept.read_text())), "it was killed")
 
 
-async def test_one_enormous_print_delivers_what_fits_then_the_notice(api, python, jp_serverapp):
+@pytest.mark.slow
+async def test_one_enormous_print_delivers_what_fits_then_the_notice(
+    api, python_context, jp_serverapp
+):
     limit = 1024 * 1024 + 3
     jp_serverapp.web_app.settings["interp_execution_manager"].max_output_bytes = limit
-    events = await api.run(python, "print('z' * 300_000_000)")
+    events = await api.run(python_context, "print('z' * 300_000_000)")
     assert outputs(events, "stdout") == "z" * limit
     notice = outputs(events, "stderr")
     assert f"{300_000_001 - limit} bytes dropped after the {limit}-byte limit" in notice
@@ -315,16 +331,18 @@ def test_output_is_cut_on_whole_characters():
     assert utf8_prefix("aé€𝄞", 10) == "aé€𝄞"
 
 
-async def test_a_killed_idle_kernel_is_waited_for_not_refused(api, python, jp_serverapp):
-    await api.run(python, "before = 1")
-    kernel = jp_serverapp.kernel_manager.get_kernel(python)
+@pytest.mark.slow
+async def test_a_killed_idle_kernel_is_waited_for_not_refused(api, python_context, jp_serverapp):
+    await api.run(python_context, "before = 1")
+    kernel = jp_serverapp.kernel_manager.get_kernel(python_context)
     os.kill(kernel.provisioner.process.pid, 9)
     await wait_until(lambda: kernel.provisioner.process.poll() is not None, "the kernel died")
-    events = await api.run(python, "before")
+    events = await api.run(python_context, "before")
     assert events[-1]["ename"] == "NameError"  # a new kernel ran it; its state was lost
-    assert (await api.run(python, "1 + 1"))[-1]["type"] == "execution_complete"
+    assert (await api.run(python_context, "1 + 1"))[-1]["type"] == "execution_complete"
 
 
+@pytest.mark.slow
 async def test_file_calls_never_create_or_wait_for_a_shell(api, jp_root_dir):
     status, _ = await api.call(
         "POST", "api/write", {"path": "a.txt", "content": "a", "sessionId": "ghost"}

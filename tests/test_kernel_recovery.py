@@ -13,6 +13,8 @@ import pytest
 
 from jupyter_interp_ext.pytest_plugin import outputs, wait_until
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 ROUNDS = 50
 
 
@@ -20,7 +22,6 @@ ROUNDS = 50
 def jp_server_config():
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
-        "KernelPool": {"sizes": {}},
         "KernelRestarter": {"time_to_dead": 0.1, "stable_start_time": 0.1},
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from jupyter_client.session import Session
 
-from jupyter_interp_ext.kernel_session import header_time, session_like
+from jupyter_interp_ext.interpreter.kernel_session import header_time, session_like
 
 
 def signed(sender: Session) -> list[bytes]:

@@ -11,7 +11,6 @@ import pytest
 def jp_server_config():
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}},
-        "KernelPool": {"sizes": {}},
         "CodeContextRegistry": {"max_contexts": 1},
         "ShellSessionManager": {"max_sessions": 1},
         "ProcessManager": {"max_running": 1},
@@ -25,6 +24,7 @@ def assert_limited(status: int, body: dict, setting: str) -> None:
     assert setting in body["message"]
 
 
+@pytest.mark.slow
 async def test_context_cap(api):
     first = await api.create("python")
     status, body = await api.call("POST", "api/contexts", {"language": "python"})

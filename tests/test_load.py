@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+import pytest
 
-SOAK = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
+from jupyter_interp_ext.testing import ServerProcess, soak
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 
-def test_concurrent_clients_lose_nothing_and_the_server_does_not_grow():
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SOAK),
-            "--contexts",
-            "4",
-            "--runs",
-            "8",
-            "--sessions",
-            "3",
-            "--commands",
-            "8",
-            "--sequential",
-            "150",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.stdout, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+def test_concurrent_clients_lose_nothing_and_the_server_does_not_grow(tmp_path):
+    server = ServerProcess.in_folder(tmp_path / "soak")
+    try:
+        report = soak(server, contexts=4, runs=8, sessions=3, commands=8, sequential=150)
+    finally:
+        server.stop()
     assert report["problems"] == [], report
-    assert done.returncode == 0, done.stderr[-2000:]
     assert (report["concurrent_runs"], report["concurrent_commands"]) == (32, 24)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 
 async def scrape(jp_fetch) -> dict[tuple[str, tuple], float]:

@@ -20,6 +20,8 @@ from jupyter_interp_ext.pytest_plugin import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 def read(root: Path, path: str) -> nbformat.NotebookNode:
     return nbformat.read(root / path, as_version=4)

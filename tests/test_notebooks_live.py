@@ -12,6 +12,8 @@ import pytest
 
 from jupyter_interp_ext.pytest_plugin import start_extension, wait_until
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
@@ -23,7 +25,6 @@ def jp_server_config() -> dict[str, Any]:
                 "jupyter_server_ydoc": True,
             }
         },
-        "KernelPool": {"sizes": {}},
         "YDocExtension": {"document_save_delay": 0.1},
     }
 

@@ -17,7 +17,7 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import HTTPClientError
 
-from jupyter_interp_ext import backups, git
+from jupyter_interp_ext.files import backups, git
 from jupyter_interp_ext.pytest_plugin import wait_until
 
 
@@ -39,7 +39,6 @@ def jp_server_config():
             "jpserver_extensions": {"jupyter_interp_ext": True},
             "authorizer_class": FilesOnly,
         },
-        "KernelPool": {"sizes": {}},
     }
 
 
@@ -282,6 +281,7 @@ async def test_archives_follow_the_hidden_file_rules(api, jp_root_dir):
         assert not (jp_root_dir / "home").exists()
 
 
+@pytest.mark.slow
 async def test_restores_are_capped(api, jp_root_dir, jp_serverapp):
     manager = jp_serverapp.web_app.settings["interp_backup_manager"]
     manager.max_restore_entries, manager.max_restore_bytes = 3, 1000

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
-from jupyter_interp_ext.pytest_plugin import outputs, results, start_extension
+from jupyter_interp_ext.pytest_plugin import outputs, results, start_extension, wait_until
 
 ENV_PROBE = "import os, json; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
 
@@ -19,6 +20,7 @@ def jp_server_config():
         # The extension's start is called by these tests: leave pytest's own signals alone.
         "InterpreterApp": {"stop_on_signals": False},
         "KernelPool": {
+            "enabled": True,
             "sizes": {"python": 1, "javascript": 1},
             "prestart": ["python", "javascript"],
         },
@@ -33,17 +35,18 @@ def pool(jp_serverapp):
 async def filled(jp_serverapp, pool, sizes: dict[str, int]) -> None:
     """Start the extension's background fill (as the server does) and wait until it is done."""
     await start_extension(jp_serverapp)
-    for _ in range(1200):
-        if all(pool.ready_count(lang) == n for lang, n in sizes.items()):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"pool never filled: { {k: pool.ready_count(k) for k in sizes} }")
+    await wait_until(
+        lambda: all(pool.ready_count(lang) == n for lang, n in sizes.items()),
+        f"the pool held {sizes}",
+        seconds=60,
+    )
 
 
 async def probe(api, context_id: str) -> dict:
     return json.loads(outputs(await api.run(context_id, ENV_PROBE), "stdout"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "request_body",
     [{"cwd": "work", "env_vars": {"A": "1", "PATH": "/custom/bin"}}, {"cwd": "/workspace"}],
@@ -72,6 +75,7 @@ async def test_a_pooled_context_matches_a_fresh_one(
     assert json_result["json"] == {"json": True}
 
 
+@pytest.mark.slow
 async def test_pool_refills_and_pooled_kernels_are_not_contexts(api, jp_serverapp, pool):
     await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
     status, listed = await api.call("GET", "api/contexts")
@@ -88,6 +92,7 @@ async def test_pool_refills_and_pooled_kernels_are_not_contexts(api, jp_serverap
     assert not waiting & set(jp_serverapp.kernel_manager.list_kernel_ids())
 
 
+@pytest.mark.slow
 async def test_empty_pool_falls_back_and_parallel_creation_works(api, jp_serverapp, pool):
     await filled(jp_serverapp, pool, {"python": 1})
     created = await asyncio.gather(*(api.create("python") for _ in range(3)))
@@ -96,6 +101,7 @@ async def test_empty_pool_falls_back_and_parallel_creation_works(api, jp_servera
     assert [results(r)[0]["text"] for r in ran] == ["42"] * 3
 
 
+@pytest.mark.slow
 async def test_pooled_context_in_a_session(api, jp_serverapp, pool, jp_root_dir):
     await filled(jp_serverapp, pool, {"python": 1})
     await api.call(
@@ -109,6 +115,7 @@ async def test_pooled_context_in_a_session(api, jp_serverapp, pool, jp_root_dir)
     assert state["env"]["FROM_SHELL"] == "1"
 
 
+@pytest.mark.slow
 async def test_pooled_javascript_requires_from_its_cwd_even_after_a_restart(
     api, jp_serverapp, pool, jp_root_dir
 ):
@@ -126,6 +133,7 @@ async def test_pooled_javascript_requires_from_its_cwd_even_after_a_restart(
     assert expected in results(await api.run(created["contextId"], code))[0]["text"]
 
 
+@pytest.mark.slow
 async def test_kernels_shut_down_through_the_server_never_break_creation(
     api, jp_serverapp, jp_fetch, pool
 ):
@@ -135,6 +143,9 @@ async def test_kernels_shut_down_through_the_server_never_break_creation(
     for kernel in kernels:  # what "Shut Down All" in JupyterLab does
         await jp_fetch("api", "kernels", kernel["id"], method="DELETE")
     assert not pool.kernel_ids() & {k["id"] for k in kernels}  # they left the pool at once
+    # ...and the memory stays free: nothing is started again until a language is next used.
+    assert not any(pool._starting.values()) and not pool.kernel_ids()
+    assert not jp_serverapp.kernel_manager.list_kernel_ids()
     status, health = await api.call("GET", "api/interpreter/health")
     live = set(jp_serverapp.kernel_manager.list_kernel_ids())
     assert sum(health["pool"].values()) <= len(pool.kernel_ids() & live)
@@ -145,6 +156,7 @@ async def test_kernels_shut_down_through_the_server_never_break_creation(
     await filled(jp_serverapp, pool, {"python": 1, "javascript": 1})
 
 
+@pytest.mark.slow
 async def test_a_pooled_kernel_restarted_elsewhere_is_replaced(api, jp_serverapp, jp_fetch, pool):
     await filled(jp_serverapp, pool, {"python": 1})
     [restarted] = [k.kernel_id for k in pool._ready["python"]]
@@ -155,6 +167,7 @@ async def test_a_pooled_kernel_restarted_elsewhere_is_replaced(api, jp_serverapp
     assert results(await api.run(created["contextId"], "{'ok': 1}"))[0]["json"] == {"ok": 1}
 
 
+@pytest.mark.slow
 async def test_pooled_kernels_say_what_they_are_in_jupyters_sessions(
     api, jp_serverapp, jp_fetch, pool
 ):
@@ -171,6 +184,7 @@ async def test_pooled_kernels_say_what_they_are_in_jupyters_sessions(
     assert (row["type"], row["path"]) == ("notebook", created["notebook"])
 
 
+@pytest.mark.slow
 async def test_a_language_is_pooled_once_used_and_drained_when_idle(api, jp_serverapp, pool):
     pool.prestart, pool.idle_seconds = [], 1.0
     await start_extension(jp_serverapp)
@@ -184,9 +198,21 @@ async def test_a_language_is_pooled_once_used_and_drained_when_idle(api, jp_serv
         live = set(jp_serverapp.kernel_manager.list_kernel_ids())
         return not pool.kernel_ids() and not pooled & live
 
-    for _ in range(600):  # nobody creates a python context for idle_seconds
-        if drained():
-            break
-        await asyncio.sleep(0.05)
-    assert drained()
+    await wait_until(drained, "the idle language was drained", seconds=30)
     assert created["contextId"] in jp_serverapp.kernel_manager  # contexts are not the pool's
+
+
+@pytest.mark.slow
+async def test_the_start_says_where_the_api_lives_and_what_it_serves(jp_serverapp):
+    app = jp_serverapp.extension_manager.extension_points["jupyter_interp_ext"].app
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    app.log.addHandler(handler)
+    try:
+        await start_extension(jp_serverapp)
+    finally:
+        app.log.removeHandler(handler)
+    [line] = [r.getMessage() for r in seen if "Sandbox API at" in r.getMessage()]
+    assert f"{jp_serverapp.connection_url}sandbox" in line
+    assert jp_serverapp.root_dir in line

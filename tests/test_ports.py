@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from httpx_sse import aconnect_sse
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from jupyter_interp_ext.pytest_plugin import wait_until
-from jupyter_interp_ext.testing import free_port
+from jupyter_interp_ext.testing import free_port, local_http_server
 
 
 @pytest.fixture
@@ -24,7 +23,6 @@ def jp_server_config():
         "ServerApp": {
             "jpserver_extensions": {"jupyter_interp_ext": True, "jupyter_server_proxy": True}
         },
-        "KernelPool": {"sizes": {}},
     }
 
 
@@ -65,6 +63,7 @@ async def test_a_process_that_exits_first_is_reported(api):
     assert events[-1] == {"type": "process_exited", "port": port, "exitCode": 3}
 
 
+@pytest.mark.slow
 async def test_tcp_readiness_and_bad_requests(api):
     port = free_port()
     command = f"{sys.executable} -m http.server {port} --bind 127.0.0.1"
@@ -110,6 +109,7 @@ class Unrelated(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 async def test_previews_reach_only_sandbox_ports_without_the_caller_s_credentials(
     api, jp_root_dir, jp_http_port, jp_base_url
 ):
@@ -132,9 +132,7 @@ async def test_previews_reach_only_sandbox_ports_without_the_caller_s_credential
     assert not [c for c in page.headers.get_list("Set-Cookie") if "planted" in c]
     await api.call("DELETE", f"api/process/{started['processId']}")
     # A local service that no sandbox process runs is out of reach, as is a closed port.
-    unrelated = HTTPServer(("127.0.0.1", 0), Unrelated)
-    threading.Thread(target=unrelated.serve_forever, daemon=True).start()
-    try:
+    with local_http_server(Unrelated) as unrelated:
         for other in (unrelated.server_port, free_port()):
             answer = await AsyncHTTPClient().fetch(
                 HTTPRequest(
@@ -145,8 +143,6 @@ async def test_previews_reach_only_sandbox_ports_without_the_caller_s_credential
             )
             assert answer.code == 404
             assert b"not a sandbox process" not in answer.body
-    finally:
-        unrelated.shutdown()
 
 
 async def test_port_watches_are_capped(api, jp_serverapp):

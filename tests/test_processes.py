@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from jupyter_interp_ext.pytest_plugin import process_running, wait_until
+from jupyter_interp_ext.pytest_plugin import alive, wait_until
 
 
 async def start(api, command: str, **body) -> dict:
@@ -16,12 +16,11 @@ async def start(api, command: str, **body) -> dict:
 
 
 async def wait_status(api, process_id: str, wanted: str) -> dict:
-    for _ in range(200):
+    async def process() -> dict | None:
         status, data = await api.call("GET", f"api/process/{process_id}")
-        if data["process"]["status"] == wanted:
-            return data["process"]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{process_id} never became {wanted}: {data}")
+        return data["process"] if data["process"]["status"] == wanted else None
+
+    return await wait_until(process, f"{process_id} became {wanted}", seconds=10)
 
 
 async def test_process_lifecycle_and_status_rules(api):
@@ -52,12 +51,12 @@ async def test_kill_takes_the_whole_tree(api, jp_root_dir):
     pid_file = jp_root_dir / "child.pid"
     await wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the child started")
     child = int((jp_root_dir / "child.pid").read_text())
-    assert process_running(child)
+    assert alive(child)
     status, killed = await api.call("DELETE", f"api/process/{proc['processId']}")
     assert (status, killed["processId"]) == (200, proc["processId"])
     info = await wait_status(api, proc["processId"], "killed")
     assert info["exitCode"] in (137, 143)
-    assert not process_running(child)
+    assert not alive(child)
     status, again = await api.call("DELETE", f"api/process/{proc['processId']}")
     assert (status, again["code"]) == (404, "COMMAND_NOT_FOUND")
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_interp_ext.contexts import CodeContextRegistry
-from jupyter_interp_ext.execution import ExecutionManager
-from jupyter_interp_ext.files import FileManager
-from jupyter_interp_ext.pool import KernelPool
-from jupyter_interp_ext.processes import ProcessManager
-from jupyter_interp_ext.shell_sessions import ShellSessionManager
+from jupyter_interp_ext.files.manager import FileManager
+from jupyter_interp_ext.interpreter.contexts import CodeContextRegistry
+from jupyter_interp_ext.interpreter.execution import ExecutionManager
+from jupyter_interp_ext.interpreter.pool import KernelPool
+from jupyter_interp_ext.shells.processes import ProcessManager
+from jupyter_interp_ext.shells.sessions import ShellSessionManager
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 CALLS: list[str] = []
 

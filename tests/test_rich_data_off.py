@@ -6,6 +6,8 @@ import pytest
 
 from jupyter_interp_ext.pytest_plugin import outputs, results
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 @pytest.fixture
 def jp_server_config():

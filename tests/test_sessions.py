@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from jupyter_interp_ext._version import __version__
-from jupyter_interp_ext.pytest_plugin import outputs, process_running, results, wait_until
+from jupyter_interp_ext.pytest_plugin import alive, outputs, results, wait_until
 
 
 async def execute(api, command: str, session: str = "s", **body) -> dict:
@@ -133,6 +135,7 @@ async def test_a_missing_cwd_fails_a_command_alike_with_or_without_a_session(api
     assert (status, body["code"]) == (404, "FILE_NOT_FOUND")
 
 
+@pytest.mark.slow
 async def test_commands_on_one_session_do_not_interleave(api):
     command = "echo START-{i}; sleep 0.2; echo END-{i}"
     runs = await asyncio.gather(*(execute(api, command.format(i=i)) for i in range(3)))
@@ -140,6 +143,7 @@ async def test_commands_on_one_session_do_not_interleave(api):
         assert run["stdout"] == f"START-{i}\nEND-{i}"
 
 
+@pytest.mark.slow
 async def test_sessions_run_in_parallel(api):
     # Each command reports when it started and ended: the two intervals must overlap, which
     # holds however loaded the machine is (one after the other they could not).
@@ -157,6 +161,7 @@ async def test_exit_terminates_the_session_and_the_next_call_gets_a_fresh_shell(
     assert (await execute(api, "echo [$MARK]"))["stdout"] == "[]"
 
 
+@pytest.mark.slow
 async def test_command_timeout_kills_the_command_and_keeps_the_session(api):
     await execute(api, "export KEPT=yes")
     status, body = await api.call(
@@ -183,6 +188,7 @@ async def test_sessionless_commands_share_nothing(api):
     assert timed["stderr"].endswith("Command timed out after 300ms")
 
 
+@pytest.mark.slow
 async def test_delete_waits_for_the_running_command_then_kills_what_it_started(api, jp_serverapp):
     await execute(api, "sleep 300 & echo $! > bg.pid")
     pid = int((await execute(api, "cat bg.pid"))["stdout"])
@@ -195,9 +201,10 @@ async def test_delete_waits_for_the_running_command_then_kills_what_it_started(a
     assert (await deleting)[0] == 200
     assert (await running)["stdout"] == "finished"
     assert (queued[0], queued[1]["code"]) == (410, "SESSION_DESTROYED")
-    await wait_until(lambda: not process_running(pid), "the session's background job ended", 3)
+    await wait_until(lambda: not alive(pid), "the session's background job ended", 3)
 
 
+@pytest.mark.slow
 async def test_context_created_in_a_session_starts_in_its_current_state(api, jp_root_dir):
     await execute(api, "mkdir -p proj && cd proj && export FROM_SHELL=yes && unset HOME", "dev")
     status, created = await api.call(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
-from jupyter_interp_ext.pytest_plugin import process_running, start_endless_run, wait_until
+import pytest
+
+from jupyter_interp_ext.pytest_plugin import alive, start_endless_run, wait_until
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 
 async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir, tmp_path):
@@ -24,7 +28,7 @@ async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir, tmp
         "shell job": int((jp_root_dir / "job.pid").read_text()),
         "process": proc["pid"],
     }
-    assert all(process_running(pid) for pid in pids.values()), pids
+    assert all(alive(pid) for pid in pids.values()), pids
     run = await start_endless_run(api, context, tmp_path)
 
     await jp_serverapp._cleanup()
@@ -32,8 +36,6 @@ async def test_server_stop_leaves_no_orphans(api, jp_serverapp, jp_root_dir, tmp
     events = await run
     assert events[-1]["type"] == "error"
     assert events[-1]["ename"] == "KernelShutDown"
-    await wait_until(
-        lambda: not any(process_running(pid) for pid in pids.values()), "everything stopped", 5
-    )
-    assert {name: pid for name, pid in pids.items() if process_running(pid)} == {}
+    await wait_until(lambda: not any(alive(pid) for pid in pids.values()), "everything stopped", 5)
+    assert {name: pid for name, pid in pids.items() if alive(pid)} == {}
     assert os.path.exists(jp_root_dir)

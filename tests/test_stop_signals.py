@@ -12,29 +12,21 @@ import json
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from jupyter_interp_ext.events import ends_run
-from jupyter_interp_ext.process_tree import alive, descendants
-from jupyter_interp_ext.testing import ServerProcess, free_port, parse_sse
+from jupyter_interp_ext.protocol.events import ends_run
+from jupyter_interp_ext.shells.process_tree import alive, descendants
+from jupyter_interp_ext.testing import ServerProcess, bound_port, parse_sse, wait_for
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 
 def accepts(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(condition, what: str, seconds: float = 60.0) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 def open_run(server: ServerProcess, context_id: str) -> tuple[socket.socket, bytes]:
@@ -69,13 +61,12 @@ def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
     try:
         python = server.create("python")
         server.create("javascript")
-        port = free_port()
-        server.request(
+        web = server.request(
             "POST",
             "/api/process/start",
-            {"command": f"{sys.executable} -m http.server {port} --bind 127.0.0.1"},
+            {"command": f"{sys.executable} -m http.server 0 --bind 127.0.0.1"},
         )
-        wait_for(lambda: accepts(port), "the background server listens")
+        port = bound_port(json.loads(web)["pid"], "the background server")
         server.request("POST", "/api/execute", {"command": "sleep 300 &", "sessionId": "s"})
         stream, received = open_run(server, python)
         started = set(descendants(server.process.pid))
@@ -90,10 +81,12 @@ def test_a_stop_signal_leaves_nothing_behind(tmp_path, signals):
     finally:
         if server.process.poll() is None:
             server.process.kill()
+        server.stop()  # closes the connections (the process has ended)
 
-    stream.settimeout(10)
-    while chunk := stream.recv(65536):
-        received += chunk
+    with stream:
+        stream.settimeout(10)
+        while chunk := stream.recv(65536):
+            received += chunk
     _, _, body = received.partition(b"\r\n\r\n")  # HTTP/1.0: the body is the bare stream
     terminal = [e for e in parse_sse(body) if ends_run(e)]
     assert [e.get("ename") for e in terminal] == ["KernelShutDown"]

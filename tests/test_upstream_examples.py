@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from test_conformance import run_official_client
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 
 async def test_the_upstream_documentation_examples_work(api, jp_serverapp, jp_root_dir):

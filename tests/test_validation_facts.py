@@ -13,9 +13,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jupyter_interp_ext.errors import SandboxError
-from jupyter_interp_ext.openapi import document
-from jupyter_interp_ext.validation import (
+from jupyter_interp_ext.handlers.openapi import document
+from jupyter_interp_ext.protocol.errors import ProtocolError
+from jupyter_interp_ext.protocol.validation import (
     BASE64_PATTERN,
     MAX_PATH_CHARS,
     NOT_BLANK_PATTERN,
@@ -29,7 +29,7 @@ BASE64 = re.compile(BASE64_PATTERN)
 def accepts_base64(text: str) -> bool:
     try:
         decode_base64(text, "content")
-    except SandboxError:
+    except ProtocolError:
         return False
     return True
 

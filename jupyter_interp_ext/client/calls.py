@@ -37,19 +37,23 @@ def _present(**fields: Any) -> dict[str, Any]:
 
 
 def milliseconds(seconds: float | None) -> float | None:
+    """Seconds as the API's milliseconds (None stays None)."""
     return None if seconds is None else seconds * 1000
 
 
 def ping() -> Call:
+    """`GET /api/ping`."""
     return Call("GET", "api/ping", parse=lambda a: a["message"], safe=True)
 
 
 def create_context(language: str, cwd: str | None, envs: dict[str, str] | None) -> Call:
+    """`POST /api/contexts`."""
     body = _present(language=language, cwd=cwd, env_vars=envs)
     return Call("POST", "api/contexts", body, parse=CodeContext.from_json)
 
 
 def list_contexts() -> Call:
+    """`GET /api/contexts`."""
     return Call(
         "GET",
         "api/contexts",
@@ -59,10 +63,12 @@ def list_contexts() -> Call:
 
 
 def delete_context(context_id: str) -> Call:
+    """`DELETE /api/contexts/{id}`."""
     return Call("DELETE", f"api/contexts/{context_id}", parse=lambda a: None)
 
 
 def run_code(context_id: str, code: str, timeout: float | None) -> Call:
+    """`POST /api/execute/code` (a stream)."""
     return Call(
         "POST",
         "api/execute/code",
@@ -78,12 +84,15 @@ def command_body(
     envs: dict[str, str] | None,
     timeout: float | None,
 ) -> dict[str, Any]:
+    """The body of a command request."""
     return _present(
         command=cmd, sessionId=session_id, cwd=cwd, env=envs, timeoutMs=milliseconds(timeout)
     )
 
 
 def execute(body: dict[str, Any]) -> Call:
+    """`POST /api/execute`: a command to its end."""
+
     def parse(answer: dict[str, Any]) -> CommandResult:
         return CommandResult(
             answer["stdout"], answer["stderr"], answer["exitCode"], answer.get("duration")
@@ -93,10 +102,12 @@ def execute(body: dict[str, Any]) -> Call:
 
 
 def execute_stream(body: dict[str, Any]) -> Call:
+    """`POST /api/execute/stream` (a stream)."""
     return Call("POST", "api/execute/stream", body, long=True)
 
 
 def start_process(body: dict[str, Any], process_id: str | None) -> Call:
+    """`POST /api/process/start`."""
     return Call(
         "POST",
         "api/process/start",
@@ -106,6 +117,7 @@ def start_process(body: dict[str, Any], process_id: str | None) -> Call:
 
 
 def list_processes(status: str | None) -> Call:
+    """`GET /api/process/list`."""
     return Call(
         "GET",
         "api/process/list",
@@ -116,6 +128,7 @@ def list_processes(status: str | None) -> Call:
 
 
 def get_process(process_id: str) -> Call:
+    """`GET /api/process/{id}`."""
     return Call(
         "GET",
         f"api/process/{process_id}",
@@ -125,6 +138,7 @@ def get_process(process_id: str) -> Call:
 
 
 def process_logs(process_id: str) -> Call:
+    """`GET /api/process/{id}/logs`."""
     return Call(
         "GET",
         f"api/process/{process_id}/logs",
@@ -134,16 +148,19 @@ def process_logs(process_id: str) -> Call:
 
 
 def process_stream(process_id: str) -> Call:
+    """`GET /api/process/{id}/stream` (a stream)."""
     return Call("GET", f"api/process/{process_id}/stream", long=True)
 
 
 def kill_process(process_id: str) -> Call:
+    """`DELETE /api/process/{id}`."""
     return Call("DELETE", f"api/process/{process_id}", parse=lambda a: a.get("killedPids", []))
 
 
 def create_session(
     session_id: str | None, envs: dict[str, str] | None, cwd: str | None, timeout: float | None
 ) -> Call:
+    """`POST /api/session/create`."""
     body = _present(id=session_id, env=envs, cwd=cwd, commandTimeoutMs=milliseconds(timeout))
 
     def parse(answer: dict[str, Any]) -> SessionInfo:
@@ -154,6 +171,7 @@ def create_session(
 
 
 def list_sessions() -> Call:
+    """`GET /api/session/list`."""
     return Call(
         "GET",
         "api/session/list",
@@ -163,12 +181,15 @@ def list_sessions() -> Call:
 
 
 def delete_session(session_id: str) -> Call:
+    """`POST /api/session/delete`."""
     return Call("POST", "api/session/delete", {"sessionId": session_id}, parse=lambda a: None)
 
 
 def read_file(path: str, session_id: str | None, *, as_bytes: bool) -> Call:
+    """`POST /api/read`, decoded as text or bytes."""
+
     def parse(answer: dict[str, Any]) -> str | bytes:
-        content = answer["content"]
+        content: str = answer["content"]
         if answer.get("encoding") == "base64":
             data = base64.b64decode(content)
             return data if as_bytes else data.decode("utf-8", "replace")
@@ -179,10 +200,12 @@ def read_file(path: str, session_id: str | None, *, as_bytes: bool) -> Call:
 
 
 def read_stream(path: str, session_id: str | None) -> Call:
+    """`POST /api/read/stream` (a stream)."""
     return Call("POST", "api/read/stream", _present(path=path, sessionId=session_id), long=True)
 
 
 def write_file(path: str, content: str | bytes, session_id: str | None) -> Call:
+    """`POST /api/write`."""
     if isinstance(content, bytes):
         body = _present(
             path=path,
@@ -196,6 +219,7 @@ def write_file(path: str, content: str | bytes, session_id: str | None) -> Call:
 
 
 def list_files(path: str, recursive: bool, session_id: str | None) -> Call:
+    """`POST /api/list-files`."""
     body = _present(path=path, sessionId=session_id, options={"recursive": recursive})
     return Call(
         "POST",
@@ -207,6 +231,7 @@ def list_files(path: str, recursive: bool, session_id: str | None) -> Call:
 
 
 def exists(path: str, session_id: str | None) -> Call:
+    """`POST /api/exists`."""
     body = _present(path=path, sessionId=session_id)
     return Call("POST", "api/exists", body, parse=lambda a: a["exists"], safe=True)
 
@@ -218,11 +243,13 @@ def make_dir(path: str, session_id: str | None) -> Call:
 
 
 def rename(old: str, new: str, session_id: str | None) -> Call:
+    """`POST /api/rename`."""
     body = _present(oldPath=old, newPath=new, sessionId=session_id)
     return Call("POST", "api/rename", body, parse=lambda a: a.get("newPath", new))
 
 
 def remove(path: str, session_id: str | None) -> Call:
+    """`POST /api/delete`."""
     body = _present(path=path, sessionId=session_id)
     return Call("POST", "api/delete", body, parse=lambda a: None)
 

@@ -41,10 +41,11 @@ def visible(text: str, raw: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`jupyter sandbox …`: run code, commands or file calls from a shell."""
     args = _parser().parse_args(argv)
     try:
         with Sandbox(args.url, token=args.token, prefix=args.prefix) as sandbox:
-            return args.command(sandbox, args)
+            return int(args.command(sandbox, args))
     except ClientError as error:
         print(f"jupyter sandbox: {error}", file=sys.stderr)
         return 2
@@ -109,7 +110,7 @@ def _exec(sandbox: Sandbox, args: argparse.Namespace) -> int:
         on_stdout=_echo(sys.stdout, args.raw),
         on_stderr=_echo(sys.stderr, args.raw),
     )
-    return result.exit_code
+    return int(result.exit_code)
 
 
 def _echo(stream: TextIO, raw: bool) -> Callable[[OutputMessage], None]:

@@ -11,22 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kernel_display import CHART_MIME
-
-# Short name on a `result` event → the MIME type it came from (the server's mapping, reversed).
-FORMAT_MIMES: dict[str, str] = {
-    "text": "text/plain",
-    "html": "text/html",
-    "markdown": "text/markdown",
-    "svg": "image/svg+xml",
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "pdf": "application/pdf",
-    "latex": "text/latex",
-    "json": "application/json",
-    "javascript": "application/javascript",
-    "chart": CHART_MIME,
-}
+from jupyter_interp_ext.protocol.mimes import FORMATS
 
 
 @dataclass
@@ -39,6 +24,7 @@ class OutputMessage:
 
     @property
     def error(self) -> bool:
+        """Whether this is stderr output."""
         return self.kind == "stderr"
 
     def __str__(self) -> str:
@@ -66,7 +52,8 @@ class Result:
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Result:
-        values = {name: event.get(name) for name in FORMAT_MIMES}
+        """The result a `result` event carries."""
+        values = {name: event.get(name) for name in FORMATS}
         return cls(
             **values,
             data=event.get("data"),
@@ -76,11 +63,12 @@ class Result:
 
     def formats(self) -> list[str]:
         """The formats this result has, as the official client names them."""
-        names = [name for name in FORMAT_MIMES if getattr(self, name) is not None]
+        names = [name for name in FORMATS if getattr(self, name) is not None]
         return names + (["data"] if self.data else [])
 
     def mime_bundle(self) -> dict[str, Any]:
-        bundle = {FORMAT_MIMES[name]: getattr(self, name) for name in FORMAT_MIMES}
+        """Every format of the result, by MIME type, as Jupyter displays them."""
+        bundle = {FORMATS[name]: getattr(self, name) for name in FORMATS}
         bundle.update(self.data or {})
         return {mime: value for mime, value in bundle.items() if value is not None}
 
@@ -101,6 +89,7 @@ class ExecutionError:
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ExecutionError:
+        """The error an `error` event carries."""
         return cls(
             event.get("ename", ""), event.get("evalue", ""), "\n".join(event.get("traceback", []))
         )
@@ -108,6 +97,8 @@ class ExecutionError:
 
 @dataclass
 class Logs:
+    """A run's stdout and stderr, one list entry per output message."""
+
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
 
@@ -162,6 +153,8 @@ def _result_html(result: Result) -> str:
 
 @dataclass
 class CodeContext:
+    """A code context: a kernel on the server, its language and directory."""
+
     id: str
     language: str
     cwd: str
@@ -169,6 +162,7 @@ class CodeContext:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CodeContext:
+        """The context an answer describes."""
         return cls(
             data.get("contextId") or data["id"],
             data["language"],
@@ -189,6 +183,8 @@ class CommandResult:
 
 @dataclass
 class ProcessInfo:
+    """A background process as the server reports it."""
+
     id: str
     pid: int | None
     command: str
@@ -200,6 +196,7 @@ class ProcessInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessInfo:
+        """The process an answer describes."""
         return cls(
             id=data.get("processId") or data["id"],
             pid=data.get("pid"),
@@ -214,6 +211,8 @@ class ProcessInfo:
 
 @dataclass
 class SessionInfo:
+    """An execution session as the server reports it."""
+
     id: str
     cwd: str | None = None
     pid: int | None = None
@@ -233,6 +232,7 @@ class EntryInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EntryInfo:
+        """The entry a listing describes."""
         return cls(
             data["name"],
             data["absolutePath"],
@@ -249,12 +249,15 @@ StreamItem = OutputMessage | Result | ExecutionError | Completed
 
 @dataclass
 class RunCallbacks:
+    """The callbacks of one run, by what they are called with."""
+
     on_stdout: Callable[[OutputMessage], Any] | None = None
     on_stderr: Callable[[OutputMessage], Any] | None = None
     on_result: Callable[[Result], Any] | None = None
     on_error: Callable[[ExecutionError], Any] | None = None
 
     def for_item(self, item: StreamItem) -> Callable[[Any], Any] | None:
+        """The callback for one streamed item (None if it has none)."""
         if isinstance(item, OutputMessage):
             return self.on_stdout if item.kind == "stdout" else self.on_stderr
         if isinstance(item, Result):

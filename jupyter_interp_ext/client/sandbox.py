@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -72,7 +72,8 @@ def _answer(response: httpx.Response) -> Any:
 
 
 def _event(data: str) -> dict[str, Any]:
-    return json.loads(data)
+    event: dict[str, Any] = json.loads(data)
+    return event
 
 
 def _context_id(context: ContextLike) -> str | None:
@@ -98,6 +99,7 @@ class Files(_Api):
         return self._client._call(calls.read_file(path, session_id, as_bytes=False))
 
     def read_bytes(self, path: str, session_id: str | None = None) -> Any:
+        """A file's content as bytes."""
         return self._client._call(calls.read_file(path, session_id, as_bytes=True))
 
     def write(self, path: str, content: str | bytes, session_id: str | None = None) -> Any:
@@ -105,9 +107,11 @@ class Files(_Api):
         return self._client._call(calls.write_file(path, content, session_id))
 
     def list(self, path: str = ".", recursive: bool = False, session_id: str | None = None) -> Any:
+        """The entries of a folder (recursively, if asked)."""
         return self._client._call(calls.list_files(path, recursive, session_id))
 
     def exists(self, path: str, session_id: str | None = None) -> Any:
+        """Whether a path exists."""
         return self._client._call(calls.exists(path, session_id))
 
     def make_dir(self, path: str, session_id: str | None = None) -> Any:
@@ -119,6 +123,7 @@ class Files(_Api):
         return self._client._call(calls.rename(old_path, new_path, session_id))
 
     def remove(self, path: str, session_id: str | None = None) -> Any:
+        """Delete a file."""
         return self._client._call(calls.remove(path, session_id))
 
     def read_stream(self, path: str, session_id: str | None = None) -> Any:
@@ -136,12 +141,15 @@ class Sessions(_Api):
         cwd: str | None = None,
         timeout: float | None = None,
     ) -> Any:
+        """Start an execution session: a shell whose cwd and exports persist."""
         return self._client._call(calls.create_session(session_id, envs, cwd, timeout))
 
     def list(self) -> Any:
+        """The live sessions."""
         return self._client._call(calls.list_sessions())
 
     def delete(self, session_id: str) -> Any:
+        """End a session and everything it started."""
         return self._client._call(calls.delete_session(session_id))
 
 
@@ -157,13 +165,16 @@ class Processes(_Api):
         timeout: float | None = None,
         process_id: str | None = None,
     ) -> Any:
+        """Start a command in the background; its `ProcessInfo`."""
         body = calls.command_body(cmd, session_id, cwd, envs, timeout)
         return self._client._call(calls.start_process(body, process_id))
 
     def list(self, status: str | None = None) -> Any:
+        """Processes, optionally only those with `status`."""
         return self._client._call(calls.list_processes(status))
 
     def get(self, process_id: str) -> Any:
+        """One process's state."""
         return self._client._call(calls.get_process(process_id))
 
     def logs(self, process_id: str) -> Any:
@@ -175,7 +186,7 @@ class Processes(_Api):
         return self._client._call(calls.kill_process(process_id))
 
     def stream(self, process_id: str) -> Any:
-        """Its output from the start, then live, until it exits (`OutputMessage`s)."""
+        """Its output from the start, then live, until it exits (each an `OutputMessage`)."""
         return self._client._fed(calls.process_stream(process_id), _CommandOutput().feed)
 
 
@@ -270,13 +281,16 @@ class _Common:
         token: str | None = None,
         prefix: str = "sandbox",
         timeout: float = 30.0,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport` replaces the HTTP transport (an `httpx.MockTransport` in tests, a
+        proxy's); by default one with Nagle's delay off."""
         self._settings = _Settings(server_url, token, prefix, timeout)
         self._http = self._http_class(
             base_url=self._settings.base_url,
             headers=self._settings.headers,
             cookies=self._settings.cookies,
-            transport=self._transport_class(socket_options=NO_DELAY),
+            transport=transport or self._transport_class(socket_options=NO_DELAY),
         )
         self.files = Files(self)
         self.sessions = Sessions(self)
@@ -296,12 +310,16 @@ class _Common:
             "timeout": self._timeout(call),
         }
 
+    def _call(self, call: calls.Call) -> Any:
+        """Send one call: its decoded answer (the async client's awaits it)."""
+        raise NotImplementedError
+
     def _retry_pause(self, call: calls.Call, attempt: int, exc: httpx.HTTPError) -> float:
         """Seconds to wait before sending `call` again, or the TransportError to raise: only
         a request that changes nothing is sent again, and only if it never got through."""
         connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         if call.safe and connect_failed and attempt + 1 < RETRIES:
-            return RETRY_PAUSE * 2**attempt
+            return float(RETRY_PAUSE * 2**attempt)
         raise _transport_error(exc, self._settings.base_url) from exc
 
     def create_code_context(
@@ -340,6 +358,7 @@ class Sandbox(_Common):
         self.close()
 
     def close(self) -> None:
+        """Close the HTTP connections (contexts stay on the server)."""
         self._http.close()
 
     def run_code(
@@ -443,6 +462,7 @@ class AsyncSandbox(_Common):
         await self.close()
 
     async def close(self) -> None:
+        """Close the HTTP connections (contexts stay on the server)."""
         await self._http.aclose()
 
     async def run_code(
@@ -474,7 +494,7 @@ class AsyncSandbox(_Common):
         language: str = "python",
         context: ContextLike = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """As `Sandbox.run_code_stream`; close it (`contextlib.aclosing`) to leave early."""
         return self._run(code, language, context, timeout, Execution())
 
@@ -485,7 +505,7 @@ class AsyncSandbox(_Common):
         context: ContextLike,
         timeout: float | None,
         execution: Execution,
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         context_id = _context_id(context) or await self._default_context(language)
         run = calls.run_code(context_id, code, timeout)
         async with contextlib.aclosing(self._fed(run, lambda e: run_item(e, execution))) as items:
@@ -508,7 +528,7 @@ class AsyncSandbox(_Common):
                 continue
             return call.parse(_answer(response))
 
-    async def _events(self, call: calls.Call) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, call: calls.Call) -> AsyncGenerator[dict[str, Any], None]:
         try:
             async with aconnect_sse(
                 self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
@@ -523,7 +543,7 @@ class AsyncSandbox(_Common):
 
     async def _fed(
         self, call: calls.Call, feed: Callable[[dict[str, Any]], Any]
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """What `feed` makes of each event of a stream (events it skips give None)."""
         async with contextlib.aclosing(self._events(call)) as events:
             async for event in events:

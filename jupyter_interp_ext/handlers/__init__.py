@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.utils import url_path_join
 
 from .commands import CommandsHandler, ExecuteHandler, ExecuteStreamHandler
@@ -74,6 +76,6 @@ _ROUTES = [
 ]
 
 
-def routes(prefix: str) -> list[tuple]:
+def routes(prefix: str) -> list[tuple[Any, ...]]:
     """Every route under `/{prefix}/` (the server's base_url is added by the ExtensionApp)."""
-    return [(url_path_join("/", prefix, path), *rest) for path, *rest in _ROUTES]
+    return [(url_path_join("/", prefix, str(route[0])), *route[1:]) for route in _ROUTES]

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from http import HTTPStatus
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from ..contexts import CodeContextRegistry
-from ..errors import SandboxError, validation_error
-from ..execution import ExecutionManager
-from ..pool import KernelPool
-from ..processes import ProcessManager
-from ..shell_sessions import DEFAULT_SESSION, ShellSessionManager
-from ..sse import EventStream
-from ..timestamps import now_iso
-from ..validation import (
+from jupyter_interp_ext.interpreter.contexts import CodeContextRegistry
+from jupyter_interp_ext.interpreter.execution import ExecutionManager
+from jupyter_interp_ext.interpreter.pool import KernelPool
+from jupyter_interp_ext.protocol.errors import ProtocolError, validation_error
+from jupyter_interp_ext.protocol.sse import EventStream
+from jupyter_interp_ext.protocol.timestamps import now_iso
+from jupyter_interp_ext.protocol.validation import (
     THREAD_PARSE_BYTES,
     as_json_object,
     check_id,
@@ -26,6 +24,8 @@ from ..validation import (
     is_blank,
     optional_str,
 )
+from jupyter_interp_ext.shells.processes import ProcessManager
+from jupyter_interp_ext.shells.sessions import DEFAULT_SESSION, ShellSessionManager
 
 # Codes for errors raised by Jupyter or Tornado themselves (auth, unknown methods…).
 _CODE_BY_STATUS = {400: "VALIDATION_FAILED", 403: "PERMISSION_DENIED", 404: "UNKNOWN_ERROR"}
@@ -36,8 +36,9 @@ class SandboxHandler(APIHandler):
     """Base handler: answers every failure with the error body of docs/api.md."""
 
     _body: Any = None
-    _body_error: SandboxError | None = None
+    _body_error: ProtocolError | None = None
     _raw: bytes | None = None  # the whole body, once a route asked for it
+    stream: EventStream | None = None  # the response's event stream, once it has one
 
     @property
     def contexts(self) -> CodeContextRegistry:
@@ -59,9 +60,13 @@ class SandboxHandler(APIHandler):
     def processes(self) -> ProcessManager:
         return self.settings["interp_process_manager"]
 
-    def session_id(self, body: dict[str, Any], default: str | None = DEFAULT_SESSION) -> str | None:
+    def session_id(self, body: dict[str, Any]) -> str:
+        """The request's execution session (`default` when it names none)."""
+        return self.requested_session(body) or DEFAULT_SESSION
+
+    def requested_session(self, body: dict[str, Any]) -> str | None:
         """Body `sessionId`, then `X-Session-Id`, then `?sessionId=`; never `Authorization`
-        (Jupyter's token lives there)."""
+        (Jupyter's token lives there). None when the request names none."""
         candidates = [
             optional_str(body, "sessionId"),
             self.request.headers.get("X-Session-Id"),
@@ -73,14 +78,14 @@ class SandboxHandler(APIHandler):
             if is_blank(candidate):
                 raise validation_error("sessionId", "sessionId must not be whitespace")
             return check_id(candidate, "sessionId")
-        return default
+        return None
 
     def may_run_commands(self) -> bool:
         """Whether the caller holds `execute` on `terminals`: such a caller could make any link
         or run git itself, so routes that would refuse those to others allow them."""
         return bool(self.authorizer.is_authorized(self, self.current_user, "execute", "terminals"))
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         """Runs once the headers are in, before any of the body is read: a body declared
         larger than the limit is refused at once, and one sent in chunks is cut off there."""
         await super().prepare()
@@ -88,38 +93,49 @@ class SandboxHandler(APIHandler):
         limit = self.settings["interp_max_request_bytes"]
         declared = self.request.headers.get("Content-Length", "")
         if limit and declared.isdigit() and int(declared) > limit:
-            raise SandboxError(
+            raise ProtocolError(
                 "REQUEST_TOO_LARGE",
                 f"Request body of {declared} bytes exceeds the {limit}-byte limit "
                 "(InterpreterApp.max_request_bytes)",
                 {"limit": limit},
                 status=413,
             )
-        if limit and hasattr(self.request.connection, "set_max_body_size"):
-            self.request.connection.set_max_body_size(limit)
+        connection = self.request.connection
+        if limit and connection is not None and hasattr(connection, "set_max_body_size"):
+            connection.set_max_body_size(limit)
 
     def data_received(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
 
     def event_stream(self) -> EventStream:
-        """The one writer for this response's events."""
-        return EventStream(
-            self,
-            keepalive=self.settings["interp_keepalive_seconds"],
-            write_timeout=self.settings["interp_write_timeout_seconds"],
-        )
+        """The one writer of this response's events (made on first use)."""
+        if self.stream is None:
+            self.stream = EventStream(
+                self,
+                keepalive=self.settings["interp_keepalive_seconds"],
+                write_timeout=self.settings["interp_write_timeout_seconds"],
+                open_streams=self.settings["interp_open_streams"],
+            )
+        return self.stream
 
-    async def stream_events(self, events: AsyncIterable[dict[str, Any]]) -> None:
-        """Answer with an event stream of `events`, ended early if the client leaves."""
+    async def stream_events(
+        self,
+        events: AsyncIterable[dict[str, Any]],
+        *,
+        headers_within: float = 0.0,
+        until: float | None = None,
+        last: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer with an event stream of `events` (see `EventStream.open` and `pipe` for the
+        options): the one way every route streams."""
         stream = self.event_stream()
-        await stream.open()
-        await stream.pipe(events)
+        await stream.open(headers_within)
+        await stream.pipe(events, until=until, last=last)
         await stream.close()
 
     def on_connection_close(self) -> None:
-        stream = getattr(self, "_event_stream", None)
-        if stream is not None:
-            stream.lost()
+        if self.stream is not None:
+            self.stream.lost()
 
     async def json_body(self, *, required: bool = True) -> dict[str, Any]:
         """The JSON body, decoded once (large ones on a worker thread, so the event loop never
@@ -133,7 +149,7 @@ class SandboxHandler(APIHandler):
                         self._body = await asyncio.to_thread(decode_json, self._raw)
                     else:
                         self._body = decode_json(self._raw)
-                except SandboxError as exc:
+                except ProtocolError as exc:
                     self._body_error = exc
         if self._body_error is not None:
             raise self._body_error
@@ -161,12 +177,11 @@ class SandboxHandler(APIHandler):
         ]
 
     def on_finish(self) -> None:
-        stream = getattr(self, "_event_stream", None)
-        if stream is not None:
-            stream.ended()
+        if self.stream is not None:
+            self.stream.ended()
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, SandboxError):
+        if isinstance(value, ProtocolError):
             self.log.info(
                 "%s %s: %s %s", self.request.method, self.request.path, value.code, value.message
             )
@@ -174,9 +189,9 @@ class SandboxHandler(APIHandler):
         super().log_exception(typ, value, tb)
 
 
-def to_sandbox_error(exc: BaseException | None, status_code: int) -> SandboxError:
+def to_sandbox_error(exc: BaseException | None, status_code: int) -> ProtocolError:
     """Any failure as a protocol error; unexpected ones say what happened, never a traceback."""
-    if isinstance(exc, SandboxError):
+    if isinstance(exc, ProtocolError):
         return exc
     if isinstance(exc, HTTPError):
         status = exc.status_code
@@ -188,7 +203,7 @@ def to_sandbox_error(exc: BaseException | None, status_code: int) -> SandboxErro
             message = "Forbidden: send the server's token (Authorization: token <token>) or log in"
         else:
             message = exc.reason or HTTPStatus(status).phrase
-        return SandboxError(_CODE_BY_STATUS.get(status, "UNKNOWN_ERROR"), message, status=status)
+        return ProtocolError(_CODE_BY_STATUS.get(status, "UNKNOWN_ERROR"), message, status=status)
     if exc is not None:
-        return SandboxError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-    return SandboxError("INTERNAL_ERROR", HTTPStatus(status_code).phrase, status=status_code)
+        return ProtocolError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+    return ProtocolError("INTERNAL_ERROR", HTTPStatus(status_code).phrase, status=status_code)

@@ -1,4 +1,5 @@
-"""Shell commands: docs/api.md, "Execution sessions and commands"."""
+"""Shell commands: docs/api.md, "Execution sessions and commands". Authorized as
+processes are (`terminals`): a command is a terminal's job, for Jupyter's authorizer."""
 
 from __future__ import annotations
 
@@ -7,19 +8,16 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..events import COMMAND_COMPLETE
-from ..processes import BackgroundProcess
-from ..shell_sessions import NO_SESSION
-from ..validation import CommandRequest
-from .processes import ProcessesHandler, follow_events
+from jupyter_interp_ext.protocol.events import COMMAND_COMPLETE
+from jupyter_interp_ext.protocol.validation import CommandRequest
+from jupyter_interp_ext.shells.processes import BackgroundProcess, follow
+from jupyter_interp_ext.shells.sessions import NO_SESSION
 
-AUTH_RESOURCE = "terminals"  # a command is a terminal's job, for Jupyter's authorizer
+from .processes import ProcessesHandler
 
 
 class ExecuteHandler(ProcessesHandler):
     """Runs a command to completion in the session's shell (or a fresh one, sessionless)."""
-
-    auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized("execute")
@@ -27,7 +25,7 @@ class ExecuteHandler(ProcessesHandler):
         body = await self.json_body()
         request = CommandRequest.parse(body)
         if request.background:
-            self.write_started(await self.launch(body))
+            self.write_started(await self.launch(body, request))
             return
         session_id = self.session_id(body)
         args = (request.command, request.env, request.cwd, request.timeout)
@@ -51,8 +49,6 @@ class ExecuteHandler(ProcessesHandler):
 class CommandsHandler(ProcessesHandler):
     """The commands agents usually need that the shells' PATH has."""
 
-    auth_resource = AUTH_RESOURCE
-
     @web.authenticated
     @authorized("read")
     async def get(self) -> None:
@@ -64,14 +60,13 @@ class ExecuteStreamHandler(ProcessesHandler):
     """`start`, then output as it comes, then `complete`; the command is a process too, and
     keeps running if the client leaves."""
 
-    auth_resource = AUTH_RESOURCE
-
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        proc = await self.launch(await self.json_body())
+        body = await self.json_body()
+        proc = await self.launch(body, CommandRequest.parse(body))
         first = {"type": "start", "command": proc.command, "processId": proc.id, "pid": proc.pid}
-        await self.stream_events(follow_events(proc, first, _complete_event, {}))
+        await self.stream_events(follow(proc, first, _complete_event, {}))
 
 
 def _complete_event(proc: BackgroundProcess) -> dict[str, Any]:

@@ -10,19 +10,22 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..backups import BackupManager, compression_of, upload_parts
-from ..errors import SandboxError, validation_error
-from ..events import READ_ERROR
-from ..files import FileManager
-from ..git import CloneRequest, GitManager, redact, repo_name
-from ..validation import optional_bool, optional_str, string_list
-from ..watching import WatchManager, WatchOptions
+from jupyter_interp_ext.files.backups import ArchiveOptions, BackupManager, parse_upload_parts
+from jupyter_interp_ext.files.git import CloneRequest, GitManager, redact, repo_name
+from jupyter_interp_ext.files.manager import FileManager
+from jupyter_interp_ext.files.watching import WatchManager, WatchOptions
+from jupyter_interp_ext.protocol.errors import ProtocolError, validation_error
+from jupyter_interp_ext.protocol.events import READ_ERROR
+from jupyter_interp_ext.protocol.validation import optional_bool, optional_str
+
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "contents"
 
 
 class FilesHandler(SandboxHandler):
+    """Files inside the roots, authorized on Jupyter's `contents`."""
+
     auth_resource = AUTH_RESOURCE
 
     @property
@@ -37,12 +40,7 @@ class FilesHandler(SandboxHandler):
     async def new_entry(self, body: dict[str, Any], field: str) -> tuple[str, str]:
         """(real path, shown path) for an entry that may not exist yet: its parent must."""
         real, shown = self.path(body, field)
-        parent = await self.files.real_directory(
-            os.path.dirname(real), os.path.dirname(shown) or "."
-        )
-        target = os.path.join(parent, os.path.basename(real))
-        await self.files.confine(target, shown)
-        return target, shown
+        return await self.files.new_entry(real, shown), shown
 
     @property
     def git(self) -> GitManager:
@@ -52,7 +50,7 @@ class FilesHandler(SandboxHandler):
     def watches(self) -> WatchManager:
         return self.settings["interp_watch_manager"]
 
-    def path(self, body: dict[str, Any], field: str = "path") -> tuple[str, str]:
+    def path(self, body: dict[str, Any], field: str = "path") -> tuple[str, Any]:
         """(absolute path, path as the client wrote it); relative paths follow the session's
         current directory (read from its shell at once, never waiting behind a command)."""
         shown = body.get(field)
@@ -63,6 +61,8 @@ class FilesHandler(SandboxHandler):
 
 
 class ReadHandler(FilesHandler):
+    """`POST /api/read`: a whole file, as text or base64."""
+
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
@@ -86,11 +86,13 @@ class ReadStreamHandler(FilesHandler):
         try:
             async for event in self.files.stream(real, shown):
                 yield event
-        except SandboxError as exc:
+        except ProtocolError as exc:
             yield {"type": READ_ERROR, "error": exc.message, "code": exc.code}
 
 
 class WriteHandler(FilesHandler):
+    """`POST /api/write`: write a file whole (replaced only once written)."""
+
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
@@ -104,6 +106,8 @@ class WriteHandler(FilesHandler):
 
 
 class DeleteHandler(FilesHandler):
+    """`POST /api/delete`: delete a file."""
+
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
@@ -129,6 +133,8 @@ class MoveHandler(FilesHandler):
 
 
 class MkdirHandler(FilesHandler):
+    """`POST /api/mkdir`: make a folder (and its parents, if asked)."""
+
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
@@ -140,6 +146,8 @@ class MkdirHandler(FilesHandler):
 
 
 class ListFilesHandler(FilesHandler):
+    """`POST /api/list-files`: a folder's entries (recursively, if asked)."""
+
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
@@ -160,6 +168,8 @@ class ListFilesHandler(FilesHandler):
 
 
 class ExistsHandler(FilesHandler):
+    """`POST /api/exists`: whether a path exists."""
+
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
@@ -168,7 +178,7 @@ class ExistsHandler(FilesHandler):
 
 
 class WatchHandler(FilesHandler):
-    """`watching`, then `event`s as files under the directory change (see watching.py)."""
+    """`watching`, then `event`s as files under the directory change (see files/watching.py)."""
 
     @web.authenticated
     @authorized("read")
@@ -182,6 +192,8 @@ class WatchHandler(FilesHandler):
 
 
 class WatchCheckHandler(FilesHandler):
+    """`POST /api/watch/check`: whether a tree changed since a version."""
+
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
@@ -192,25 +204,21 @@ class WatchCheckHandler(FilesHandler):
 
 
 class GitCheckoutHandler(FilesHandler):
-    """Clone a repository into the roots (see git.py)."""
+    """Clone a repository into the roots (see files/git.py)."""
 
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
         body = await self.json_body()
         request = CloneRequest.parse(body)
-        local = request.local_path()
-        source = None
-        if local is not None:  # a local repository is read, so it must be ours to read
-            real, shown = self.path({**body, "repoUrl": local}, "repoUrl")
-            real = await self.files.real_directory(real, shown)
-            await self.files.run_io(lambda: self.git.check_local(real, shown), shown)
-            source = f"file://{real}" if request.repo_url.startswith("file:") else real
-        body = {"targetDir": repo_name(request.repo_url), **body}
+        local_path = request.local_path()
+        # A local repository is read, so it must be ours to read (relative: session's dir).
+        local = self.path({**body, "repoUrl": local_path}, "repoUrl") if local_path else None
+        if body.get("targetDir") is None:  # absent or null: the repository's name
+            body = {**body, "targetDir": repo_name(request.repo_url)}
         target, shown = await self.new_entry(body, "targetDir")
         env = self.shell_sessions.base_environment({})
-        links = self.may_run_commands()
-        branch = await self.git.clone(request, target, shown, env, links, source)
+        branch = await self.git.clone(request, target, shown, env, self.may_run_commands(), local)
         self.write_json(
             {
                 "repoUrl": redact(request.repo_url),
@@ -248,14 +256,10 @@ class BackupCreateHandler(BackupsHandler):
         body = await self.json_body()
         source, source_shown = await self.directory(body, "dir")
         archive, shown = await self.new_entry(body, "archivePath")
-        compression = compression_of(body)
-        excludes = string_list(body, "excludes")
-        gitignore = optional_bool(body, "gitignore")
+        options = ArchiveOptions.parse(body)
 
         def work(cancelled: threading.Event) -> int:
-            return self.backups.create(
-                source, source_shown, archive, shown, compression, excludes, gitignore, cancelled
-            )
+            return self.backups.create(source, source_shown, archive, shown, options, cancelled)
 
         size = await self.backups.run_job(work, shown, self.job())
         self.write_json({"sizeBytes": size, "archivePath": shown})
@@ -289,9 +293,5 @@ class BackupUploadHandler(BackupsHandler):
         body = await self.json_body()
         real, shown = self.path(body, "archivePath")
         await self.files.confine(real, shown)
-        parts = upload_parts(body)
-        fd, info, _ = await self.files.run_io(lambda: self.files.open_file(real, shown), shown)
-        try:
-            self.write_json({"parts": await self.backups.upload_parts(fd, info.st_size, parts)})
-        finally:
-            os.close(fd)
+        parts = parse_upload_parts(body)
+        self.write_json({"parts": await self.backups.upload(real, shown, parts)})

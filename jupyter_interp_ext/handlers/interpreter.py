@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.iostream import StreamClosedError
 
-from ..errors import validation_error
-from ..events import ends_run
-from ..outputs import error_event
-from ..shell_sessions import NO_SESSION
-from ..sse import EventStream
-from ..validation import optional_env, optional_milliseconds, optional_str, required_str
+from jupyter_interp_ext.protocol.errors import validation_error
+from jupyter_interp_ext.protocol.events import ends_run
+from jupyter_interp_ext.protocol.validation import (
+    optional_env,
+    optional_milliseconds,
+    optional_str,
+    required_str,
+)
+from jupyter_interp_ext.shells.sessions import NO_SESSION
+
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "kernels"
@@ -25,10 +26,14 @@ HEADERS_WITHIN = 0.05
 
 
 class InterpreterHandler(SandboxHandler):
+    """Code contexts and runs, authorized on Jupyter's `kernels`."""
+
     auth_resource = AUTH_RESOURCE
 
 
 class HealthHandler(InterpreterHandler):
+    """`GET /api/interpreter/health`: languages, contexts and the pool."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -45,6 +50,8 @@ class HealthHandler(InterpreterHandler):
 
 
 class ContextsHandler(InterpreterHandler):
+    """`GET`/`POST /api/contexts`: list contexts, or create one (a kernel)."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -54,7 +61,7 @@ class ContextsHandler(InterpreterHandler):
     @authorized
     async def post(self) -> None:
         body = await self.json_body(required=False)
-        session_id = self.session_id(body, default=None)
+        session_id = self.requested_session(body)
         base = None
         if session_id is not None and session_id != NO_SESSION:
             base = await self.shell_sessions.snapshot(session_id)
@@ -70,6 +77,8 @@ class ContextsHandler(InterpreterHandler):
 
 
 class ContextHandler(InterpreterHandler):
+    """`DELETE /api/contexts/{id}`: delete a context and shut its kernel down."""
+
     @web.authenticated
     @authorized
     async def delete(self, context_id: str) -> None:
@@ -94,28 +103,13 @@ class ExecuteCodeHandler(InterpreterHandler):
                 f"context {context.id} runs {context.language}, not {language}",
             )
         await self.contexts.ensure_running(context)
-        stream = self.event_stream()
-        await stream.open(headers_within=HEADERS_WITHIN)
         # A client that leaves stops the run (unless configured otherwise); either way the
         # run goes on to its terminal event, which is then sent to nobody.
-        abandoned = stream.gone if self.execution.interrupt_on_disconnect else asyncio.Event()
-        terminal_sent = False
-        run = self.execution.run(context, code, deadline, abandoned)
-        try:
-            async with contextlib.aclosing(run) as events:
-                async for event in events:
-                    terminal_sent = ends_run(event)
-                    await self._send(stream, event, deadline, last=terminal_sent)
-        except Exception as exc:
-            self.log.exception("Run on context %s failed", context.id)
-            if not terminal_sent:
-                await self._send(stream, error_event("InternalError", str(exc), []), None)
-        await stream.close()
-
-    @staticmethod
-    async def _send(
-        stream: EventStream, event: dict[str, Any], deadline: float | None, last: bool = False
-    ) -> None:
-        if not stream.gone.is_set():
-            with contextlib.suppress(StreamClosedError):
-                await stream.send(event, until=deadline, last=last)
+        gone = self.event_stream().gone
+        abandoned = gone if self.execution.interrupt_on_disconnect else asyncio.Event()
+        await self.stream_events(
+            self.execution.run(context, code, deadline, abandoned),
+            headers_within=HEADERS_WITHIN,
+            until=deadline,
+            last=ends_run,
+        )

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..events import PROCESS_EXIT
-from ..ports import PortCheck, watch_port
-from ..processes import BackgroundProcess
-from ..timestamps import now_iso
-from ..validation import CommandRequest
+from jupyter_interp_ext.protocol.events import PROCESS_EXIT
+from jupyter_interp_ext.protocol.validation import CommandRequest
+from jupyter_interp_ext.shells.ports import PortCheck, watch_port
+from jupyter_interp_ext.shells.processes import BackgroundProcess, follow
+
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "terminals"
 
 
 class ProcessesHandler(SandboxHandler):
+    """Background processes and ports, authorized on Jupyter's `terminals`."""
+
     auth_resource = AUTH_RESOURCE
 
-    async def launch(self, body: dict[str, Any]) -> BackgroundProcess:
-        """Start the body's command in the background from its session's current state."""
-        request = CommandRequest.parse(body)
+    async def launch(self, body: dict[str, Any], request: CommandRequest) -> BackgroundProcess:
+        """Start the request's command in the background from its session's current state."""
         session_id = self.session_id(body)
         cwd, env = await self.shell_sessions.process_launch(session_id, request.env, request.cwd)
         return await self.processes.start(
@@ -51,19 +51,24 @@ class PortWatchHandler(ProcessesHandler):
             await self.stream_events(watch_port(check, process, self.proxied))
 
     def proxied(self, port: int) -> str | None:
-        """The port's preview URL (see previews.py), when jupyter-server-proxy is installed."""
+        """The port's preview URL (see handlers/previews.py), when jupyter-server-proxy is installed."""
         prefix = self.settings["interp_proxy_prefix"]
         return None if prefix is None else f"{prefix}{port}/"
 
 
 class ProcessStartHandler(ProcessesHandler):
+    """`POST /api/process/start`: start a command in the background."""
+
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        self.write_started(await self.launch(await self.json_body()))
+        body = await self.json_body()
+        self.write_started(await self.launch(body, CommandRequest.parse(body)))
 
 
 class ProcessListHandler(ProcessesHandler):
+    """`GET /api/process/list`: processes, optionally by status."""
+
     @web.authenticated
     @authorized("execute")
     async def get(self) -> None:
@@ -73,6 +78,8 @@ class ProcessListHandler(ProcessesHandler):
 
 
 class ProcessKillAllHandler(ProcessesHandler):
+    """`DELETE /api/process/kill-all`: kill every running process."""
+
     @web.authenticated
     @authorized("execute")
     async def delete(self) -> None:
@@ -80,6 +87,8 @@ class ProcessKillAllHandler(ProcessesHandler):
 
 
 class ProcessHandler(ProcessesHandler):
+    """`GET`/`DELETE /api/process/{id}`: one process's state, or kill it."""
+
     @web.authenticated
     @authorized("execute")
     async def get(self, process_id: str) -> None:
@@ -93,6 +102,8 @@ class ProcessHandler(ProcessesHandler):
 
 
 class ProcessLogsHandler(ProcessesHandler):
+    """`GET /api/process/{id}/logs`: the output kept so far."""
+
     @web.authenticated
     @authorized("execute")
     async def get(self, process_id: str) -> None:
@@ -111,7 +122,7 @@ class ProcessStreamHandler(ProcessesHandler):
         proc = self.processes.get(process_id)
         tag = {"processId": proc.id}
         first = {"type": "process_info", **tag, "command": proc.command, "status": proc.status}
-        await self.stream_events(follow_events(proc, first, _exit_event, tag))
+        await self.stream_events(follow(proc, first, _exit_event, tag))
 
 
 def _exit_event(proc: BackgroundProcess) -> dict[str, Any]:
@@ -121,17 +132,3 @@ def _exit_event(proc: BackgroundProcess) -> dict[str, Any]:
         "exitCode": proc.exit_code,
         "data": f"Process {proc.status} with exit code {proc.exit_code}",
     }
-
-
-async def follow_events(
-    proc: BackgroundProcess,
-    first: dict[str, Any],
-    last: Callable[[BackgroundProcess], dict[str, Any]],
-    tag: dict[str, Any],
-) -> AsyncIterator[dict[str, Any]]:
-    """`first`, every output of the process from its start (each event with `tag`), then
-    `last(proc)` once it ended: the one follow loop of every process-backed stream."""
-    yield {**first, "timestamp": now_iso()}
-    async for kind, data in proc.follow(replay=True):
-        yield {"type": kind, "data": data, **tag, "timestamp": now_iso()}
-    yield {**last(proc), "timestamp": now_iso()}

@@ -6,19 +6,24 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._version import __version__
-from ..errors import SandboxError
-from ..openapi import document
+from jupyter_interp_ext._version import __version__
+from jupyter_interp_ext.protocol.errors import ProtocolError
+
 from .base import SandboxHandler
+from .openapi import document
 
 AUTH_RESOURCE = "api"
 
 
 class ServiceHandler(SandboxHandler):
+    """Routes about the service itself, authorized on Jupyter's `api`."""
+
     auth_resource = AUTH_RESOURCE
 
 
 class PingHandler(ServiceHandler):
+    """`GET /api/ping`: liveness."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -26,6 +31,8 @@ class PingHandler(ServiceHandler):
 
 
 class VersionHandler(ServiceHandler):
+    """`GET /api/version`: the package's version."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -33,6 +40,8 @@ class VersionHandler(ServiceHandler):
 
 
 class OpenAPIHandler(ServiceHandler):
+    """`GET /api/openapi.json`: the OpenAPI description of every route."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -45,6 +54,6 @@ class NotFoundHandler(ServiceHandler):
 
     @web.authenticated
     def prepare_not_found(self, **path: str) -> None:
-        raise SandboxError("UNKNOWN_ERROR", "The requested endpoint was not found", status=404)
+        raise ProtocolError("UNKNOWN_ERROR", "The requested endpoint was not found", status=404)
 
     get = post = put = delete = patch = prepare_not_found

@@ -5,23 +5,28 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..validation import (
+from jupyter_interp_ext.protocol.validation import (
     optional_env,
     optional_id,
     optional_milliseconds,
     optional_str,
     required_str,
 )
+
 from .base import SandboxHandler
 
 AUTH_RESOURCE = "sessions"
 
 
 class SessionsHandler(SandboxHandler):
+    """Execution sessions (persistent shells), authorized on Jupyter's `sessions`."""
+
     auth_resource = AUTH_RESOURCE
 
 
 class SessionCreateHandler(SessionsHandler):
+    """`POST /api/session/create`: start a shell session."""
+
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
@@ -43,6 +48,8 @@ class SessionCreateHandler(SessionsHandler):
 
 
 class SessionListHandler(SessionsHandler):
+    """`GET /api/session/list`: the live sessions."""
+
     @web.authenticated
     @authorized("read")
     async def get(self) -> None:
@@ -53,6 +60,8 @@ class SessionListHandler(SessionsHandler):
 
 
 class SessionDeleteHandler(SessionsHandler):
+    """`POST /api/session/delete`: end a session and what it started."""
+
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:

@@ -1,0 +1,437 @@
+"""Running code in a context and streaming what the kernel produces as Sandbox events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from traitlets import Bool, Dict, Float, Instance, Int
+from traitlets.config import LoggingConfigurable
+
+from jupyter_interp_ext import metrics
+from jupyter_interp_ext.notebooks.cells import RunRecord
+from jupyter_interp_ext.protocol.events import RUN_COMPLETE, ends_run
+from jupyter_interp_ext.protocol.limits import truncation_notice, utf8_prefix, utf8_size
+
+from .contexts import CodeContext, CodeContextRegistry
+from .kernel_client import reply_to, wait_for_message
+from .languages import default_drain_seconds
+from .outputs import (
+    display_update_event,
+    error_event,
+    error_from,
+    event_size,
+    result_event,
+    stream_event,
+)
+
+LIVENESS_INTERVAL = 1.0
+# Output text longer than this is sent as several events, each encoded on its own.
+EVENT_CHARS = 1024 * 1024
+
+
+class ExecutionManager(LoggingConfigurable):
+    """One run at a time per context; each run ends in exactly one terminal event."""
+
+    default_timeout = Float(
+        300.0, help="Seconds a run may take when the request gives no timeout_ms (0: no limit)."
+    ).tag(config=True)
+
+    interrupt_grace = Float(
+        3.0, help="Seconds a kernel has to stop after an interrupt before it is restarted."
+    ).tag(config=True)
+
+    max_output_bytes = Int(
+        128 * 1024 * 1024,
+        help="Output bytes (stdout, stderr and results together) one run may stream; the rest "
+        "is dropped and a final stderr notice says how much.",
+    ).tag(config=True)
+
+    drain_seconds = Dict(
+        default_drain_seconds(),
+        help="Per language: how long to keep reading output after the run is idle and "
+        "replied (Deno publishes results just after `idle`).",
+    ).tag(config=True)
+
+    interrupt_on_disconnect = Bool(
+        True, help="Interrupt a run whose client went away, so it does not hold the context."
+    ).tag(config=True)
+
+    contexts = Instance(CodeContextRegistry)
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """The loop time by which a run asked for now must end (None: no limit). It covers the
+        run's whole life: waiting for the context, the prelude and the code."""
+        limit = timeout if timeout is not None else (self.default_timeout or None)
+        return None if limit is None else asyncio.get_running_loop().time() + limit
+
+    def run(
+        self,
+        context: CodeContext,
+        code: str,
+        deadline: float | None,
+        abandoned: asyncio.Event | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield events for one run of `code`; runs on one context never interleave, and each
+        ends in exactly one terminal event, whatever goes wrong inside.
+
+        Setting `abandoned` (the client left) stops the run like the deadline does.
+        """
+        return self._guarded(self._run(context, code, deadline, abandoned), context)
+
+    async def _run(
+        self,
+        context: CodeContext,
+        code: str,
+        deadline: float | None,
+        abandoned: asyncio.Event | None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        abandoned = abandoned or asyncio.Event()
+        started = time.monotonic()
+        begun = asyncio.get_running_loop().time()
+        if not await _acquire(context.lock, deadline, abandoned):
+            why = "The client disconnected" if abandoned.is_set() else "Execution timed out"
+            self._account(context, "disconnected" if abandoned.is_set() else "timeout", 0, 0)
+            yield error_event(
+                "ClientDisconnected" if abandoned.is_set() else "TimeoutError",
+                f"{why} while waiting for the context's previous run to end",
+                [],
+            )
+            return
+        try:
+            if context.needs_prelude or self.contexts.replaced(context):
+                await self.contexts.run_prelude(context)
+            notebooks = self.contexts.notebooks
+            record = notebooks.record_run(context.id, code) if notebooks is not None else None
+            run = _Run(self, context, deadline, abandoned, begun, record)
+            outcome = "incomplete"
+            try:
+                async for event in run.events(code):
+                    if ends_run(event):
+                        outcome = _outcome(event)
+                        if record is not None:
+                            record.end(event)
+                    yield event
+            finally:
+                if record is not None:
+                    record.end(None)
+                self._account(context, outcome, time.monotonic() - started, run.bytes_sent)
+        finally:
+            context.lock.release()
+
+    async def _guarded(
+        self, events: AsyncIterator[dict[str, Any]], context: CodeContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`events`, ended by an `error` event if they fail before their terminal one."""
+        ended = False
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    ended = ends_run(event)
+                    yield event
+        except Exception as exc:
+            self.log.exception("Run on context %s failed", context.id)
+            if not ended:
+                yield error_event("InternalError", str(exc), [])
+
+    def _account(self, context: CodeContext, outcome: str, seconds: float, sent: int) -> None:
+        """One metrics update and one structured log line per run."""
+        metrics.EXECUTIONS.labels(context.language, outcome).inc()
+        metrics.EXECUTION_SECONDS.labels(context.language).observe(seconds)
+        metrics.OUTPUT_BYTES.labels("code").inc(sent)
+        if outcome == "timeout":
+            metrics.TIMEOUTS.labels("code").inc()
+        elif outcome == "kernel_lost":
+            metrics.KERNEL_DEATHS.inc()
+        self.log.info(
+            "execution context=%s language=%s outcome=%s duration_ms=%.1f bytes_out=%d",
+            context.id,
+            context.language,
+            outcome,
+            seconds * 1000,
+            sent,
+        )
+
+
+class _Run:
+    """The state of one execution: output accounting, the deadline, the terminal event."""
+
+    def __init__(
+        self,
+        manager: ExecutionManager,
+        context: CodeContext,
+        deadline: float | None,
+        abandoned: asyncio.Event,
+        begun: float,
+        record: RunRecord | None = None,
+    ):
+        self.manager = manager
+        self.record = record  # the run's cell in the context's notebook
+        self.abandoned = abandoned
+        self.context = context
+        self.deadline = deadline
+        self.loop = asyncio.get_running_loop()
+        self.begun = begun
+        self.bytes_sent = 0
+        self.bytes_dropped = 0
+        self.error: dict[str, Any] | None = None
+        self.restarts_at_start = context.restarts
+
+    async def events(self, code: str) -> AsyncIterator[dict[str, Any]]:
+        client = self.context.client
+        msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        reply = asyncio.ensure_future(reply_to(client, msg_id))
+        deadline = self.deadline
+        try:
+            idle = False
+            while not (idle and reply.done()):
+                msg = await self._next_message(deadline, idle, reply)
+                if self.abandoned.is_set():
+                    yield await self._stop(
+                        msg_id, reply, idle, "ClientDisconnected", "The client disconnected"
+                    )
+                    return
+                if msg is None:
+                    if idle and reply.done():
+                        break
+                    if deadline is not None and self.loop.time() >= deadline:
+                        limit_ms = round((deadline - self.begun) * 1000)
+                        yield await self._stop(
+                            msg_id,
+                            reply,
+                            idle,
+                            "TimeoutError",
+                            f"Execution timed out after {limit_ms} ms",
+                        )
+                        return
+                    if not await self._kernel_intact():
+                        yield self._kernel_died()
+                        return
+                    continue
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "status":
+                    idle = idle or msg["content"].get("execution_state") == "idle"
+                    continue
+                for event in self._translate(msg):
+                    yield event
+            async for event in self._drain(msg_id):
+                yield event
+            if reply.cancelled():  # the shell channel was closed under us
+                yield self._kernel_died()
+                return
+            for event in self._finish(reply.result()["content"]):
+                yield event
+        finally:
+            reply.cancel()
+
+    async def _next_message(
+        self, deadline: float | None, idle: bool, reply: asyncio.Future
+    ) -> dict[str, Any] | None:
+        """The next iopub message, or None when it is time to check the deadline or the kernel.
+
+        Once the kernel is idle only the shell reply is missing: wait for that instead of iopub
+        (late output, which Deno sends, is read by the drain that follows).
+        """
+        wait = LIVENESS_INTERVAL
+        if deadline is not None:
+            wait = max(0.0, min(wait, deadline - self.loop.time()))
+        if idle:
+            await asyncio.wait({reply}, timeout=wait)
+            return None
+        if self.context.closed:  # its channels are stopped: the liveness check says why
+            return None
+        try:
+            return await self.context.client.get_iopub_msg(timeout=wait)
+        except queue.Empty:
+            return None
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise
+            return None  # the channel was closed under us: the liveness check says why
+
+    def _translate(self, msg: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """The events one iopub message becomes, within the run's output budget."""
+        if self.record is not None:
+            self.record.add(msg)
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            return self._capped_text(stream_event(msg))
+        event: dict[str, Any] | None = None
+        if kind in ("execute_result", "display_data"):
+            event = result_event(content, is_main=kind == "execute_result")
+        elif kind == "update_display_data":
+            event = display_update_event(content)
+        elif kind == "clear_output":
+            return [{"type": "clear_output", "wait": bool(content.get("wait"))}]
+        elif kind == "error":
+            self.error = error_from(content)
+        if event is None:
+            return []
+        size = event_size(event)
+        if self.bytes_sent + size > self.manager.max_output_bytes:
+            self.bytes_dropped += size  # a rich result is delivered whole or not at all
+            return []
+        self.bytes_sent += size
+        return [event]
+
+    def _capped_text(self, event: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """Output text: the part that fits the budget, in events of at most `EVENT_CHARS`
+        characters (no single huge event to encode), each cut only when it is sent, so a huge
+        output is never held twice; the rest is counted for the notice."""
+        text = event["text"]
+        room = max(0, self.manager.max_output_bytes - self.bytes_sent)
+        size = utf8_size(text)
+        if size > room:
+            text = utf8_prefix(text, room)
+            kept = utf8_size(text)
+            self.bytes_dropped += size - kept
+            size = kept
+        self.bytes_sent += size
+        if len(text) <= EVENT_CHARS:
+            return [event if text is event["text"] else {**event, "text": text}] if text else []
+        return (
+            {**event, "text": text[start : start + EVENT_CHARS]}
+            for start in range(0, len(text), EVENT_CHARS)
+        )
+
+    async def _drain(self, msg_id: str) -> AsyncIterator[dict[str, Any]]:
+        """Output a kernel publishes just after `idle` (Deno does) still belongs to the run."""
+        grace = self.manager.drain_seconds.get(self.context.language, 0)
+        if not grace:
+            return
+        end = self.loop.time() + grace
+        while (remaining := end - self.loop.time()) > 0:
+            try:
+                msg = await self.context.client.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                return
+            if msg["parent_header"].get("msg_id") == msg_id:
+                for event in self._translate(msg):
+                    yield event
+
+    def _finish(self, reply: dict[str, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self.bytes_dropped:
+            events.append(self._truncation_notice())
+        if reply.get("status") == "ok" and self.error is None:
+            events.append({"type": RUN_COMPLETE, "execution_count": reply.get("execution_count")})
+        elif self.error is not None:
+            events.append(self.error)
+        elif reply.get("status") == "error":
+            events.append(error_from(reply))
+        else:
+            events.append(error_event("ExecutionAborted", "The kernel aborted this run", []))
+        return events
+
+    def _truncation_notice(self) -> dict[str, Any]:
+        return {
+            "type": "stderr",
+            "text": f"\n{truncation_notice(self.bytes_dropped, self.manager.max_output_bytes)}\n",
+            "timestamp": round(time.time() * 1000, 3),
+        }
+
+    async def _stop(
+        self, msg_id: str, reply: asyncio.Future, idle: bool, ename: str, why: str
+    ) -> dict[str, Any]:
+        """Interrupt; if the kernel does not come back, restart it. The context stays usable."""
+        self.manager.log.warning("Stopping a run on context %s: %s", self.context.id, why)
+        try:
+            await self.manager.contexts.interrupt(self.context)
+        except Exception:
+            # jupyter_client refuses to interrupt a kernel being restarted or shut down.
+            if not await self._kernel_intact():
+                return self._kernel_died()
+            raise
+        try:
+            await asyncio.wait_for(asyncio.shield(reply), self.manager.interrupt_grace)
+            if not idle:
+                await self._settle(msg_id)
+            how = "the kernel was interrupted; its state is kept"
+        except asyncio.TimeoutError:
+            await self.manager.contexts.restart(self.context)
+            how = "the kernel did not stop when interrupted and was restarted; its state was lost"
+        return error_event(ename, f"{why}: {how}", [])
+
+    async def _settle(self, msg_id: str) -> None:
+        """Consume the interrupted run's remaining messages so the next run starts clean."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                msg = await asyncio.wait_for(
+                    wait_for_message(self.context.client.get_iopub_msg), 1.0
+                )
+                if (
+                    msg["parent_header"].get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"].get("execution_state") == "idle"
+                ):
+                    return
+
+    async def _kernel_intact(self) -> bool:
+        """False once the kernel died, was restarted (here or elsewhere) or was shut down."""
+        contexts = self.manager.contexts
+        if self.context.closed:
+            return False
+        if self.context.restarts != self.restarts_at_start or contexts.replaced(self.context):
+            return False
+        return await contexts.is_alive(self.context)
+
+    def _kernel_died(self) -> dict[str, Any]:
+        """The terminal event for a run whose kernel went away under it."""
+        contexts = self.manager.contexts
+        if self.context.closed or self.context.id not in contexts.kernel_manager:
+            ename, why = "KernelShutDown", "the context's kernel was shut down"
+        elif self.context.restarts != self.restarts_at_start:
+            ename, why = "KernelDied", "the context's kernel died and was restarted"
+        elif contexts.replaced(self.context):
+            ename, why = "KernelRestarted", "the context's kernel was restarted"
+        else:
+            ename, why = "KernelDied", "the context's kernel died"
+        self.manager.log.warning("Run on context %s ended: %s", self.context.id, why)
+        return error_event(ename, f"{why} while running this code; its variables are lost", [])
+
+
+async def _acquire(lock: asyncio.Lock, deadline: float | None, abandoned: asyncio.Event) -> bool:
+    """Take the context's lock unless the deadline passes or the client leaves first."""
+    loop = asyncio.get_running_loop()
+    taking = asyncio.ensure_future(lock.acquire())
+    leaving = asyncio.ensure_future(abandoned.wait())
+    timeout = None if deadline is None else max(0.0, deadline - loop.time())
+    try:
+        await asyncio.wait({taking, leaving}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+    if taking.done() and not taking.cancelled():
+        return True
+    taking.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await taking
+    if taking.done() and not taking.cancelled():  # it was granted while being cancelled
+        lock.release()
+    return False
+
+
+def _being_cancelled() -> bool:
+    """Whether the current task itself is being cancelled (not just something it awaited)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return task is not None and (cancelling is None or cancelling() > 0)
+
+
+def _outcome(terminal: dict[str, Any]) -> str:
+    """A run's outcome, for metrics and logs, from its terminal event."""
+    if terminal["type"] == RUN_COMPLETE:
+        return "ok"
+    ename = terminal.get("ename", "")
+    if ename == "TimeoutError":
+        return "timeout"
+    if ename == "ClientDisconnected":
+        return "disconnected"
+    if ename in ("KernelDied", "KernelRestarted", "KernelShutDown"):
+        return "kernel_lost"
+    return "error"

@@ -1,0 +1,2 @@
+"""Persistent shells (sessions), commands, background processes, the process trees they start
+and the ports those processes listen on."""

@@ -1,0 +1,141 @@
+"""What the Python client sends and how it reads answers, against `httpx.MockTransport`
+(no server): routes, bodies, the token, error classes, streams and retries."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from jupyter_interp_ext.client import AsyncSandbox, Sandbox
+from jupyter_interp_ext.client.errors import (
+    NotFoundError,
+    SandboxTimeoutError,
+    TransportError,
+    ValidationError,
+)
+
+
+class Server:
+    """Answers requests from a table of (method, path) → handler, and records them."""
+
+    def __init__(self, routes: dict[tuple[str, str], object]) -> None:
+        self.routes = routes
+        self.seen: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        answer = self.routes[(request.method, request.url.path)]
+        return answer(request) if callable(answer) else answer
+
+
+def ok(**body) -> httpx.Response:
+    return httpx.Response(200, json={"success": True, **body, "timestamp": "t"})
+
+
+def events(*items: dict) -> httpx.Response:
+    text = "".join(f"data: {json.dumps(item)}\n\n" for item in items)
+    return httpx.Response(200, text=text, headers={"Content-Type": "text/event-stream"})
+
+
+def sandbox(server: Server) -> Sandbox:
+    return Sandbox("http://host:8888/base/", token="tok", transport=httpx.MockTransport(server))
+
+
+def test_calls_go_to_the_prefix_with_the_token_and_their_body():
+    server = Server(
+        {
+            ("POST", "/base/sandbox/api/contexts"): ok(contextId="k1", language="python", cwd="/r"),
+            ("POST", "/base/sandbox/api/write"): ok(path="a.txt"),
+        }
+    )
+    with sandbox(server) as box:
+        context = box.create_code_context("python", cwd="/r", envs={"A": "1"})
+        box.files.write("a.txt", "héllo")
+    assert context.id == "k1"
+    create, write = server.seen
+    assert create.headers["Authorization"] == "token tok"
+    assert json.loads(create.content) == {"language": "python", "cwd": "/r", "env_vars": {"A": "1"}}
+    assert json.loads(write.content)["content"] == "héllo"
+
+
+def test_a_run_streams_into_an_execution_with_callbacks():
+    server = Server(
+        {
+            ("POST", "/base/sandbox/api/contexts"): ok(contextId="k1", language="python", cwd="/"),
+            ("POST", "/base/sandbox/api/execute/code"): events(
+                {"type": "stdout", "text": "hi\n", "timestamp": 1.0},
+                {"type": "result", "text": "2", "json": 2, "isMainResult": True},
+                {"type": "execution_complete", "execution_count": 1},
+            ),
+        }
+    )
+    seen = []
+    with sandbox(server) as box:
+        execution = box.run_code("print('hi'); 2", on_stdout=seen.append, timeout=1.5)
+        box.run_code("3")  # the same default context: created once
+    assert [m.text for m in seen] == ["hi\n"]
+    assert execution.text == "2" and execution.error is None
+    runs = [r for r in server.seen if r.url.path.endswith("/execute/code")]
+    assert json.loads(runs[0].content) == {
+        "context_id": "k1",
+        "code": "print('hi'); 2",
+        "timeout_ms": 1500.0,
+    }
+    assert len([r for r in server.seen if r.url.path.endswith("/contexts")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (400, {"code": "VALIDATION_FAILED", "message": "bad"}, ValidationError),
+        (404, {"code": "FILE_NOT_FOUND", "message": "gone"}, NotFoundError),
+        (
+            500,
+            {"code": "COMMAND_EXECUTION_ERROR", "context": {"timedOut": True}},
+            SandboxTimeoutError,
+        ),
+    ],
+)
+def test_error_bodies_become_typed_errors(status, body, kind):
+    server = Server({("POST", "/base/sandbox/api/read"): httpx.Response(status, json=body)})
+    with sandbox(server) as box, pytest.raises(kind) as raised:
+        box.files.read("x")
+    assert (raised.value.status, raised.value.code) == (status, body["code"])
+
+
+def test_only_requests_that_change_nothing_are_sent_again():
+    attempts = {"ping": 0, "write": 0}
+
+    def refuse(name: str):
+        def answer(request: httpx.Request) -> httpx.Response:
+            attempts[name] += 1
+            if attempts[name] < 2:
+                raise httpx.ConnectError("refused", request=request)
+            return ok(message="pong", path="p")
+
+        return answer
+
+    server = Server(
+        {
+            ("GET", "/base/sandbox/api/ping"): refuse("ping"),
+            ("POST", "/base/sandbox/api/write"): refuse("write"),
+        }
+    )
+    with sandbox(server) as box:
+        assert box.ping() == "pong"
+        with pytest.raises(TransportError):
+            box.files.write("p", "x")
+    assert attempts == {"ping": 2, "write": 1}
+
+
+async def test_the_async_client_sends_the_same_requests():
+    server = Server({("GET", "/base/sandbox/api/ping"): ok(message="pong")})
+    async with AsyncSandbox(
+        "http://host:8888/base", token="tok", transport=httpx.MockTransport(server)
+    ) as box:
+        assert await box.ping() == "pong"
+    assert [(r.method, str(r.url)) for r in server.seen] == [
+        ("GET", "http://host:8888/base/sandbox/api/ping")
+    ]
