@@ -51,7 +51,7 @@ class PortWatchHandler(ProcessesHandler):
             await self.stream_events(watch_port(check, process, self.proxied))
 
     def proxied(self, port: int) -> str | None:
-        """The port's preview URL (see handlers/previews.py), when jupyter-server-proxy is installed."""
+        """The port's preview URL (handlers/previews.py), with jupyter-server-proxy installed."""
         prefix = self.settings["interp_proxy_prefix"]
         return None if prefix is None else f"{prefix}{port}/"
 
