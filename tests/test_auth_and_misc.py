@@ -19,6 +19,8 @@ ROUTES = [
     ("GET", "api/contexts", ("read", "kernels")),
     ("POST", "api/contexts", ("write", "kernels")),
     ("DELETE", "api/contexts/some-id", ("write", "kernels")),
+    ("POST", "api/contexts/some-id/restart", ("execute", "kernels")),
+    ("POST", "api/contexts/some-id/interrupt", ("execute", "kernels")),
     ("POST", "api/execute/code", ("execute", "kernels")),
     ("POST", "api/execute", ("execute", "terminals")),
     ("POST", "api/execute/stream", ("execute", "terminals")),

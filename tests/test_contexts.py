@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from jupyter_interp_ext.pytest_plugin import outputs, results, wait_until
+from jupyter_interp_ext.pytest_plugin import outputs, results, start_endless_run, wait_until
 
 
 @pytest.mark.slow
@@ -192,3 +192,25 @@ async def test_culled_context_answers_404(api, jp_serverapp):
         "POST", "api/execute/code", {"context_id": context_id, "code": "1"}
     )
     assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
+
+
+@pytest.mark.slow
+async def test_a_context_is_interrupted_and_restarted_on_request(api, tmp_path):
+    context_id = (await api.create("python", cwd=".", env_vars={"KEPT": "yes"}))["contextId"]
+    await api.run(context_id, "state = 'before'")
+    running = await start_endless_run(api, context_id, tmp_path)
+    status, answer = await api.call("POST", f"api/contexts/{context_id}/interrupt")
+    assert (status, answer["contextId"]) == (200, context_id)
+    assert (await running)[-1]["ename"] == "KeyboardInterrupt"
+    assert results(await api.run(context_id, "state"))[0]["text"] == "'before'"  # kept
+
+    running = await start_endless_run(api, context_id, tmp_path)
+    status, answer = await api.call("POST", f"api/contexts/{context_id}/restart")
+    assert status == 200
+    assert (await running)[-1]["ename"] == "KernelRestarted"
+    assert (await api.run(context_id, "state"))[-1]["ename"] == "NameError"  # gone
+    probe = await api.run(context_id, "import os; os.environ['KEPT']")
+    assert results(probe)[0]["text"] == "'yes'"  # the environment stays
+    for action in ("restart", "interrupt"):
+        status, answer = await api.call("POST", f"api/contexts/nope/{action}")
+        assert (status, answer["code"]) == (404, "CONTEXT_NOT_FOUND")

@@ -23,7 +23,14 @@ from .files import (
     WatchHandler,
     WriteHandler,
 )
-from .interpreter import ContextHandler, ContextsHandler, ExecuteCodeHandler, HealthHandler
+from .interpreter import (
+    ContextHandler,
+    ContextInterruptHandler,
+    ContextRestartHandler,
+    ContextsHandler,
+    ExecuteCodeHandler,
+    HealthHandler,
+)
 from .processes import (
     PortWatchHandler,
     ProcessHandler,
@@ -40,6 +47,8 @@ _ROUTES = [
     ("api/interpreter/health", HealthHandler),
     ("api/contexts", ContextsHandler),
     ("api/contexts/(?P<context_id>[^/]+)", ContextHandler),
+    ("api/contexts/(?P<context_id>[^/]+)/restart", ContextRestartHandler),
+    ("api/contexts/(?P<context_id>[^/]+)/interrupt", ContextInterruptHandler),
     ("api/execute/code", ExecuteCodeHandler),
     ("api/execute", ExecuteHandler),
     ("api/execute/stream", ExecuteStreamHandler),

@@ -86,6 +86,29 @@ class ContextHandler(InterpreterHandler):
         self.write_json({"contextId": context_id})
 
 
+class ContextRestartHandler(InterpreterHandler):
+    """`POST /api/contexts/{id}/restart`: a fresh kernel state in the same directory and
+    environment (beyond the upstream API: E2B's `restart_code_context`)."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def post(self, context_id: str) -> None:
+        await self.contexts.restart_on_request(self.contexts.get(context_id))
+        self.write_json({"contextId": context_id})
+
+
+class ContextInterruptHandler(InterpreterHandler):
+    """`POST /api/contexts/{id}/interrupt`: stop what runs, keeping the kernel's state."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def post(self, context_id: str) -> None:
+        context = self.contexts.get(context_id)
+        await self.contexts.ensure_running(context)
+        await self.contexts.interrupt(context)
+        self.write_json({"contextId": context_id})
+
+
 class ExecuteCodeHandler(InterpreterHandler):
     """Streams a run's events as the kernel produces them."""
 

@@ -260,6 +260,22 @@ def _interpreter() -> dict[str, Any]:
                 parameters=[path_param("context_id")],
             )
         },
+        "/api/contexts/{context_id}/restart": {
+            "post": o(
+                "Restart a context's kernel: fresh state, same directory and environment",
+                "interpreter",
+                success(contextId=STRING),
+                parameters=[path_param("context_id")],
+            )
+        },
+        "/api/contexts/{context_id}/interrupt": {
+            "post": o(
+                "Interrupt what a context runs, keeping its state",
+                "interpreter",
+                success(contextId=STRING),
+                parameters=[path_param("context_id")],
+            )
+        },
         "/api/execute/code": {
             "post": o(
                 "Run code in a context",

@@ -469,7 +469,15 @@ class CodeContextRegistry(LoggingConfigurable):
         context.kernel_ready = kernel.ready
 
     async def interrupt(self, context: CodeContext) -> None:
+        """Interrupt what the kernel runs (a run in flight ends with its KeyboardInterrupt)."""
         await self.kernel_manager.interrupt_kernel(context.id)
+
+    async def restart_on_request(self, context: CodeContext) -> None:
+        """Restart the kernel as Jupyter's own restart route does: its variables go, its
+        directory and environment stay, a run in flight ends with `KernelRestarted`, and the
+        next run reconnects and runs the prelude again."""
+        await self.ensure_running(context)
+        await self.kernel_manager.restart_kernel(context.id)
 
     async def delete(self, context_id: str, why: str = DELETED) -> None:
         """Shut the context's kernel down, drop its session row and close its notebook."""
