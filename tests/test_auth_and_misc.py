@@ -112,15 +112,19 @@ async def test_a_denied_permission_is_403_and_does_nothing(
 
 @pytest.mark.parametrize(("method", "path", "permission"), ROUTES)
 async def test_no_route_answers_without_a_token(api, method, path, permission):
-    response = await AsyncHTTPClient().fetch(
-        f"{api.url}/{path}",
-        method=method,
-        body="{}" if method == "POST" else None,
-        raise_error=False,
-        allow_nonstandard_methods=True,
-    )
-    body = json.loads(response.body)
-    assert (response.code, body["code"]) == (403, "PERMISSION_DENIED")
+    for headers in ({}, {"Authorization": "token wrong"}):
+        response = await AsyncHTTPClient().fetch(
+            f"{api.url}/{path}",
+            method=method,
+            headers=headers,
+            body="{}" if method == "POST" else None,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        body = json.loads(response.body)
+        assert (response.code, body["code"]) == (403, "PERMISSION_DENIED")
+        # Every method hears what is missing: the token (not an XSRF field, for a POST).
+        assert body["message"].startswith("Forbidden: send the server's token"), body
 
 
 async def test_ping_version_and_health(api):

@@ -80,6 +80,15 @@ class SandboxHandler(APIHandler):
             return check_id(candidate, "sessionId")
         return None
 
+    def check_xsrf_cookie(self) -> None:
+        """A caller with no valid credentials at all hears what a GET would tell it (send the
+        token), not that an XSRF field is missing: the XSRF check protects browsers that are
+        logged in. Jupyter resolves the user before this check (its private attribute says
+        whether it has yet)."""
+        if getattr(self, "_jupyter_current_user", True) is None:
+            raise HTTPError(403)
+        super().check_xsrf_cookie()
+
     def may_run_commands(self) -> bool:
         """Whether the caller holds `execute` on `terminals`: such a caller could make any link
         or run git itself, so routes that would refuse those to others allow them."""
