@@ -296,6 +296,8 @@ async def test_the_sync_client_streams_commands_processes_and_files(server):
             followed = [(m.kind, m.text) for m in sandbox.processes.stream(process.id)]
             sandbox.files.write("s.bin", bytes(range(256)) * 1000)
             streamed = b"".join(sandbox.files.read_stream("s.bin"))
+            with pytest.raises(NotFoundError):  # reported inside the stream, typed as anywhere
+                b"".join(sandbox.files.read_stream("missing.bin"))
             async_created = sandbox.sessions.create("sync-session")
             return heard, result, followed, streamed, async_created
 

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
+from jupyter_interp_ext.protocol.errors import status_for
+
 from . import calls
 from .errors import SandboxError, TransportError, error_from_answer
 from .models import (
@@ -264,8 +266,11 @@ class _Reader:
 
 
 def _stream_error(event: dict[str, Any]) -> SandboxError:
-    """The error a stream reported in its last event, after its answer had begun."""
-    return SandboxError(event.get("code", ""), event.get("error", "the stream failed"), 500, {})
+    """The error a stream reported in its last event, after its answer had begun: typed by
+    the status its code has everywhere else (a missing file is a `NotFoundError`)."""
+    code = str(event.get("code", ""))
+    message = str(event.get("error", "the stream failed"))
+    return error_from_answer(status_for(code), {"code": code, "message": message}, message)
 
 
 class _Common:
