@@ -4,18 +4,25 @@
     with Sandbox("http://127.0.0.1:8888/", token="...") as sandbox:
         print(sandbox.run_code("1 + 1").text)
 
-Depends on httpx and httpx-sse only: it imports nothing of the server.
+Depends on httpx and httpx-sse, and of this package only on `protocol/` (the wire format): it
+imports nothing of the server. Its exceptions carry E2B's names (`SandboxException`,
+`TimeoutException`, `NotFoundException`, `InvalidArgumentException`, `AuthenticationException`).
 """
 
 from .errors import (
+    AuthenticationException,
     ClientError,
     ConflictError,
+    InvalidArgumentException,
     LimitError,
     NotFoundError,
+    NotFoundException,
     PermissionDeniedError,
     SandboxError,
+    SandboxException,
     SandboxTimeoutError,
     TerminatedError,
+    TimeoutException,
     TransportError,
     ValidationError,
 )
@@ -36,6 +43,7 @@ from .sandbox import AsyncSandbox, Sandbox
 
 __all__ = [
     "AsyncSandbox",
+    "AuthenticationException",
     "ClientError",
     "CodeContext",
     "CommandResult",
@@ -44,18 +52,22 @@ __all__ = [
     "EntryInfo",
     "Execution",
     "ExecutionError",
+    "InvalidArgumentException",
     "LimitError",
     "Logs",
     "NotFoundError",
+    "NotFoundException",
     "OutputMessage",
     "PermissionDeniedError",
     "ProcessInfo",
     "Result",
     "Sandbox",
     "SandboxError",
+    "SandboxException",
     "SandboxTimeoutError",
     "SessionInfo",
     "TerminatedError",
+    "TimeoutException",
     "TransportError",
     "ValidationError",
 ]

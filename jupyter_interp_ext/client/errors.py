@@ -1,20 +1,43 @@
-"""The client's errors: what the server answered (`SandboxError` and its families), told apart
-from a failure to reach it (`TransportError`)."""
+"""The client's errors, under E2B's names as the classes to catch: `SandboxException` is the
+base of everything the client raises; what the server answered is a `SandboxError` (with the
+protocol's code, message, status and context) of a family that is also E2B's class for it
+(`ValidationError` is an `InvalidArgumentException`, `NotFoundError` a `NotFoundException`,
+`PermissionDeniedError` an `AuthenticationException`, `SandboxTimeoutError` a
+`TimeoutException`); a failure to reach the server is a `TransportError`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class ClientError(Exception):
-    """Anything the client raises."""
+class SandboxException(Exception):
+    """Anything the client raises (E2B's base class)."""
 
 
-class TransportError(ClientError):
+ClientError = SandboxException  # this client's earlier name for the base class
+
+
+class TimeoutException(SandboxException):
+    """A run or a command went past its timeout, or a request past its own (E2B's name)."""
+
+
+class InvalidArgumentException(SandboxException):
+    """The call's arguments cannot be sent as they are (E2B's name)."""
+
+
+class NotFoundException(SandboxException):
+    """What the call names does not exist (E2B's name)."""
+
+
+class AuthenticationException(SandboxException):
+    """The server refused the credentials, or the caller's rights (E2B's name)."""
+
+
+class TransportError(SandboxException):
     """The server could not be reached or the connection broke (the cause is attached)."""
 
 
-class SandboxError(ClientError):
+class SandboxError(SandboxException):
     """An error the server answered, with the protocol's `code`, `message`, HTTP `status` and
     `context` (what the request named: a path, a context id, a setting)."""
 
@@ -26,15 +49,15 @@ class SandboxError(ClientError):
         self.context = context
 
 
-class ValidationError(SandboxError):
+class ValidationError(SandboxError, InvalidArgumentException):
     """400: the request was malformed or names something of the wrong kind."""
 
 
-class PermissionDeniedError(SandboxError):
+class PermissionDeniedError(SandboxError, AuthenticationException):
     """401/403: bad or missing credentials, or a path outside the allowed roots."""
 
 
-class NotFoundError(SandboxError):
+class NotFoundError(SandboxError, NotFoundException):
     """404: no such context, session, process, file or route."""
 
 
@@ -50,7 +73,7 @@ class LimitError(SandboxError):
     """413/429: a size limit or a cap on contexts, sessions or processes was reached."""
 
 
-class SandboxTimeoutError(SandboxError):
+class SandboxTimeoutError(SandboxError, TimeoutException):
     """A command ran past its timeout and was killed."""
 
 

@@ -9,9 +9,15 @@ import httpx
 import pytest
 
 from jupyter_interp_ext.client import AsyncSandbox, Sandbox
+from jupyter_interp_ext.client.errors import AuthenticationException as Authentication
+from jupyter_interp_ext.client.errors import InvalidArgumentException as InvalidArgument
 from jupyter_interp_ext.client.errors import (
     NotFoundError,
+    NotFoundException,
+    PermissionDeniedError,
+    SandboxException,
     SandboxTimeoutError,
+    TimeoutException,
     TransportError,
     ValidationError,
 )
@@ -87,21 +93,24 @@ def test_a_run_streams_into_an_execution_with_callbacks():
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "kind"),
+    ("status", "body", "kind", "e2b_kind"),
     [
-        (400, {"code": "VALIDATION_FAILED", "message": "bad"}, ValidationError),
-        (404, {"code": "FILE_NOT_FOUND", "message": "gone"}, NotFoundError),
+        (400, {"code": "VALIDATION_FAILED", "message": "bad"}, ValidationError, InvalidArgument),
+        (403, {"code": "PERMISSION_DENIED"}, PermissionDeniedError, Authentication),
+        (404, {"code": "FILE_NOT_FOUND", "message": "gone"}, NotFoundError, NotFoundException),
         (
             500,
             {"code": "COMMAND_EXECUTION_ERROR", "context": {"timedOut": True}},
             SandboxTimeoutError,
+            TimeoutException,
         ),
     ],
 )
-def test_error_bodies_become_typed_errors(status, body, kind):
+def test_error_bodies_become_typed_errors_under_e2bs_names_too(status, body, kind, e2b_kind):
     server = Server({("POST", "/base/sandbox/api/read"): httpx.Response(status, json=body)})
     with sandbox(server) as box, pytest.raises(kind) as raised:
         box.files.read("x")
+    assert isinstance(raised.value, e2b_kind) and isinstance(raised.value, SandboxException)
     assert (raised.value.status, raised.value.code) == (status, body["code"])
 
 
@@ -125,8 +134,9 @@ def test_only_requests_that_change_nothing_are_sent_again():
     )
     with sandbox(server) as box:
         assert box.ping() == "pong"
-        with pytest.raises(TransportError):
+        with pytest.raises(TransportError) as failed:
             box.files.write("p", "x")
+        assert isinstance(failed.value, SandboxException)
     assert attempts == {"ping": 2, "write": 1}
 
 
