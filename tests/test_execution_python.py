@@ -126,7 +126,10 @@ async def test_timeout_interrupts_and_keeps_state(api, python_context):
     )
     assert events[-1]["type"] == "error" and events[-1]["ename"] == "TimeoutError"
     assert "500 ms" in events[-1]["evalue"] and "state is kept" in events[-1]["evalue"]
+    assert events[-1]["reason"] == "timeout"  # the server ended it, not the code
     assert results(await api.run(python_context, "kept"))[0]["text"] == "'still here'"
+    raised = await api.run(python_context, "raise TimeoutError('mine')")
+    assert raised[-1]["ename"] == "TimeoutError" and "reason" not in raised[-1]
 
 
 @pytest.mark.slow

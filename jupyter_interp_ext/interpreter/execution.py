@@ -22,10 +22,10 @@ from .kernel_client import reply_to, wait_for_message
 from .languages import default_drain_seconds
 from .outputs import (
     display_update_event,
-    error_event,
     error_from,
     event_size,
     result_event,
+    server_error_event,
     stream_event,
 )
 
@@ -96,10 +96,9 @@ class ExecutionManager(LoggingConfigurable):
         if not await _acquire(context.lock, deadline, abandoned):
             why = "The client disconnected" if abandoned.is_set() else "Execution timed out"
             self._account(context, "disconnected" if abandoned.is_set() else "timeout", 0, 0)
-            yield error_event(
+            yield server_error_event(
                 "ClientDisconnected" if abandoned.is_set() else "TimeoutError",
                 f"{why} while waiting for the context's previous run to end",
-                [],
             )
             return
         try:
@@ -136,7 +135,7 @@ class ExecutionManager(LoggingConfigurable):
         except Exception as exc:
             self.log.exception("Run on context %s failed", context.id)
             if not ended:
-                yield error_event("InternalError", str(exc), [])
+                yield server_error_event("InternalError", str(exc))
 
     def _account(self, context: CodeContext, outcome: str, seconds: float, sent: int) -> None:
         """One metrics update and one structured log line per run."""
@@ -326,7 +325,7 @@ class _Run:
         elif reply.get("status") == "error":
             events.append(error_from(reply))
         else:
-            events.append(error_event("ExecutionAborted", "The kernel aborted this run", []))
+            events.append(server_error_event("ExecutionAborted", "The kernel aborted this run"))
         return events
 
     def _truncation_notice(self) -> dict[str, Any]:
@@ -356,7 +355,7 @@ class _Run:
         except asyncio.TimeoutError:
             await self.manager.contexts.restart(self.context)
             how = "the kernel did not stop when interrupted and was restarted; its state was lost"
-        return error_event(ename, f"{why}: {how}", [])
+        return server_error_event(ename, f"{why}: {how}")
 
     async def _settle(self, msg_id: str) -> None:
         """Consume the interrupted run's remaining messages so the next run starts clean."""
@@ -393,7 +392,7 @@ class _Run:
         else:
             ename, why = "KernelDied", "the context's kernel died"
         self.manager.log.warning("Run on context %s ended: %s", self.context.id, why)
-        return error_event(ename, f"{why} while running this code; its variables are lost", [])
+        return server_error_event(ename, f"{why} while running this code; its variables are lost")
 
 
 async def _acquire(lock: asyncio.Lock, deadline: float | None, abandoned: asyncio.Event) -> bool:
@@ -427,11 +426,5 @@ def _outcome(terminal: dict[str, Any]) -> str:
     """A run's outcome, for metrics and logs, from its terminal event."""
     if terminal["type"] == RUN_COMPLETE:
         return "ok"
-    ename = terminal.get("ename", "")
-    if ename == "TimeoutError":
-        return "timeout"
-    if ename == "ClientDisconnected":
-        return "disconnected"
-    if ename in ("KernelDied", "KernelRestarted", "KernelShutDown"):
-        return "kernel_lost"
-    return "error"
+    reason = terminal.get("reason")
+    return reason if reason in ("timeout", "disconnected", "kernel_lost") else "error"

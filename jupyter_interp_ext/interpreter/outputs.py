@@ -81,6 +81,24 @@ def error_event(ename: str, evalue: str, traceback: list[str]) -> dict[str, Any]
     }
 
 
+# The errors a run ends with when the server, not the run's code, ended it, and why: the
+# `reason` of their event, so that a client tells a timeout from code that raised TimeoutError.
+SERVER_ENDINGS: dict[str, str] = {
+    "TimeoutError": "timeout",
+    "ClientDisconnected": "disconnected",
+    "KernelDied": "kernel_lost",
+    "KernelRestarted": "kernel_lost",
+    "KernelShutDown": "kernel_lost",
+    "ExecutionAborted": "aborted",
+    "InternalError": "internal",
+}
+
+
+def server_error_event(ename: str, evalue: str) -> dict[str, Any]:
+    """The terminal `error` event of a run the server ended (`ename` from SERVER_ENDINGS)."""
+    return {**error_event(ename, evalue, []), "reason": SERVER_ENDINGS[ename]}
+
+
 def error_from(content: dict[str, Any]) -> dict[str, Any]:
     """The `error` event for an iopub `error` message or an error `execute_reply`."""
     return error_event(
