@@ -88,3 +88,12 @@ async def test_typescript(api, jp_root_dir):
     assert same_line["text"] == "6"
     [env] = results(await api.run(context, "Deno.env.get('TS_FLAG') + ' ' + Deno.cwd()"))
     assert f"on {jp_root_dir.resolve()}" in env["text"]
+
+
+@pytest.mark.slow
+async def test_a_run_s_own_variables_in_javascript(api):
+    context_id = (await api.create("javascript"))["contextId"]
+    probe = "[Deno.env.get('ONLY_NOW') ?? null]"
+    events = await api.run(context_id, probe, env_vars={"ONLY_NOW": "yes"})
+    assert results(events)[0]["json"] == ["yes"]
+    assert results(await api.run(context_id, probe))[0]["json"] == [None]

@@ -266,3 +266,20 @@ async def test_shutdown_elsewhere_ends_the_run(api, python_context, jp_fetch, tm
         "POST", "api/execute/code", {"context_id": python_context, "code": "1"}
     )
     assert (status, body["code"]) == (404, "CONTEXT_NOT_FOUND")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "jp_server_config", [server_config(ExecutionManager={"default_timeout": 0.5})]
+)
+async def test_a_run_s_own_variables_and_no_limit(api, python_context):
+    await api.run(python_context, "import os; os.environ['KEPT'] = 'before'")
+    probe = "import os; (os.environ.get('KEPT'), os.environ.get('ONLY_NOW'))"
+    events = await api.run(python_context, probe, env_vars={"KEPT": "now", "ONLY_NOW": "1"})
+    assert results(events)[0]["text"] == "('now', '1')"
+    assert results(await api.run(python_context, probe))[0]["text"] == "('before', None)"
+    # timeout_ms 0: no limit, where the server's default (0.5 s here) would stop the run.
+    slow = await api.run(python_context, "import time; time.sleep(1); 'done'", timeout_ms=0)
+    assert results(slow)[0]["text"] == "'done'"
+    cut = await api.run(python_context, "import time; time.sleep(1); 'done'")
+    assert cut[-1]["reason"] == "timeout"

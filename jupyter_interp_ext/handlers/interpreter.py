@@ -118,7 +118,10 @@ class ExecuteCodeHandler(InterpreterHandler):
         body = await self.json_body()
         context = self.contexts.get(required_str(body, "context_id", allow_empty=False))
         code = required_str(body, "code")
-        deadline = self.execution.deadline(optional_milliseconds(body, "timeout_ms"))
+        timeout = optional_milliseconds(body, "timeout_ms", zero_means_none=True)
+        env = optional_env(body, "env_vars")
+        self.execution.check_run_env(context, env)
+        deadline = self.execution.deadline(timeout)
         language = optional_str(body, "language")
         if language and (await self.contexts.resolve(language)).name != context.language:
             raise validation_error(
@@ -131,7 +134,7 @@ class ExecuteCodeHandler(InterpreterHandler):
         gone = self.event_stream().gone
         abandoned = gone if self.execution.interrupt_on_disconnect else asyncio.Event()
         await self.stream_events(
-            self.execution.run(context, code, deadline, abandoned),
+            self.execution.run(context, code, deadline, abandoned, env),
             headers_within=HEADERS_WITHIN,
             until=deadline,
             last=ends_run,

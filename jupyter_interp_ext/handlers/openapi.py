@@ -286,7 +286,8 @@ def _interpreter() -> dict[str, Any]:
                     context_id=NOT_BLANK,
                     code=TEXT,
                     language=TEXT,
-                    timeout_ms=MILLISECONDS,
+                    timeout_ms={"type": "number", "minimum": 0},  # 0: no limit
+                    env_vars=ENV_MAP,
                 ),
                 stream="stdout/stderr/result events, then execution_complete or error",
             )

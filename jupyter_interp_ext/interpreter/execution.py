@@ -14,11 +14,12 @@ from traitlets.config import LoggingConfigurable
 
 from jupyter_interp_ext import metrics
 from jupyter_interp_ext.notebooks.cells import RunRecord
+from jupyter_interp_ext.protocol.errors import validation_error
 from jupyter_interp_ext.protocol.events import RUN_COMPLETE, ends_run
 from jupyter_interp_ext.protocol.limits import truncation_notice, utf8_prefix, utf8_size
 
 from .contexts import CodeContext, CodeContextRegistry
-from .kernel_client import reply_to, wait_for_message
+from .kernel_client import reply_to, run_silently, wait_for_message
 from .languages import default_drain_seconds
 from .outputs import (
     display_update_event,
@@ -64,10 +65,11 @@ class ExecutionManager(LoggingConfigurable):
     contexts = Instance(CodeContextRegistry)
 
     def deadline(self, timeout: float | None) -> float | None:
-        """The loop time by which a run asked for now must end (None: no limit). It covers the
-        run's whole life: waiting for the context, the prelude and the code."""
-        limit = timeout if timeout is not None else (self.default_timeout or None)
-        return None if limit is None else asyncio.get_running_loop().time() + limit
+        """The loop time by which a run asked for now must end (None: no limit; a `timeout` of
+        0 asks for none). It covers the run's whole life: waiting for the context, the prelude
+        and the code."""
+        limit = timeout if timeout is not None else self.default_timeout
+        return asyncio.get_running_loop().time() + limit if limit else None
 
     def run(
         self,
@@ -75,13 +77,23 @@ class ExecutionManager(LoggingConfigurable):
         code: str,
         deadline: float | None,
         abandoned: asyncio.Event | None = None,
+        env: dict[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield events for one run of `code`; runs on one context never interleave, and each
         ends in exactly one terminal event, whatever goes wrong inside.
 
-        Setting `abandoned` (the client left) stops the run like the deadline does.
+        Setting `abandoned` (the client left) stops the run like the deadline does; `env` is
+        set in the kernel for this run only (what was there before is put back after it).
         """
-        return self._guarded(self._run(context, code, deadline, abandoned), context)
+        run = self._run(context, code, deadline, abandoned, env or {})
+        return self._guarded(run, context)
+
+    def check_run_env(self, context: CodeContext, env: dict[str, str]) -> None:
+        """400 if the context's language cannot take variables for one run."""
+        if env and context.runs.run_env is None:
+            raise validation_error(
+                "env_vars", f"{context.language} contexts cannot take variables for one run"
+            )
 
     async def _run(
         self,
@@ -89,6 +101,7 @@ class ExecutionManager(LoggingConfigurable):
         code: str,
         deadline: float | None,
         abandoned: asyncio.Event | None,
+        env: dict[str, str],
     ) -> AsyncIterator[dict[str, Any]]:
         abandoned = abandoned or asyncio.Event()
         started = time.monotonic()
@@ -101,9 +114,13 @@ class ExecutionManager(LoggingConfigurable):
                 f"{why} while waiting for the context's previous run to end",
             )
             return
+        restore = ""
         try:
             if context.needs_prelude or self.contexts.replaced(context):
                 await self.contexts.run_prelude(context)
+            if env and context.runs.run_env is not None:
+                apply, restore = context.runs.run_env(env)
+                await run_silently(context.client, apply, self.contexts.ready_timeout)
             notebooks = self.contexts.notebooks
             record = notebooks.record_run(context.id, code) if notebooks is not None else None
             run = _Run(self, context, deadline, abandoned, begun, record)
@@ -120,7 +137,17 @@ class ExecutionManager(LoggingConfigurable):
                     record.end(None)
                 self._account(context, outcome, time.monotonic() - started, run.bytes_sent)
         finally:
+            if restore and not context.closed and not self.contexts.replaced(context):
+                await self._put_back(context, restore)
             context.lock.release()
+
+    async def _put_back(self, context: CodeContext, restore: str) -> None:
+        """Restore the variables a run was given (a kernel restarted meanwhile has its own
+        environment again, so failing here loses nothing)."""
+        try:
+            await run_silently(context.client, restore, self.interrupt_grace)
+        except Exception as exc:
+            self.log.info("Context %s: run variables not restored (%s)", context.id, exc)
 
     async def _guarded(
         self, events: AsyncIterator[dict[str, Any]], context: CodeContext

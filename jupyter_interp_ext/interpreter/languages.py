@@ -15,9 +15,17 @@ from dataclasses import dataclass, replace
 
 from jupyter_interp_ext.protocol.errors import validation_error
 
-from .preludes import DENO_PRELUDE, PYTHON_PRELUDE, move_deno, move_python
+from .preludes import (
+    DENO_PRELUDE,
+    PYTHON_PRELUDE,
+    deno_run_env,
+    move_deno,
+    move_python,
+    python_run_env,
+)
 
 Mover = Callable[[str, dict[str, str], list[str]], str]
+RunEnv = Callable[[dict[str, str]], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class Language:
     prelude: str = ""  # set-up code run before the kernel is handed out
     rich_data: bool = False  # also set up chart and table data (Python kernels)
     mover: Mover | None = None  # None: a running kernel cannot be moved, so none is pooled
+    run_env: RunEnv | None = None  # code setting variables for one run, and restoring them
     drain_seconds: float = 0.0  # output may still arrive this long after the reply
     pool_size: int = 0  # ready kernels kept once the language is in use
 
@@ -48,6 +57,7 @@ LANGUAGES: tuple[Language, ...] = (
         prelude=PYTHON_PRELUDE,
         rich_data=True,
         mover=move_python,
+        run_env=python_run_env,
         pool_size=2,
     ),
     Language(
@@ -56,6 +66,7 @@ LANGUAGES: tuple[Language, ...] = (
         aliases=("js", "node"),
         prelude=DENO_PRELUDE,
         mover=move_deno,
+        run_env=deno_run_env,
         drain_seconds=0.05,
         pool_size=1,
     ),
@@ -65,6 +76,7 @@ LANGUAGES: tuple[Language, ...] = (
         aliases=("ts",),
         prelude=DENO_PRELUDE,
         mover=move_deno,
+        run_env=deno_run_env,
         drain_seconds=0.05,
         pool_size=1,
     ),

@@ -121,3 +121,50 @@ def move_deno(cwd: str, set_env: dict[str, str], unset_env: list[str]) -> str:
         f"  for (const k of {json.dumps(unset_env)}) Deno.env.delete(k);\n"
         "}\n"
     )
+
+
+def python_run_env(values: dict[str, str]) -> tuple[str, str]:
+    """Python code that sets `values` in the kernel's environment for one run, and the code
+    that puts back what was there before."""
+    apply = (
+        "def __sandbox_env(values):\n"
+        "    import os\n"
+        "    saved = {k: os.environ.get(k) for k in values}\n"
+        "    os.environ.update(values)\n"
+        "    return saved\n"
+        f"__sandbox_saved_env = __sandbox_env({values!r})\n"
+        "del __sandbox_env\n"
+    )
+    restore = (
+        "def __sandbox_restore(saved):\n"
+        "    import os\n"
+        "    for k, v in saved.items():\n"
+        "        if v is None:\n"
+        "            os.environ.pop(k, None)\n"
+        "        else:\n"
+        "            os.environ[k] = v\n"
+        "__sandbox_restore(globals().pop('__sandbox_saved_env', {}))\n"
+        "del __sandbox_restore\n"
+    )
+    return apply, restore
+
+
+def deno_run_env(values: dict[str, str]) -> tuple[str, str]:
+    """The same for Deno's kernel."""
+    apply = (
+        "{\n"
+        f"  const values = {json.dumps(values)};\n"
+        "  globalThis.__sandboxSavedEnv = Object.fromEntries(\n"
+        "    Object.keys(values).map((k) => [k, Deno.env.get(k) ?? null]));\n"
+        "  for (const [k, v] of Object.entries(values)) Deno.env.set(k, v);\n"
+        "}\n"
+    )
+    restore = (
+        "{\n"
+        "  for (const [k, v] of Object.entries(globalThis.__sandboxSavedEnv ?? {})) {\n"
+        "    if (v === null) Deno.env.delete(k); else Deno.env.set(k, v);\n"
+        "  }\n"
+        "  delete globalThis.__sandboxSavedEnv;\n"
+        "}\n"
+    )
+    return apply, restore

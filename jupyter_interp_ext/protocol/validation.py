@@ -122,14 +122,17 @@ def _require_unicode(value: str, field: str) -> None:
         raise validation_error(field, f"'{field}' is not valid Unicode text") from None
 
 
-def optional_milliseconds(body: dict[str, Any], field: str) -> float | None:
-    """A positive duration in milliseconds, returned in seconds."""
+def optional_milliseconds(
+    body: dict[str, Any], field: str, *, zero_means_none: bool = False
+) -> float | None:
+    """A positive duration in milliseconds, returned in seconds (with `zero_means_none`, 0 is
+    accepted too: no limit)."""
     value = body.get(field)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise validation_error(field, f"'{field}' must be a number of milliseconds")
-    if value <= 0:
+    if value < 0 or (value == 0 and not zero_means_none):
         raise validation_error(field, f"'{field}' must be greater than 0")
     return value / 1000
 
