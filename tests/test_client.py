@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import time
 import tracemalloc
 
 import httpx
@@ -19,17 +20,24 @@ from jupyter_interp_ext.client import (
     CodeContext,
     Completed,
     ExecutionError,
+    InvalidArgumentException,
     NotFoundError,
     OutputMessage,
     PermissionDeniedError,
     Result,
     Sandbox,
     SandboxTimeoutError,
+    TimeoutException,
     TransportError,
     ValidationError,
     calls,
 )
 from jupyter_interp_ext.testing import free_port
+
+
+def recent(nanoseconds: int) -> bool:
+    """Whether a timestamp is E2B's kind (integer nanoseconds since the epoch) and recent."""
+    return isinstance(nanoseconds, int) and abs(time.time_ns() - nanoseconds) < 60 * 10**9
 
 
 @pytest.fixture
@@ -74,8 +82,8 @@ async def test_streaming_order_and_callbacks(server):
         with Sandbox(**server) as sandbox:
             execution = sandbox.run_code(
                 code,
-                on_stdout=lambda m: seen.append(("stdout", m.text, type(m.timestamp))),
-                on_stderr=lambda m: seen.append(("stderr", m.text, type(m.timestamp))),
+                on_stdout=lambda m: seen.append(("stdout", m.line, recent(m.timestamp))),
+                on_stderr=lambda m: seen.append(("stderr", m.line, recent(m.timestamp))),
                 on_result=lambda r: seen.append(("result", r.formats())),
             )
             streamed = list(sandbox.run_code_stream(code))
@@ -83,8 +91,8 @@ async def test_streaming_order_and_callbacks(server):
 
     seen, execution, streamed = await in_thread(work)
     assert seen == [
-        ("stdout", "one\n", float),
-        ("stderr", "two\n", float),
+        ("stdout", "one\n", True),
+        ("stderr", "two\n", True),
         ("result", ["text", "html"]),
         ("result", ["text"]),
     ]
@@ -103,13 +111,13 @@ async def test_streaming_order_and_callbacks(server):
 @pytest.mark.slow
 async def test_async_client_with_coroutine_callbacks_and_contexts(server):
     async with AsyncSandbox(**server) as sandbox:
-        context = await sandbox.create_code_context("python", envs={"GREETING": "hi"})
+        context = await sandbox.create_code_context(language="python", envs={"GREETING": "hi"})
         assert isinstance(context, CodeContext) and context.language == "python"
         heard = []
 
         async def on_stdout(message):
             await asyncio.sleep(0)
-            heard.append(message.text)
+            heard.append(message.line)
 
         execution = await sandbox.run_code(
             "import os; print(os.environ['GREETING'])\n6 * 7", context=context, on_stdout=on_stdout
@@ -121,7 +129,7 @@ async def test_async_client_with_coroutine_callbacks_and_contexts(server):
                 items.append(type(item).__name__)
         assert items == ["OutputMessage", "Completed"]
         assert [c.id for c in await sandbox.list_code_contexts()] == [context.id]
-        await sandbox.delete_code_context(context)
+        await sandbox.remove_code_context(context)
         assert await sandbox.list_code_contexts() == []
         with pytest.raises(NotFoundError) as missing:
             await sandbox.run_code("1", context=context.id)
@@ -135,11 +143,11 @@ async def test_errors_timeouts_and_validation(server):
         assert isinstance(failed.error, ExecutionError)
         assert (failed.error.name, failed.error.value) == ("ValueError", "bad")
         assert "raise ValueError('bad')" in failed.error.traceback
-        slow = await sandbox.run_code("import time\nwhile True: time.sleep(0.05)", timeout=0.5)
-        assert slow.error.name == "TimeoutError"
+        with pytest.raises(TimeoutException):  # as E2B's client raises it
+            await sandbox.run_code("import time\nwhile True: time.sleep(0.05)", timeout=0.5)
         assert (await sandbox.run_code("2 + 2")).text == "4"  # the context is still usable
         with pytest.raises(ValidationError) as bad:
-            await sandbox.create_code_context("cobol")
+            await sandbox.create_code_context(language="cobol")
         assert bad.value.code == "VALIDATION_FAILED" and "python" in bad.value.message
         with pytest.raises(SandboxTimeoutError):
             await sandbox.commands.run("sleep 5", session_id="s", timeout=0.3)
@@ -160,7 +168,7 @@ async def test_leaving_a_stream_early_interrupts_the_run(server):
             return first, sandbox.run_code("kept + 1").text
 
     first, after = await in_thread(work)
-    assert first.text == "go\n"
+    assert first.line == "go\n"
     assert after == "2"  # without the interrupt this would wait for the server's 300 s limit
 
 
@@ -193,12 +201,12 @@ async def test_commands_sessions_and_processes(server, jp_root_dir):
         streamed = await sandbox.commands.run(
             "echo 1; echo 2 >&2; echo 3", session_id="dev", on_stdout=chunks.append
         )
-        assert ("".join(m.text for m in chunks), streamed.stderr) == ("1\n3\n", "2")
+        assert ("".join(m.line for m in chunks), streamed.stderr) == ("1\n3\n", "2")
         assert streamed.exit_code == 0
         assert sorted(s.id for s in await sandbox.sessions.list()) == ["default", "dev"]
 
         process = await sandbox.commands.run("echo started; sleep 0.3", background=True)
-        lines = [m.text async for m in sandbox.processes.stream(process.id)]
+        lines = [m.line async for m in sandbox.processes.stream(process.id)]
         assert lines == ["started\n"]
         finished = await sandbox.processes.get(process.id)
         assert (finished.status, finished.exit_code) == ("completed", 0)
@@ -293,7 +301,7 @@ async def test_the_sync_client_streams_commands_processes_and_files(server):
                 "echo a; echo b >&2", on_stdout=heard.append, on_stderr=heard.append
             )
             process = sandbox.processes.start("echo p1; echo p2 >&2")
-            followed = [(m.kind, m.text) for m in sandbox.processes.stream(process.id)]
+            followed = [(m.error, m.line) for m in sandbox.processes.stream(process.id)]
             sandbox.files.write("s.bin", bytes(range(256)) * 1000)
             streamed = b"".join(sandbox.files.read_stream("s.bin"))
             with pytest.raises(NotFoundError):  # reported inside the stream, typed as anywhere
@@ -302,9 +310,9 @@ async def test_the_sync_client_streams_commands_processes_and_files(server):
             return heard, result, followed, streamed, async_created
 
     heard, result, followed, streamed, session = await in_thread(work)
-    assert sorted(m.text for m in heard) == ["a\n", "b\n"]
+    assert sorted(m.line for m in heard) == ["a\n", "b\n"]
     assert (result.stdout, result.stderr, result.exit_code) == ("a", "b", 0)  # as unstreamed
-    assert sorted(followed) == [("stderr", "p2\n"), ("stdout", "p1\n")]
+    assert sorted(followed) == [(False, "p1\n"), (True, "p2\n")]
     assert streamed == bytes(range(256)) * 1000
     assert session.id == "sync-session"
 
@@ -334,3 +342,33 @@ def test_only_requests_that_change_nothing_are_sent_again_and_only_if_never_rece
         with pytest.raises(TransportError):
             sandbox._retry_pause(call, attempt, error)
     sandbox.close()
+
+
+@pytest.mark.slow
+async def test_run_code_behaves_as_e2bs(server):
+    async with AsyncSandbox(**server) as sandbox:
+        context = await sandbox.create_code_context(language="python")
+        with pytest.raises(InvalidArgumentException):
+            await sandbox.run_code("1", language="python", context=context)
+        probe = "import os; str(os.environ.get('ONLY_NOW'))"
+        once = await sandbox.run_code(probe, context=context, envs={"ONLY_NOW": "yes"})
+        assert once.text == "'yes'"
+        assert (await sandbox.run_code(probe, context=context)).text == "'None'"
+        unlimited = await sandbox.run_code("import time; time.sleep(0.2); 5", timeout=0)
+        assert unlimited.text == "5"
+        raised = await sandbox.run_code("raise TimeoutError('mine')", context=context)
+        assert raised.error.name == "TimeoutError"  # the code's own: an error, not raised
+        await sandbox.run_code("state = 1", context=context)
+        await sandbox.restart_code_context(context)
+        assert (await sandbox.run_code("state", context=context)).error.name == "NameError"
+        await sandbox.remove_code_context(context)
+        ids = [c.id for c in await sandbox.list_code_contexts()]
+        assert context.id not in ids
+
+    def work():
+        with Sandbox(**server) as sandbox:
+            with pytest.raises(TimeoutException):
+                sandbox.run_code("import time; time.sleep(5)", timeout=0.3)
+            return sandbox.run_code("import os; os.environ['E']", envs={"E": "sync"}).text
+
+    assert await in_thread(work) == "'sync'"

@@ -29,6 +29,7 @@ class Call:
     parse: Callable[[Any], Any] = lambda answer: answer
     safe: bool = False
     long: bool = False
+    request_timeout: float | None = None  # seconds to connect and send (E2B's request_timeout)
 
 
 def _present(**fields: Any) -> dict[str, Any]:
@@ -67,12 +68,24 @@ def delete_context(context_id: str) -> Call:
     return Call("DELETE", f"api/contexts/{context_id}", parse=lambda a: None)
 
 
-def run_code(context_id: str, code: str, timeout: float | None) -> Call:
-    """`POST /api/execute/code` (a stream)."""
+def restart_context(context_id: str) -> Call:
+    """`POST /api/contexts/{id}/restart`."""
+    return Call("POST", f"api/contexts/{context_id}/restart", {}, parse=lambda a: None)
+
+
+def interrupt_context(context_id: str) -> Call:
+    """`POST /api/contexts/{id}/interrupt`."""
+    return Call("POST", f"api/contexts/{context_id}/interrupt", {}, parse=lambda a: None)
+
+
+def run_code(
+    context_id: str, code: str, timeout: float | None, envs: dict[str, str] | None = None
+) -> Call:
+    """`POST /api/execute/code` (a stream); a `timeout` of 0 asks for no limit."""
     return Call(
         "POST",
         "api/execute/code",
-        _present(context_id=context_id, code=code, timeout_ms=milliseconds(timeout)),
+        _present(context_id=context_id, code=code, timeout_ms=milliseconds(timeout), env_vars=envs),
         long=True,
     )
 

@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
     code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    context = args.context or sandbox.create_code_context(args.language).id
+    context = args.context or sandbox.create_code_context(language=args.language).id
     try:
         return _stream_run(sandbox, code, context, Path(args.images), args.raw)
     finally:
         if not args.context:
-            sandbox.delete_code_context(context)
+            sandbox.remove_code_context(context)
 
 
 def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path, raw: bool) -> int:
@@ -70,7 +70,7 @@ def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path, raw: bo
     for item in sandbox.run_code_stream(code, context=context):
         if isinstance(item, OutputMessage):
             stream = sys.stderr if item.error else sys.stdout
-            stream.write(visible(item.text, raw))
+            stream.write(visible(item.line, raw))
             stream.flush()
         elif isinstance(item, Result):
             saved += _show(item, images, saved, raw)
@@ -115,7 +115,7 @@ def _exec(sandbox: Sandbox, args: argparse.Namespace) -> int:
 
 def _echo(stream: TextIO, raw: bool) -> Callable[[OutputMessage], None]:
     def write(message: OutputMessage) -> None:
-        stream.write(visible(message.text, raw))
+        stream.write(visible(message.line, raw))
         stream.flush()
 
     return write

@@ -9,26 +9,39 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jupyter_interp_ext.protocol.mimes import FORMATS
 
+from .errors import TimeoutException
+
 
 @dataclass
 class OutputMessage:
-    """One piece of stdout or stderr, as the kernel or command produced it."""
+    """One piece of stdout or stderr as the kernel or command produced it, as E2B gives it:
+    its `line`, when it was produced (`timestamp`, nanoseconds since the epoch) and whether
+    it is stderr (`error`)."""
 
-    kind: str  # "stdout" or "stderr"
-    text: str
-    timestamp: float | None = None  # milliseconds since the epoch (code runs)
-
-    @property
-    def error(self) -> bool:
-        """Whether this is stderr output."""
-        return self.kind == "stderr"
+    line: str
+    timestamp: int = 0
+    error: bool = False
 
     def __str__(self) -> str:
-        return self.text
+        return self.line
+
+
+def nanoseconds(stamp: Any) -> int:
+    """An event's timestamp (milliseconds since the epoch, or an ISO date) in nanoseconds."""
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        return round(stamp * 1_000_000)
+    if isinstance(stamp, str):
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return 0
+        return round(when.timestamp() * 1_000_000) * 1000
+    return 0
 
 
 @dataclass
@@ -259,7 +272,7 @@ class RunCallbacks:
     def for_item(self, item: StreamItem) -> Callable[[Any], Any] | None:
         """The callback for one streamed item (None if it has none)."""
         if isinstance(item, OutputMessage):
-            return self.on_stdout if item.kind == "stdout" else self.on_stderr
+            return self.on_stderr if item.error else self.on_stdout
         if isinstance(item, Result):
             return self.on_result
         if isinstance(item, ExecutionError):
@@ -272,14 +285,20 @@ def run_item(event: dict[str, Any], execution: Execution) -> StreamItem | None:
     the client does not surface, such as `clear_output`)."""
     kind = event.get("type")
     if kind in ("stdout", "stderr"):
-        message = OutputMessage(kind, event.get("text", ""), event.get("timestamp"))
-        getattr(execution.logs, kind).append(message.text)
+        error = kind == "stderr"
+        message = OutputMessage(event.get("text", ""), nanoseconds(event.get("timestamp")), error)
+        getattr(execution.logs, kind).append(message.line)
         return message
     if kind == "result":
         result = Result.from_event(event)
         execution.results.append(result)
         return result
     if kind == "error":
+        if event.get("reason") == "timeout":  # the server stopped it, as E2B's client would
+            raise TimeoutException(
+                f"Execution timed out ({event.get('evalue', '')}): the 'timeout' option can be "
+                "used to allow longer"
+            )
         execution.error = ExecutionError.from_event(event)
         return execution.error
     if kind == "execution_complete":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import json
 import os
@@ -25,7 +26,7 @@ from httpx_sse import aconnect_sse, connect_sse
 from jupyter_interp_ext.protocol.errors import status_for
 
 from . import calls
-from .errors import SandboxError, TransportError, error_from_answer
+from .errors import InvalidArgumentException, SandboxError, TransportError, error_from_answer
 from .models import (
     CodeContext,
     CommandResult,
@@ -33,6 +34,7 @@ from .models import (
     OutputMessage,
     RunCallbacks,
     StreamItem,
+    nanoseconds,
     run_item,
 )
 
@@ -76,6 +78,11 @@ def _answer(response: httpx.Response) -> Any:
 def _event(data: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(data)
     return event
+
+
+def _in_context(call: calls.Call, context_id: str) -> calls.Call:
+    """A run's call addressed to `context_id` (its default context, known only now)."""
+    return dataclasses.replace(call, body={**(call.body or {}), "context_id": context_id})
 
 
 def _context_id(context: ContextLike) -> str | None:
@@ -235,7 +242,8 @@ class _CommandOutput:
         kind = event.get("type")
         if kind in ("stdout", "stderr"):
             getattr(self, kind).append(event.get("data", ""))
-            return OutputMessage(kind, event.get("data", ""))
+            stamp = nanoseconds(event.get("timestamp"))
+            return OutputMessage(event.get("data", ""), stamp, error=kind == "stderr")
         if kind in ("complete", "exit"):
             self.exit_code = event.get("exitCode")
         elif kind == "error":
@@ -304,7 +312,33 @@ class _Common:
         self._default_contexts: dict[str, str] = {}
 
     def _timeout(self, call: calls.Call) -> httpx.Timeout:
-        return self._settings.long_timeout if call.long else self._settings.timeout
+        timeout = self._settings.long_timeout if call.long else self._settings.timeout
+        if call.request_timeout is None:
+            return timeout
+        limit = call.request_timeout or None  # 0: none
+        read = timeout.read if call.long else limit
+        return httpx.Timeout(limit, connect=limit, write=limit, pool=limit, read=read)
+
+    def _run_call(
+        self,
+        code: str,
+        language: str | None,
+        context: ContextLike,
+        envs: dict[str, str] | None,
+        timeout: float | None,
+        request_timeout: float | None,
+    ) -> tuple[str | None, calls.Call]:
+        """The language whose default context a run needs (None: the context is given) and
+        the run's call (addressed once that context is known). E2B's rule: a language or a
+        context, not both."""
+        if language and context:
+            raise InvalidArgumentException(
+                "You can provide context or language, but not both at the same time."
+            )
+        context_id = _context_id(context)
+        call = calls.run_code(context_id or "", code, timeout, envs)
+        call = dataclasses.replace(call, request_timeout=request_timeout)
+        return (None if context_id else (language or "python")), call
 
     def _request(self, call: calls.Call) -> dict[str, Any]:
         return {
@@ -328,19 +362,36 @@ class _Common:
         raise _transport_error(exc, self._settings.base_url) from exc
 
     def create_code_context(
-        self, language: str = "python", cwd: str | None = None, envs: dict[str, str] | None = None
+        self,
+        cwd: str | None = None,
+        language: str | None = None,
+        request_timeout: float | None = None,
+        envs: dict[str, str] | None = None,
     ) -> Any:
-        return self._call(calls.create_context(language, cwd, envs))
+        """A new context (a kernel) in `cwd`, for `language` (default Python), E2B's order of
+        arguments; `envs` (ours) are its environment variables."""
+        call = calls.create_context(language or "python", cwd, envs)
+        return self._call(dataclasses.replace(call, request_timeout=request_timeout))
 
     def list_code_contexts(self) -> Any:
+        """The server's contexts."""
         return self._call(calls.list_contexts())
 
-    def delete_code_context(self, context: CodeContext | str) -> Any:
+    def remove_code_context(self, context: CodeContext | str) -> Any:
+        """Delete a context and shut its kernel down."""
         context_id = _context_id(context) or ""
         for language, known in list(self._default_contexts.items()):
             if known == context_id:
                 del self._default_contexts[language]
         return self._call(calls.delete_context(context_id))
+
+    def restart_code_context(self, context: CodeContext | str) -> Any:
+        """Restart a context's kernel: its variables go, its directory and environment stay."""
+        return self._call(calls.restart_context(_context_id(context) or ""))
+
+    def interrupt_code_context(self, context: CodeContext | str) -> Any:
+        """Interrupt what a context runs, keeping its state (beyond E2B)."""
+        return self._call(calls.interrupt_context(_context_id(context) or ""))
 
     def ping(self) -> Any:
         return self._call(calls.ping())
@@ -369,19 +420,24 @@ class Sandbox(_Common):
     def run_code(
         self,
         code: str,
-        language: str = "python",
+        language: str | None = None,
         context: ContextLike = None,
         on_stdout: Callable[[OutputMessage], Any] | None = None,
         on_stderr: Callable[[OutputMessage], Any] | None = None,
         on_result: Callable[[Any], Any] | None = None,
         on_error: Callable[[Any], Any] | None = None,
+        envs: dict[str, str] | None = None,
         timeout: float | None = None,
+        request_timeout: float | None = None,
     ) -> Execution:
-        """Run code to its end in `context` (default: one context per language, created on
-        first use); callbacks get each output as it streams."""
+        """Run code to its end, as E2B's `run_code`: in `context`, or else in the default
+        context of `language` (Python when neither is given; one per language, created on
+        first use); `envs` apply to this run only; `timeout` 0 means no limit, and a run past
+        it raises `TimeoutException`. Callbacks get each output as it streams."""
         execution = Execution()
         callbacks = RunCallbacks(on_stdout, on_stderr, on_result, on_error)
-        for item in self._run(code, language, context, timeout, execution):
+        run = self._run(code, language, context, envs, timeout, request_timeout, execution)
+        for item in run:
             callback = callbacks.for_item(item)
             if callback is not None:
                 callback(item)
@@ -390,29 +446,34 @@ class Sandbox(_Common):
     def run_code_stream(
         self,
         code: str,
-        language: str = "python",
+        language: str | None = None,
         context: ContextLike = None,
+        envs: dict[str, str] | None = None,
         timeout: float | None = None,
+        request_timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """The run's outputs as they arrive: `OutputMessage`, `Result`, then `Completed` or
         `ExecutionError`. Leaving the loop early disconnects, which interrupts the run."""
-        return self._run(code, language, context, timeout, Execution())
+        return self._run(code, language, context, envs, timeout, request_timeout, Execution())
 
     def _run(
         self,
         code: str,
-        language: str,
+        language: str | None,
         context: ContextLike,
+        envs: dict[str, str] | None,
         timeout: float | None,
+        request_timeout: float | None,
         execution: Execution,
     ) -> Iterator[StreamItem]:
-        context_id = _context_id(context) or self._default_context(language)
-        run = calls.run_code(context_id, code, timeout)
-        yield from self._fed(run, lambda event: run_item(event, execution))
+        default, call = self._run_call(code, language, context, envs, timeout, request_timeout)
+        if default is not None:
+            call = _in_context(call, self._default_context(default))
+        yield from self._fed(call, lambda event: run_item(event, execution))
 
     def _default_context(self, language: str) -> str:
         if language not in self._default_contexts:
-            self._default_contexts[language] = self.create_code_context(language).id
+            self._default_contexts[language] = self.create_code_context(language=language).id
         return self._default_contexts[language]
 
     def _call(self, call: calls.Call) -> Any:
@@ -473,20 +534,21 @@ class AsyncSandbox(_Common):
     async def run_code(
         self,
         code: str,
-        language: str = "python",
+        language: str | None = None,
         context: ContextLike = None,
         on_stdout: Callable[[OutputMessage], Any] | None = None,
         on_stderr: Callable[[OutputMessage], Any] | None = None,
         on_result: Callable[[Any], Any] | None = None,
         on_error: Callable[[Any], Any] | None = None,
+        envs: dict[str, str] | None = None,
         timeout: float | None = None,
+        request_timeout: float | None = None,
     ) -> Execution:
         """As `Sandbox.run_code`; callbacks may be coroutine functions."""
         execution = Execution()
         callbacks = RunCallbacks(on_stdout, on_stderr, on_result, on_error)
-        async with contextlib.aclosing(
-            self._run(code, language, context, timeout, execution)
-        ) as items:
+        run = self._run(code, language, context, envs, timeout, request_timeout, execution)
+        async with contextlib.aclosing(run) as items:
             async for item in items:
                 callback = callbacks.for_item(item)
                 if callback is not None and inspect.isawaitable(outcome := callback(item)):
@@ -496,30 +558,36 @@ class AsyncSandbox(_Common):
     def run_code_stream(
         self,
         code: str,
-        language: str = "python",
+        language: str | None = None,
         context: ContextLike = None,
+        envs: dict[str, str] | None = None,
         timeout: float | None = None,
+        request_timeout: float | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         """As `Sandbox.run_code_stream`; close it (`contextlib.aclosing`) to leave early."""
-        return self._run(code, language, context, timeout, Execution())
+        return self._run(code, language, context, envs, timeout, request_timeout, Execution())
 
     async def _run(
         self,
         code: str,
-        language: str,
+        language: str | None,
         context: ContextLike,
+        envs: dict[str, str] | None,
         timeout: float | None,
+        request_timeout: float | None,
         execution: Execution,
     ) -> AsyncGenerator[StreamItem, None]:
-        context_id = _context_id(context) or await self._default_context(language)
-        run = calls.run_code(context_id, code, timeout)
-        async with contextlib.aclosing(self._fed(run, lambda e: run_item(e, execution))) as items:
+        default, call = self._run_call(code, language, context, envs, timeout, request_timeout)
+        if default is not None:
+            call = _in_context(call, await self._default_context(default))
+        async with contextlib.aclosing(self._fed(call, lambda e: run_item(e, execution))) as items:
             async for item in items:
                 yield item
 
     async def _default_context(self, language: str) -> str:
         if language not in self._default_contexts:
-            self._default_contexts[language] = (await self.create_code_context(language)).id
+            created = await self.create_code_context(language=language)
+            self._default_contexts[language] = created.id
         return self._default_contexts[language]
 
     async def _call(self, call: calls.Call) -> Any:

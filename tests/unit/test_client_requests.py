@@ -57,7 +57,7 @@ def test_calls_go_to_the_prefix_with_the_token_and_their_body():
         }
     )
     with sandbox(server) as box:
-        context = box.create_code_context("python", cwd="/r", envs={"A": "1"})
+        context = box.create_code_context(cwd="/r", language="python", envs={"A": "1"})
         box.files.write("a.txt", "héllo")
     assert context.id == "k1"
     create, write = server.seen
@@ -81,7 +81,7 @@ def test_a_run_streams_into_an_execution_with_callbacks():
     with sandbox(server) as box:
         execution = box.run_code("print('hi'); 2", on_stdout=seen.append, timeout=1.5)
         box.run_code("3")  # the same default context: created once
-    assert [m.text for m in seen] == ["hi\n"]
+    assert [m.line for m in seen] == ["hi\n"]
     assert execution.text == "2" and execution.error is None
     runs = [r for r in server.seen if r.url.path.endswith("/execute/code")]
     assert json.loads(runs[0].content) == {
