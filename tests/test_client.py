@@ -287,6 +287,8 @@ async def test_results_render_in_a_notebook(server):
     table = frame._repr_mimebundle_()
     assert "<table" in table["text/html"]
     assert table["application/vnd.dataresource+json"]["data"] == [{"index": 0, "a": 1}]
+    assert frame.data == {"a": [1]}  # E2B's shape for a DataFrame: its columns
+    assert "application/vnd.dataresource+json" in frame.extra and frame["html"] == frame.html
     rendered = execution._repr_mimebundle_()
     assert rendered["text/html"].startswith("<pre>hello\n</pre>")
     assert f'<img src="data:image/png;base64,{figure.png}">' in rendered["text/html"]
@@ -372,3 +374,17 @@ async def test_run_code_behaves_as_e2bs(server):
             return sandbox.run_code("import os; os.environ['E']", envs={"E": "sync"}).text
 
     assert await in_thread(work) == "'sync'"
+
+
+@pytest.mark.slow
+async def test_results_read_as_e2bs(server):
+    async with AsyncSandbox(**server) as sandbox:
+        assert (await sandbox.run_code("'it''s'")).text == "its"  # the string, not its repr
+        assert (await sandbox.run_code("'a\\nb'")).text == "a\nb"
+        assert (await sandbox.run_code("['x']")).text == "['x']"  # other values: their repr
+        frame = await sandbox.run_code(
+            "import pandas as pd\npd.DataFrame({'n': [1, 2], 's': ['a', 'b']}, index=[5, 6])"
+        )
+        [result] = frame.results
+        assert result.data == {"n": [1, 2], "s": ["a", "b"]}
+        assert result.formats()[:2] == ["text", "html"] and "data" in result.formats()

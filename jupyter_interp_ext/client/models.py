@@ -6,13 +6,14 @@ render the kernel's own output: images, HTML, tables, errors.
 
 from __future__ import annotations
 
+import ast
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jupyter_interp_ext.protocol.mimes import FORMATS
+from jupyter_interp_ext.protocol.mimes import FORMATS, TABLE_MIME
 
 from .errors import TimeoutException
 
@@ -59,30 +60,44 @@ class Result:
     json: Any = None
     javascript: str | None = None
     chart: dict[str, Any] | None = None  # what a matplotlib figure plotted
-    data: dict[str, Any] | None = None  # other MIME types (a DataFrame's Table Schema rows…)
+    data: dict[str, list[Any]] | None = None  # a DataFrame's columns, as E2B gives them
     is_main_result: bool = False
+    extra: dict[str, Any] | None = None  # every other MIME type, by its name (E2B's extra)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Result:
-        """The result a `result` event carries."""
+        """The result a `result` event carries. As E2B's client does, a string value's `text`
+        is the string itself (the wire keeps Jupyter's repr, quotes included), and a
+        DataFrame's rows become `data` ({column: [values]})."""
         values = {name: event.get(name) for name in FORMATS}
+        is_main = bool(event.get("isMainResult"))
+        if is_main and isinstance(values["text"], str):
+            values["text"] = _unquoted(values["text"])
+        extra = event.get("data") or None
         return cls(
             **values,
-            data=event.get("data"),
-            is_main_result=bool(event.get("isMainResult")),
+            data=_columns(extra.get(TABLE_MIME)) if extra else None,
+            is_main_result=is_main,
+            extra=extra,
             metadata=event.get("metadata") or {},
         )
 
+    def __getitem__(self, name: str) -> Any:
+        """A format by its name (`result["png"]`), as E2B's `Result` allows."""
+        return getattr(self, name)
+
     def formats(self) -> list[str]:
-        """The formats this result has, as the official client names them."""
+        """The formats this result has, E2B's names first, then its extra MIME types."""
         names = [name for name in FORMATS if getattr(self, name) is not None]
-        return names + (["data"] if self.data else [])
+        return names + (["data"] if self.data else []) + list(self.extra or {})
 
     def mime_bundle(self) -> dict[str, Any]:
         """Every format of the result, by MIME type, as Jupyter displays them."""
         bundle = {FORMATS[name]: getattr(self, name) for name in FORMATS}
-        bundle.update(self.data or {})
+        if self.is_main_result and self.text is not None and bundle.get("text/plain"):
+            bundle["text/plain"] = self.text
+        bundle.update(self.extra or {})
         return {mime: value for mime, value in bundle.items() if value is not None}
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
@@ -90,6 +105,31 @@ class Result:
 
     def __str__(self) -> str:
         return self.text or ""
+
+
+def _unquoted(text: str) -> str:
+    """The string a Python or JavaScript string literal spells (`'a'` → `a`); other text as
+    it is."""
+    if len(text) < 2 or text[0] not in "'\"" or text[-1] != text[0]:
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, str) else text
+
+
+def _columns(table: Any) -> dict[str, list[Any]] | None:
+    """A Table Schema data resource as E2B gives a DataFrame's `data`: its columns' values
+    ({column: [values]}, what `to_dict(orient="list")` makes), the index left out."""
+    if not isinstance(table, dict) or not isinstance(table.get("data"), list):
+        return None
+    schema = table.get("schema") or {}
+    index = set(schema.get("primaryKey") or [])
+    fields = [f.get("name") for f in schema.get("fields", []) if isinstance(f, dict)]
+    rows = [row for row in table["data"] if isinstance(row, dict)]
+    names = [n for n in fields if isinstance(n, str) and n not in index]
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 @dataclass
