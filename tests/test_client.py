@@ -18,6 +18,7 @@ import pytest
 from jupyter_interp_ext.client import (
     AsyncSandbox,
     CodeContext,
+    CommandExitException,
     Completed,
     ExecutionError,
     InvalidArgumentException,
@@ -151,8 +152,8 @@ async def test_errors_timeouts_and_validation(server):
         assert bad.value.code == "VALIDATION_FAILED" and "python" in bad.value.message
         with pytest.raises(SandboxTimeoutError):
             await sandbox.commands.run("sleep 5", session_id="s", timeout=0.3)
-        alone = await sandbox.commands.run("sleep 5", session_id="__DISABLE_SESSION__", timeout=0.3)
-        assert alone.exit_code == 124
+        with pytest.raises(TimeoutException):  # a fresh shell's command, killed at its limit
+            await sandbox.commands.run("sleep 5", timeout=0.3)
 
 
 @pytest.mark.slow
@@ -190,8 +191,16 @@ async def test_bad_credentials_and_no_server_are_clear_errors(server):
 
 async def test_commands_sessions_and_processes(server, jp_root_dir):
     async with AsyncSandbox(**server) as sandbox:
-        failed = await sandbox.commands.run("echo out; echo err >&2; sh -c 'exit 3'")
-        assert (failed.stdout, failed.stderr, failed.exit_code) == ("out", "err", 3)
+        with pytest.raises(CommandExitException) as failed:  # E2B's: a non-zero exit raises
+            await sandbox.commands.run("echo out; echo err >&2; sh -c 'exit 3'")
+        assert (failed.value.stdout, failed.value.stderr, failed.value.exit_code) == (
+            "out\n",
+            "err\n",
+            3,
+        )
+        fresh = await sandbox.commands.run("cd /; export GONE=1")  # each run a fresh shell
+        assert (await sandbox.commands.run("pwd; echo ${GONE:-unset}")).stdout.endswith("unset\n")
+        assert fresh.exit_code == 0
         session = await sandbox.sessions.create("dev", envs={"A": "b"})
         assert session.id == "dev" and session.cwd == str(jp_root_dir.resolve())
         await sandbox.commands.run("mkdir -p w && cd w", session_id="dev")
@@ -203,20 +212,27 @@ async def test_commands_sessions_and_processes(server, jp_root_dir):
         )
         assert ("".join(m.line for m in chunks), streamed.stderr) == ("1\n3\n", "2")
         assert streamed.exit_code == 0
-        assert sorted(s.id for s in await sandbox.sessions.list()) == ["default", "dev"]
+        assert sorted(s.id for s in await sandbox.sessions.list()) == ["dev"]
 
-        process = await sandbox.commands.run("echo started; sleep 0.3", background=True)
-        lines = [m.line async for m in sandbox.processes.stream(process.id)]
-        assert lines == ["started\n"]
-        finished = await sandbox.processes.get(process.id)
+        handle = await sandbox.commands.run("echo started; sleep 0.3", background=True)
+        assert [triple async for triple in handle] == [("started\n", None, None)]
+        assert (await handle.wait()).stdout == "started\n"
+        finished = await sandbox.processes.get(handle.info.id)
         assert (finished.status, finished.exit_code) == ("completed", 0)
-        assert await sandbox.processes.logs(process.id) == ("started\n", "")
+        assert await sandbox.processes.logs(handle.info.id) == ("started\n", "")
+        sleeping = await sandbox.commands.run("sleep 300", background=True)
+        assert sleeping.pid in [p.pid for p in await sandbox.commands.list()]
+        assert await sleeping.kill() is True
+        assert await sandbox.commands.kill(sleeping.pid) is False  # nothing left to kill
+        with pytest.raises(CommandExitException):
+            await (await sandbox.commands.run("exit 4", background=True)).wait()
         sleeper = await sandbox.processes.start("sleep 300", process_id="sleeper")
         assert sleeper.id == "sleeper"
         running = await sandbox.processes.list(status="running")
         assert [p.id for p in running] == ["sleeper"]
         assert sleeper.pid in await sandbox.processes.kill("sleeper")
         await sandbox.sessions.delete("dev")
+        # processes.start (ours) starts from a session's state: the default one, made for it.
         assert [s.id for s in await sandbox.sessions.list()] == ["default"]
 
 
@@ -313,7 +329,7 @@ async def test_the_sync_client_streams_commands_processes_and_files(server):
 
     heard, result, followed, streamed, session = await in_thread(work)
     assert sorted(m.line for m in heard) == ["a\n", "b\n"]
-    assert (result.stdout, result.stderr, result.exit_code) == ("a", "b", 0)  # as unstreamed
+    assert (result.stdout, result.stderr, result.exit_code) == ("a\n", "b\n", 0)  # as unstreamed
     assert sorted(followed) == [(False, "p1\n"), (True, "p2\n")]
     assert streamed == bytes(range(256)) * 1000
     assert session.id == "sync-session"
@@ -354,8 +370,8 @@ async def test_run_code_behaves_as_e2bs(server):
             await sandbox.run_code("1", language="python", context=context)
         probe = "import os; str(os.environ.get('ONLY_NOW'))"
         once = await sandbox.run_code(probe, context=context, envs={"ONLY_NOW": "yes"})
-        assert once.text == "'yes'"
-        assert (await sandbox.run_code(probe, context=context)).text == "'None'"
+        assert once.text == "yes"
+        assert (await sandbox.run_code(probe, context=context)).text == "None"
         unlimited = await sandbox.run_code("import time; time.sleep(0.2); 5", timeout=0)
         assert unlimited.text == "5"
         raised = await sandbox.run_code("raise TimeoutError('mine')", context=context)
@@ -373,7 +389,7 @@ async def test_run_code_behaves_as_e2bs(server):
                 sandbox.run_code("import time; time.sleep(5)", timeout=0.3)
             return sandbox.run_code("import os; os.environ['E']", envs={"E": "sync"}).text
 
-    assert await in_thread(work) == "'sync'"
+    assert await in_thread(work) == "sync"
 
 
 @pytest.mark.slow

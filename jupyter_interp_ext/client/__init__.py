@@ -12,6 +12,7 @@ imports nothing of the server. Its exceptions carry E2B's names (`SandboxExcepti
 from .errors import (
     AuthenticationException,
     ClientError,
+    CommandExitException,
     ConflictError,
     InvalidArgumentException,
     LimitError,
@@ -39,13 +40,16 @@ from .models import (
     Result,
     SessionInfo,
 )
-from .sandbox import AsyncSandbox, Sandbox
+from .sandbox import AsyncCommandHandle, AsyncSandbox, CommandHandle, Sandbox
 
 __all__ = [
+    "AsyncCommandHandle",
     "AsyncSandbox",
     "AuthenticationException",
     "ClientError",
     "CodeContext",
+    "CommandExitException",
+    "CommandHandle",
     "CommandResult",
     "Completed",
     "ConflictError",

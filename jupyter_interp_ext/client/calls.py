@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import CodeContext, CommandResult, EntryInfo, ProcessInfo, SessionInfo
+from .models import (
+    CodeContext,
+    CommandResult,
+    EntryInfo,
+    ProcessInfo,
+    SessionInfo,
+    checked,
+)
 
 NO_SESSION = "__DISABLE_SESSION__"
 
@@ -107,9 +114,10 @@ def execute(body: dict[str, Any]) -> Call:
     """`POST /api/execute`: a command to its end."""
 
     def parse(answer: dict[str, Any]) -> CommandResult:
-        return CommandResult(
+        result = CommandResult(
             answer["stdout"], answer["stderr"], answer["exitCode"], answer.get("duration")
         )
+        return checked(result, bool(answer.get("timedOut")))
 
     return Call("POST", "api/execute", body, parse=parse, long=True)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from .errors import ClientError
+from .errors import ClientError, CommandExitException
 from .models import ExecutionError, OutputMessage, Result
 from .sandbox import Sandbox
 
@@ -103,14 +103,20 @@ def _contexts(sandbox: Sandbox, args: argparse.Namespace) -> int:
 
 
 def _exec(sandbox: Sandbox, args: argparse.Namespace) -> int:
-    result = sandbox.commands.run(
-        args.cmd,
-        session_id=args.session,
-        cwd=args.cwd,
-        on_stdout=_echo(sys.stdout, args.raw),
-        on_stderr=_echo(sys.stderr, args.raw),
-    )
-    return int(result.exit_code)
+    """Run a command (in a fresh shell, or in `--session`'s), its output streamed: its exit
+    code is the CLI's."""
+    try:
+        sandbox.commands.run(
+            args.cmd,
+            session_id=args.session,
+            cwd=args.cwd,
+            on_stdout=_echo(sys.stdout, args.raw),
+            on_stderr=_echo(sys.stderr, args.raw),
+            timeout=0,
+        )
+    except CommandExitException as failed:
+        return failed.exit_code
+    return 0
 
 
 def _echo(stream: TextIO, raw: bool) -> Callable[[OutputMessage], None]:

@@ -33,6 +33,18 @@ class AuthenticationException(SandboxException):
     """The server refused the credentials, or the caller's rights (E2B's name)."""
 
 
+class CommandExitException(SandboxException):
+    """A command exited with a non-zero code (E2B's name): its `stdout`, `stderr`,
+    `exit_code` and `error`, as the result would have had them."""
+
+    def __init__(self, stdout: str, stderr: str, exit_code: int, error: str | None = None) -> None:
+        super().__init__(f"Command exited with code {exit_code} and error:\n{stderr}")
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exit_code = exit_code
+        self.error = error
+
+
 class TransportError(SandboxException):
     """The server could not be reached or the connection broke (the cause is attached)."""
 

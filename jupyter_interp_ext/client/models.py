@@ -15,7 +15,7 @@ from typing import Any
 
 from jupyter_interp_ext.protocol.mimes import FORMATS, TABLE_MIME
 
-from .errors import TimeoutException
+from .errors import CommandExitException, TimeoutException
 
 
 @dataclass
@@ -226,12 +226,26 @@ class CodeContext:
 
 @dataclass
 class CommandResult:
-    """A command that ran to its end; a non-zero `exit_code` is a result, not an error."""
+    """A command that ran to its end with exit code 0 (others raise CommandExitException)."""
 
     stdout: str
     stderr: str
     exit_code: int
     duration_ms: float | None = None
+    error: str | None = None  # E2B's field: what went wrong besides the exit code, if anything
+
+
+def checked(result: CommandResult, timed_out: bool) -> CommandResult:
+    """The result of a command that succeeded; as E2B's client, a command killed at its time
+    limit raises `TimeoutException` and one that exited non-zero `CommandExitException`."""
+    if timed_out:
+        raise TimeoutException(
+            "Command timed out: the 'timeout' option can be used to allow longer "
+            f"(stderr: {result.stderr[-500:]!r})"
+        )
+    if result.exit_code != 0:
+        raise CommandExitException(result.stdout, result.stderr, result.exit_code, result.error)
+    return result
 
 
 @dataclass

@@ -26,14 +26,22 @@ from httpx_sse import aconnect_sse, connect_sse
 from jupyter_interp_ext.protocol.errors import status_for
 
 from . import calls
-from .errors import InvalidArgumentException, SandboxError, TransportError, error_from_answer
+from .errors import (
+    InvalidArgumentException,
+    NotFoundError,
+    SandboxError,
+    TransportError,
+    error_from_answer,
+)
 from .models import (
     CodeContext,
     CommandResult,
     Execution,
     OutputMessage,
+    ProcessInfo,
     RunCallbacks,
     StreamItem,
+    checked,
     nanoseconds,
     run_item,
 )
@@ -200,34 +208,54 @@ class Processes(_Api):
 
 
 class Commands(_Api):
-    """Shell commands, in a session's shell or (`session_id="__DISABLE_SESSION__"`) alone."""
+    """Shell commands as E2B's: each run in a fresh shell unless `session_id` names one of
+    this server's persistent sessions (where `cd` and `export` carry over)."""
 
     def run(
         self,
         cmd: str,
-        session_id: str | None = None,
-        cwd: str | None = None,
-        envs: dict[str, str] | None = None,
-        timeout: float | None = None,
         background: bool = False,
+        envs: dict[str, str] | None = None,
+        user: str | None = None,
+        cwd: str | None = None,
         on_stdout: Callable[[OutputMessage], Any] | None = None,
         on_stderr: Callable[[OutputMessage], Any] | None = None,
+        stdin: bool | None = None,
+        timeout: float | None = 60,
+        request_timeout: float | None = None,
+        session_id: str | None = None,
     ) -> Any:
-        """Run to the end: a `CommandResult` (a non-zero exit code is a result, not an error).
-        With callbacks, output is streamed to them as it comes; with `background`, a
-        `ProcessInfo` is returned at once."""
-        body = calls.command_body(cmd, session_id, cwd, envs, timeout)
+        """Run `cmd` to its end: a `CommandResult`; a non-zero exit raises
+        `CommandExitException` and one past `timeout` seconds (60; 0: no limit) raises
+        `TimeoutException`. Callbacks get output as it comes. With `background`, a command
+        handle (`pid`, `wait()`, `kill()`, iteration over its output) at once. `user` is
+        accepted and ignored (commands run as the server's user); `stdin` cannot be kept open."""
+        if stdin:
+            raise InvalidArgumentException("stdin cannot be kept open: commands read /dev/null")
+        session = session_id or calls.NO_SESSION
+        body = calls.command_body(cmd, session, cwd, envs, timeout or None)
         if background:
-            return self._client._call(calls.start_process(body, None))
+            start = calls.start_process(body, None)
+            return self._client._call(dataclasses.replace(start, parse=self._client._handle))
         if on_stdout or on_stderr:
             callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-            output = _CommandOutput(strip_newline=session_id != calls.NO_SESSION)
+            output = _CommandOutput(strip_newline=session != calls.NO_SESSION)
             return self._client._streamed_command(calls.execute_stream(body), callbacks, output)
-        return self._client._call(calls.execute(body))
+        call = calls.execute(body)
+        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
+
+    def list(self) -> Any:
+        """The commands running in the background (this server's `ProcessInfo`s)."""
+        return self._client._call(calls.list_processes("running"))
+
+    def kill(self, pid: int) -> Any:
+        """Kill the background command with this pid and everything it started: whether
+        there was one to kill."""
+        return self._client._kill_pid(pid)
 
 
 class _CommandOutput:
-    """Collects a streamed command (`start`, `stdout`/`stderr`, `complete`). With
+    """Collects a streamed command (`start`, `stdout`/`stderr`, `complete` or `exit`). With
     `strip_newline`, its result drops one trailing newline, as `/api/execute` does for a
     command run in a session, so a result is the same streamed or not."""
 
@@ -236,6 +264,7 @@ class _CommandOutput:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self.exit_code: int | None = None
+        self.timed_out = False
         self.started = time.monotonic()
 
     def feed(self, event: dict[str, Any]) -> OutputMessage | None:
@@ -246,17 +275,80 @@ class _CommandOutput:
             return OutputMessage(event.get("data", ""), stamp, error=kind == "stderr")
         if kind in ("complete", "exit"):
             self.exit_code = event.get("exitCode")
+            self.timed_out = bool(event.get("timedOut"))
         elif kind == "error":
             raise _stream_error(event)
         return None
 
     def result(self) -> CommandResult:
+        """The command's result, or what it raises (see `checked`)."""
         duration = round((time.monotonic() - self.started) * 1000)
         exit_code = -1 if self.exit_code is None else self.exit_code
         stdout, stderr = "".join(self.stdout), "".join(self.stderr)
         if self.strip_newline:
             stdout, stderr = stdout.removesuffix("\n"), stderr.removesuffix("\n")
-        return CommandResult(stdout, stderr, exit_code, duration)
+        return checked(CommandResult(stdout, stderr, exit_code, duration), self.timed_out)
+
+
+class CommandHandle:
+    """A command running in the background, as E2B's handle: its `pid`, `wait()` for its
+    result, `kill()`, and iteration over its output as `(stdout, stderr, pty)` triples (one
+    of the three set)."""
+
+    def __init__(self, client: Sandbox, info: ProcessInfo) -> None:
+        self._client = client
+        self.info = info
+        self.pid = info.pid
+
+    def __iter__(self) -> Iterator[tuple[str | None, str | None, None]]:
+        for message in self._client._fed(calls.process_stream(self.info.id), _CommandOutput().feed):
+            yield (None, message.line, None) if message.error else (message.line, None, None)
+
+    def wait(
+        self,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+    ) -> CommandResult:
+        """Follow the command to its end: its result (or CommandExitException)."""
+        callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
+        call = calls.process_stream(self.info.id)
+        return self._client._streamed_command(call, callbacks, _CommandOutput())
+
+    def kill(self) -> bool:
+        """Kill it and everything it started: whether it was still running."""
+        return bool(self._client._kill_pid(self.pid))
+
+
+class AsyncCommandHandle:
+    """`CommandHandle` for asyncio: `await wait()`, `await kill()`, `async for` output."""
+
+    def __init__(self, client: AsyncSandbox, info: ProcessInfo) -> None:
+        self._client = client
+        self.info = info
+        self.pid = info.pid
+
+    async def __aiter__(self) -> AsyncGenerator[tuple[str | None, str | None, None], None]:
+        call = calls.process_stream(self.info.id)
+        async with contextlib.aclosing(self._client._fed(call, _CommandOutput().feed)) as items:
+            async for message in items:
+                yield (None, message.line, None) if message.error else (message.line, None, None)
+
+    async def wait(
+        self,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+    ) -> CommandResult:
+        """Follow the command to its end: its result (or CommandExitException)."""
+        callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
+        call = calls.process_stream(self.info.id)
+        result: CommandResult = await self._client._streamed_command(
+            call, callbacks, _CommandOutput()
+        )
+        return result
+
+    async def kill(self) -> bool:
+        """Kill it and everything it started: whether it was still running."""
+        return bool(await self._client._kill_pid(self.pid))
 
 
 class _Reader:
@@ -506,6 +598,20 @@ class Sandbox(_Common):
             if (item := feed(event)) is not None:
                 yield item
 
+    def _handle(self, answer: dict[str, Any]) -> CommandHandle:
+        return CommandHandle(self, ProcessInfo.from_json(answer))
+
+    def _kill_pid(self, pid: int | None) -> bool:
+        running = self._call(calls.list_processes("running"))
+        for process in running:
+            if process.pid == pid:
+                try:
+                    self._call(calls.kill_process(process.id))
+                except NotFoundError:  # it ended meanwhile
+                    return False
+                return True
+        return False
+
     def _streamed_command(
         self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
     ) -> CommandResult:
@@ -622,6 +728,20 @@ class AsyncSandbox(_Common):
             async for event in events:
                 if (item := feed(event)) is not None:
                     yield item
+
+    def _handle(self, answer: dict[str, Any]) -> AsyncCommandHandle:
+        return AsyncCommandHandle(self, ProcessInfo.from_json(answer))
+
+    async def _kill_pid(self, pid: int | None) -> bool:
+        running = await self._call(calls.list_processes("running"))
+        for process in running:
+            if process.pid == pid:
+                try:
+                    await self._call(calls.kill_process(process.id))
+                except NotFoundError:  # it ended meanwhile
+                    return False
+                return True
+        return False
 
     async def _streamed_command(
         self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput

@@ -42,6 +42,9 @@ class ExecuteHandler(ProcessesHandler):
                 "command": request.command,
                 "duration": result.duration_ms,
                 "sessionId": session_id,
+                # Beyond upstream: a sessionless command killed at its time limit (exit 124)
+                # says so, so a client tells it from a command that exits 124 itself.
+                **({"timedOut": True} if result.timed_out else {}),
             }
         )
 
@@ -70,4 +73,6 @@ class ExecuteStreamHandler(ProcessesHandler):
 
 
 def _complete_event(proc: BackgroundProcess) -> dict[str, Any]:
-    return {"type": COMMAND_COMPLETE, "exitCode": proc.exit_code}
+    """`complete`; beyond upstream, `timedOut` when the command was killed at its limit."""
+    timed_out = {"timedOut": True} if proc.timed_out else {}
+    return {"type": COMMAND_COMPLETE, "exitCode": proc.exit_code, **timed_out}

@@ -349,6 +349,7 @@ def _commands() -> dict[str, Any]:
                 {
                     "oneOf": [
                         success(
+                            {"timedOut": BOOL},
                             exitCode=INT,
                             stdout=STRING,
                             stderr=STRING,

@@ -126,9 +126,11 @@ class ProcessStreamHandler(ProcessesHandler):
 
 
 def _exit_event(proc: BackgroundProcess) -> dict[str, Any]:
+    """`exit`; beyond upstream, `timedOut` when the process was killed at its limit."""
     return {
         "type": PROCESS_EXIT,
         "processId": proc.id,
         "exitCode": proc.exit_code,
         "data": f"Process {proc.status} with exit code {proc.exit_code}",
+        **({"timedOut": True} if proc.timed_out else {}),
     }

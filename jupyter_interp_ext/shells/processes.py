@@ -91,6 +91,7 @@ class BackgroundProcess:
     exit_code: int | None = None
     status: str = "running"
     killed: bool = False
+    timed_out: bool = False  # killed at its time limit
     done: asyncio.Event = field(default_factory=asyncio.Event)
     supervisor: asyncio.Future | None = None
     seq: int = 0
@@ -250,6 +251,7 @@ class ProcessManager(LoggingConfigurable):
         try:
             await asyncio.wait_for(proc.child.wait(), timeout)
         except asyncio.TimeoutError:
+            proc.timed_out = True
             await self._kill(proc)
         code = await proc.child.wait()
         await proc.child.finish_output()

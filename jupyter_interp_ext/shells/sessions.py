@@ -241,7 +241,8 @@ class ShellSessionManager(LoggingConfigurable):
             code = SESSIONLESS_TIMEOUT_EXIT
             err += f"\nCommand timed out after {round((limit or 0) * 1000)}ms"
             self.log.info("Sessionless command timed out; killed pids %s", run.killed)
-        result = CommandOutcome(code, out, err, round((time.monotonic() - started) * 1000))
+        duration = round((time.monotonic() - started) * 1000)
+        result = CommandOutcome(code, out, err, duration, timed_out=run.timed_out)
         outcome = "timeout" if run.timed_out else "ok" if code == 0 else "failed"
         self._account(NO_SESSION, outcome, result)
         return result

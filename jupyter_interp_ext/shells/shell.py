@@ -33,6 +33,7 @@ class CommandOutcome:
     stdout: str
     stderr: str
     duration_ms: int
+    timed_out: bool = False  # killed at its time limit
 
 
 class ShellExited(Exception):
