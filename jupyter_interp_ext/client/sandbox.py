@@ -245,7 +245,7 @@ class Commands(_Api):
         return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
 
     def list(self) -> Any:
-        """The commands running in the background (this server's `ProcessInfo`s)."""
+        """The commands running in the background (each a `ProcessInfo` of this server)."""
         return self._client._call(calls.list_processes("running"))
 
     def kill(self, pid: int) -> Any:
