@@ -404,3 +404,37 @@ async def test_results_read_as_e2bs(server):
         [result] = frame.results
         assert result.data == {"n": [1, 2], "s": ["a", "b"]}
         assert result.formats()[:2] == ["text", "html"] and "data" in result.formats()
+
+
+@pytest.mark.slow
+async def test_a_sandbox_deletes_what_it_started_unless_closed(server, api):
+    async def kernels() -> set[str]:
+        status, contexts = await api.call("GET", "api/contexts")
+        return {c["id"] for c in contexts["contexts"]}
+
+    async with await AsyncSandbox.create(envs={"FROM_SANDBOX": "yes"}, **server) as sandbox:
+        assert sandbox.sandbox_id and sandbox.envs == {"FROM_SANDBOX": "yes"}
+        execution = await sandbox.run_code("import os; os.environ['FROM_SANDBOX']")
+        assert execution.text == "yes"
+        [context_id] = sandbox._default_contexts.values()
+        await sandbox.sessions.create("owned")
+        handle = await sandbox.commands.run("sleep 300", background=True)
+        assert context_id in await kernels()
+    assert context_id not in await kernels()  # the with block killed it
+    status, sessions = await api.call("GET", "api/session/list")
+    assert "owned" not in sessions["data"]
+    status, process = await api.call("GET", f"api/process/{handle.info.id}")
+    assert process["process"]["status"] == "killed"
+
+    kept = await AsyncSandbox.create(**server)
+    context = await kept.create_code_context()
+    await kept.close()  # closing keeps what it started
+    assert context.id in await kernels()
+
+    def work() -> str:
+        with Sandbox.create(**server) as sandbox:
+            made = sandbox.create_code_context()
+            assert sandbox.kill() is True
+            return made.id
+
+    assert await in_thread(work) not in await kernels()

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -159,7 +160,9 @@ class Sessions(_Api):
         timeout: float | None = None,
     ) -> Any:
         """Start an execution session: a shell whose cwd and exports persist."""
-        return self._client._call(calls.create_session(session_id, envs, cwd, timeout))
+        envs = {**self._client.envs, **(envs or {})}
+        call = calls.create_session(session_id, envs, cwd, timeout)
+        return self._client._call(self._client._owned.owning(call, "sessions"))
 
     def list(self) -> Any:
         """The live sessions."""
@@ -183,8 +186,10 @@ class Processes(_Api):
         process_id: str | None = None,
     ) -> Any:
         """Start a command in the background; its `ProcessInfo`."""
+        envs = {**self._client.envs, **(envs or {})}
         body = calls.command_body(cmd, session_id, cwd, envs, timeout)
-        return self._client._call(calls.start_process(body, process_id))
+        call = calls.start_process(body, process_id)
+        return self._client._call(self._client._owned.owning(call, "processes"))
 
     def list(self, status: str | None = None) -> Any:
         """Processes, optionally only those with `status`."""
@@ -233,10 +238,11 @@ class Commands(_Api):
         if stdin:
             raise InvalidArgumentException("stdin cannot be kept open: commands read /dev/null")
         session = session_id or calls.NO_SESSION
-        body = calls.command_body(cmd, session, cwd, envs, timeout or None)
+        envs = {**self._client.envs, **(envs or {})}
+        body = calls.command_body(cmd, session, cwd, envs or None, timeout or None)
         if background:
-            start = calls.start_process(body, None)
-            return self._client._call(dataclasses.replace(start, parse=self._client._handle))
+            start = dataclasses.replace(calls.start_process(body, None), parse=self._client._handle)
+            return self._client._call(self._client._owned.owning(start, "processes"))
         if on_stdout or on_stderr:
             callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
             output = _CommandOutput(strip_newline=session != calls.NO_SESSION)
@@ -373,6 +379,26 @@ def _stream_error(event: dict[str, Any]) -> SandboxError:
     return error_from_answer(status_for(code), {"code": code, "message": message}, message)
 
 
+@dataclasses.dataclass
+class _Owned:
+    """What one sandbox created on the server, deleted when it is killed."""
+
+    contexts: set[str] = dataclasses.field(default_factory=set)
+    sessions: set[str] = dataclasses.field(default_factory=set)
+    processes: set[str] = dataclasses.field(default_factory=set)
+
+    def owning(self, call: calls.Call, kind: str) -> calls.Call:
+        """`call`, whose answer's id (`.id`) is recorded as one of `kind` once it arrives."""
+        parse = call.parse
+
+        def record(answer: Any) -> Any:
+            made = parse(answer)
+            getattr(self, kind).add(made.id if hasattr(made, "id") else made.info.id)
+            return made
+
+        return dataclasses.replace(call, parse=record)
+
+
 class _Common:
     """What both clients share: settings, the HTTP client, the API groups, the default
     contexts. Subclasses name their httpx client and transport classes."""
@@ -387,9 +413,17 @@ class _Common:
         prefix: str = "sandbox",
         timeout: float = 30.0,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        envs: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        sandbox_id: str | None = None,
     ) -> None:
         """`transport` replaces the HTTP transport (an `httpx.MockTransport` in tests, a
-        proxy's); by default one with Nagle's delay off."""
+        proxy's); by default one with Nagle's delay off. `envs` are given to every context,
+        command and process this sandbox starts."""
+        self.sandbox_id = sandbox_id or uuid.uuid4().hex
+        self.envs = dict(envs or {})
+        self.metadata = dict(metadata or {})
+        self._owned = _Owned()
         self._settings = _Settings(server_url, token, prefix, timeout)
         self._http = self._http_class(
             base_url=self._settings.base_url,
@@ -445,6 +479,17 @@ class _Common:
         """Send one call: its decoded answer (the async client's awaits it)."""
         raise NotImplementedError
 
+    def _owned_deletions(self) -> list[calls.Call]:
+        """The calls that undo what this sandbox started, processes first (they may run in
+        its sessions); forgotten once made."""
+        owned, self._owned = self._owned, _Owned()
+        self._default_contexts.clear()
+        return [
+            *(calls.kill_process(p) for p in sorted(owned.processes)),
+            *(calls.delete_context(c) for c in sorted(owned.contexts)),
+            *(calls.delete_session(s) for s in sorted(owned.sessions)),
+        ]
+
     def _retry_pause(self, call: calls.Call, attempt: int, exc: httpx.HTTPError) -> float:
         """Seconds to wait before sending `call` again, or the TransportError to raise: only
         a request that changes nothing is sent again, and only if it never got through."""
@@ -462,8 +507,9 @@ class _Common:
     ) -> Any:
         """A new context (a kernel) in `cwd`, for `language` (default Python), E2B's order of
         arguments; `envs` (ours) are its environment variables."""
-        call = calls.create_context(language or "python", cwd, envs)
-        return self._call(dataclasses.replace(call, request_timeout=request_timeout))
+        call = calls.create_context(language or "python", cwd, {**self.envs, **(envs or {})})
+        call = dataclasses.replace(call, request_timeout=request_timeout)
+        return self._call(self._owned.owning(call, "contexts"))
 
     def list_code_contexts(self) -> Any:
         """The server's contexts."""
@@ -475,6 +521,7 @@ class _Common:
         for language, known in list(self._default_contexts.items()):
             if known == context_id:
                 del self._default_contexts[language]
+        self._owned.contexts.discard(context_id)
         return self._call(calls.delete_context(context_id))
 
     def restart_code_context(self, context: CodeContext | str) -> Any:
@@ -492,8 +539,10 @@ class _Common:
 class Sandbox(_Common):
     """The API of a Jupyter server with this extension, from synchronous Python.
 
-    `Sandbox("http://host:8888/", token=...)`: the server's URL including its base_url; the
-    token falls back to `JUPYTER_TOKEN`. Use it as a context manager, or call `close()`.
+    `Sandbox.create(server_url=..., token=...)` (E2B's way) or `Sandbox("http://host:8888/",
+    token=...)`: the server's URL including its base_url; the token falls back to
+    `JUPYTER_TOKEN`. The contexts, sessions and processes it starts are deleted by `kill()` and
+    at the end of its `with` block; `close()` keeps them.
     """
 
     _http_class = httpx.Client
@@ -502,11 +551,49 @@ class Sandbox(_Common):
     def __enter__(self) -> Sandbox:
         return self
 
+    @classmethod
+    def create(
+        cls,
+        template: str | None = None,
+        timeout: float | None = None,
+        metadata: dict[str, str] | None = None,
+        envs: dict[str, str] | None = None,
+        request_timeout: float | None = None,
+        server_url: str | None = None,
+        token: str | None = None,
+        **e2b_options: Any,
+    ) -> Sandbox:
+        """A new sandbox, as E2B's `Sandbox.create`: on a plain Jupyter server, this client's
+        share of it (the contexts, sessions and processes it starts, deleted by `kill()` or
+        at the end of its `with` block). `envs` reach everything it starts and `metadata` is
+        kept on it; `template` and `timeout` (a lifetime) have no meaning on one server and
+        are ignored, as are E2B's other options (`api_key`, `domain`, `secure`…). The
+        server comes from `server_url` or `JUPYTER_SERVER_URL`, the token from `token` or
+        `JUPYTER_TOKEN`."""
+        return cls(
+            server_url,
+            token=token,
+            timeout=request_timeout or 30.0,
+            envs=envs,
+            metadata=metadata,
+        )
+
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.kill()
+
+    def kill(self) -> bool:
+        """Delete what this sandbox started (its contexts, sessions and background
+        processes; what already ended is skipped), then close its connections."""
+        try:
+            for call in self._owned_deletions():
+                with contextlib.suppress(NotFoundError):
+                    self._call(call)
+        finally:
+            self.close()
+        return True
 
     def close(self) -> None:
-        """Close the HTTP connections (contexts stay on the server)."""
+        """Close the HTTP connections, keeping what this sandbox started on the server."""
         self._http.close()
 
     def run_code(
@@ -630,12 +717,47 @@ class AsyncSandbox(_Common):
     async def __aenter__(self) -> AsyncSandbox:
         return self
 
+    @classmethod
+    async def create(
+        cls,
+        template: str | None = None,
+        timeout: float | None = None,
+        metadata: dict[str, str] | None = None,
+        envs: dict[str, str] | None = None,
+        request_timeout: float | None = None,
+        server_url: str | None = None,
+        token: str | None = None,
+        **e2b_options: Any,
+    ) -> AsyncSandbox:
+        """As `Sandbox.create` (awaited, as E2B's `AsyncSandbox.create`)."""
+        return cls(
+            server_url,
+            token=token,
+            timeout=request_timeout or 30.0,
+            envs=envs,
+            metadata=metadata,
+        )
+
     async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self.kill()
+
+    async def kill(self) -> bool:
+        """As `Sandbox.kill`."""
+        try:
+            for call in self._owned_deletions():
+                with contextlib.suppress(NotFoundError):
+                    await self._call(call)
+        finally:
+            await self.close()
+        return True
 
     async def close(self) -> None:
-        """Close the HTTP connections (contexts stay on the server)."""
+        """Close the HTTP connections, keeping what this sandbox started on the server."""
         await self._http.aclose()
+
+    async def aclose(self) -> None:
+        """`close()`, under httpx's name for it."""
+        await self.close()
 
     async def run_code(
         self,

@@ -54,13 +54,15 @@ def test_calls_go_to_the_prefix_with_the_token_and_their_body():
         {
             ("POST", "/base/sandbox/api/contexts"): ok(contextId="k1", language="python", cwd="/r"),
             ("POST", "/base/sandbox/api/write"): ok(path="a.txt"),
+            ("DELETE", "/base/sandbox/api/contexts/k1"): ok(contextId="k1"),
         }
     )
     with sandbox(server) as box:
         context = box.create_code_context(cwd="/r", language="python", envs={"A": "1"})
         box.files.write("a.txt", "héllo")
     assert context.id == "k1"
-    create, write = server.seen
+    create, write, delete = server.seen  # leaving the block deletes what it created
+    assert (delete.method, delete.url.path) == ("DELETE", "/base/sandbox/api/contexts/k1")
     assert create.headers["Authorization"] == "token tok"
     assert json.loads(create.content) == {"language": "python", "cwd": "/r", "env_vars": {"A": "1"}}
     assert json.loads(write.content)["content"] == "héllo"
@@ -75,6 +77,7 @@ def test_a_run_streams_into_an_execution_with_callbacks():
                 {"type": "result", "text": "2", "json": 2, "isMainResult": True},
                 {"type": "execution_complete", "execution_count": 1},
             ),
+            ("DELETE", "/base/sandbox/api/contexts/k1"): ok(contextId="k1"),
         }
     )
     seen = []
