@@ -62,7 +62,12 @@ class _Settings:
     ) -> None:
         url = server_url or os.environ.get("JUPYTER_SERVER_URL")
         if not url:
-            raise ValueError("give server_url (or set JUPYTER_SERVER_URL)")
+            raise InvalidArgumentException("give server_url (or set JUPYTER_SERVER_URL)")
+        if url.rstrip("/").endswith(f"/{prefix.strip('/')}"):
+            raise InvalidArgumentException(
+                f"{url} ends with the API prefix: give the server's own URL (drop "
+                f"/{prefix.strip('/')}; the JavaScript client is the one that takes it)"
+            )
         self.base_url = f"{url.rstrip('/')}/{prefix.strip('/')}/"
         token = token if token is not None else os.environ.get("JUPYTER_TOKEN")
         self.headers = {"Authorization": f"token {token}"} if token else {}

@@ -152,3 +152,9 @@ async def test_the_async_client_sends_the_same_requests():
     assert [(r.method, str(r.url)) for r in server.seen] == [
         ("GET", "http://host:8888/base/sandbox/api/ping")
     ]
+
+
+@pytest.mark.parametrize("url", ["http://host:8888/sandbox", "http://host:8888/base/sandbox/"])
+def test_a_url_ending_with_the_api_prefix_is_refused_with_the_fix(url):
+    with pytest.raises(InvalidArgument, match="drop /sandbox"):
+        Sandbox(url, token="tok")
