@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import os
 import time
 import tracemalloc
@@ -21,8 +22,10 @@ from jupyter_interp_ext.client import (
     CommandExitException,
     Completed,
     ExecutionError,
+    FileType,
     InvalidArgumentException,
     NotFoundError,
+    NotFoundException,
     OutputMessage,
     PermissionDeniedError,
     Result,
@@ -244,8 +247,19 @@ async def test_files_text_binary_and_listing(server, jp_root_dir):
             sandbox.files.write("notes/a.txt", "héllo ✓")
             sandbox.files.write("notes/blob.bin", payload)
             text = sandbox.files.read("notes/a.txt")
-            blob = sandbox.files.read_bytes("notes/blob.bin")
+            blob = sandbox.files.read("notes/blob.bin", format="bytes")
             listed = [(e.relative_path, e.type) for e in sandbox.files.list("notes")]
+            info = sandbox.files.get_info("notes/a.txt")
+            with pytest.raises(NotFoundException):
+                sandbox.files.get_info("notes/none.txt")
+            written = sandbox.files.write_files(
+                [{"path": "w/1.txt", "data": "one"}, {"path": "w/2.bin", "data": io.BytesIO(b"2")}]
+            )
+            deep = [
+                e.relative_path
+                for e in sandbox.files.list("w/..", depth=2)
+                if "/" in e.relative_path
+            ]
             made, again = sandbox.files.make_dir("x/y"), sandbox.files.make_dir("x/y")
             moved = sandbox.files.rename("notes/a.txt", "x/y")
             exists = sandbox.files.exists(moved), sandbox.files.exists("notes/a.txt")
@@ -254,11 +268,20 @@ async def test_files_text_binary_and_listing(server, jp_root_dir):
                 sandbox.files.read("notes/a.txt")
             with pytest.raises(PermissionDeniedError):
                 sandbox.files.read("/etc/passwd")
-            return text, blob, listed, (made, again), moved, exists
+            return text, blob, listed, (made, again), moved, exists, info, written, deep
 
-    text, blob, listed, made, moved, exists = await in_thread(work)
-    assert text == "héllo ✓" and blob == payload
-    assert listed == [("a.txt", "file"), ("blob.bin", "file")]
+    text, blob, listed, made, moved, exists, info, written, deep = await in_thread(work)
+    assert text == "héllo ✓" and blob == payload and isinstance(blob, bytearray)
+    assert listed == [("a.txt", FileType.FILE), ("blob.bin", FileType.FILE)]
+    assert (info.name, info.type, info.size, info.permissions[:2]) == (
+        "a.txt",
+        FileType.FILE,
+        len("héllo ✓".encode()),
+        "rw",
+    )
+    assert abs(info.modified_time.timestamp() - time.time()) < 60 and info.mode & 0o400
+    assert [(w.name, w.path) for w in written] == [("1.txt", "w/1.txt"), ("2.bin", "w/2.bin")]
+    assert "w/1.txt" in deep
     assert made == (True, False) and moved == "x/y/a.txt" and exists == (True, False)
     assert not (jp_root_dir / "x" / "y" / "a.txt").exists()
 
@@ -277,7 +300,7 @@ async def test_a_large_file_streams_without_being_held(server, jp_root_dir):
     tracemalloc.start()
     try:
         async with AsyncSandbox(**server) as sandbox:
-            async for chunk in sandbox.files.read_stream("big.bin"):
+            async for chunk in sandbox.files.read("big.bin", format="stream"):
                 received.update(chunk)
                 total += len(chunk)
         _, peak = tracemalloc.get_traced_memory()
@@ -321,9 +344,9 @@ async def test_the_sync_client_streams_commands_processes_and_files(server):
             process = sandbox.processes.start("echo p1; echo p2 >&2")
             followed = [(m.error, m.line) for m in sandbox.processes.stream(process.id)]
             sandbox.files.write("s.bin", bytes(range(256)) * 1000)
-            streamed = b"".join(sandbox.files.read_stream("s.bin"))
+            streamed = b"".join(sandbox.files.read("s.bin", format="stream"))
             with pytest.raises(NotFoundError):  # reported inside the stream, typed as anywhere
-                b"".join(sandbox.files.read_stream("missing.bin"))
+                b"".join(sandbox.files.read("missing.bin", format="stream"))
             async_created = sandbox.sessions.create("sync-session")
             return heard, result, followed, streamed, async_created
 
@@ -340,9 +363,9 @@ async def test_the_async_client_handles_files_and_bad_credentials(server):
         with pytest.raises(PermissionDeniedError):
             await wrong.files.read("x")
     async with AsyncSandbox(**server) as sandbox:
-        assert await sandbox.files.write("a/b.txt", "é") == "a/b.txt"
+        assert (await sandbox.files.write("a/b.txt", "é")).path == "a/b.txt"
         assert await sandbox.files.read("a/b.txt") == "é"
-        assert await sandbox.files.read_bytes("a/b.txt") == "é".encode()
+        assert await sandbox.files.read("a/b.txt", format="bytes") == "é".encode()
         assert [e.name for e in await sandbox.files.list("a")] == ["b.txt"]
         assert await sandbox.files.make_dir("a") is False
 

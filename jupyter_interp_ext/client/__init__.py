@@ -34,11 +34,13 @@ from .models import (
     EntryInfo,
     Execution,
     ExecutionError,
+    FileType,
     Logs,
     OutputMessage,
     ProcessInfo,
     Result,
     SessionInfo,
+    WriteInfo,
 )
 from .sandbox import AsyncCommandHandle, AsyncSandbox, CommandHandle, Sandbox
 
@@ -56,6 +58,7 @@ __all__ = [
     "EntryInfo",
     "Execution",
     "ExecutionError",
+    "FileType",
     "InvalidArgumentException",
     "LimitError",
     "Logs",
@@ -74,4 +77,5 @@ __all__ = [
     "TimeoutException",
     "TransportError",
     "ValidationError",
+    "WriteInfo",
 ]

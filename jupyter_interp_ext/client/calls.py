@@ -7,16 +7,20 @@ sync and async clients cannot drift apart.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import NotFoundError
 from .models import (
     CodeContext,
     CommandResult,
     EntryInfo,
+    FileType,
     ProcessInfo,
     SessionInfo,
+    WriteInfo,
     checked,
 )
 
@@ -209,12 +213,12 @@ def delete_session(session_id: str) -> Call:
 def read_file(path: str, session_id: str | None, *, as_bytes: bool) -> Call:
     """`POST /api/read`, decoded as text or bytes."""
 
-    def parse(answer: dict[str, Any]) -> str | bytes:
+    def parse(answer: dict[str, Any]) -> str | bytearray:
         content: str = answer["content"]
         if answer.get("encoding") == "base64":
             data = base64.b64decode(content)
-            return data if as_bytes else data.decode("utf-8", "replace")
-        return content.encode("utf-8") if as_bytes else content
+            return bytearray(data) if as_bytes else data.decode("utf-8", "replace")
+        return bytearray(content.encode("utf-8")) if as_bytes else content
 
     body = _present(path=path, sessionId=session_id, encoding="base64" if as_bytes else None)
     return Call("POST", "api/read", body, parse=parse, safe=True)
@@ -236,19 +240,40 @@ def write_file(path: str, content: str | bytes, session_id: str | None) -> Call:
         )
     else:
         body = _present(path=path, content=content, sessionId=session_id)
-    return Call("POST", "api/write", body, parse=lambda a: a["path"])
+
+    def parse(answer: dict[str, Any]) -> WriteInfo:
+        written = str(answer["path"])
+        return WriteInfo(written.rstrip("/").rsplit("/", 1)[-1], FileType.FILE, written)
+
+    return Call("POST", "api/write", body, parse=parse)
 
 
-def list_files(path: str, recursive: bool, session_id: str | None) -> Call:
-    """`POST /api/list-files`."""
-    body = _present(path=path, sessionId=session_id, options={"recursive": recursive})
-    return Call(
-        "POST",
-        "api/list-files",
-        body,
-        parse=lambda a: [EntryInfo.from_json(f) for f in a["files"]],
-        safe=True,
-    )
+def list_files(path: str, depth: int | None, session_id: str | None) -> Call:
+    """`POST /api/list-files`, down to `depth` levels (1: the folder's own entries; None: all)."""
+    body = _present(path=path, sessionId=session_id, options={"recursive": depth != 1})
+
+    def parse(answer: dict[str, Any]) -> list[EntryInfo]:
+        entries = [EntryInfo.from_json(f) for f in answer["files"]]
+        if depth is None:
+            return entries
+        return [e for e in entries if e.relative_path.count("/") < depth]
+
+    return Call("POST", "api/list-files", body, parse=parse, safe=True)
+
+
+def entry_info(path: str, session_id: str | None) -> Call:
+    """One entry's information, from a listing of its folder."""
+    folder, _, name = path.rstrip("/").rpartition("/")
+    listing = list_files(folder or ("/" if path.startswith("/") else "."), 1, session_id)
+
+    def parse(answer: dict[str, Any]) -> EntryInfo:
+        entries: list[EntryInfo] = listing.parse(answer)
+        for entry in entries:
+            if entry.name == name:
+                return entry
+        raise NotFoundError("FILE_NOT_FOUND", f"File not found: {path}", 404, {"path": path})
+
+    return dataclasses.replace(listing, parse=parse)
 
 
 def exists(path: str, session_id: str | None) -> Call:

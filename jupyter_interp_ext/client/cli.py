@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import ClientError, CommandExitException
-from .models import ExecutionError, OutputMessage, Result
+from .models import ExecutionError, FileType, OutputMessage, Result
 from .sandbox import Sandbox
 
 IMAGE_FORMATS = (("png", "png"), ("jpeg", "jpg"), ("svg", "svg"))
@@ -128,21 +128,22 @@ def _echo(stream: TextIO, raw: bool) -> Callable[[OutputMessage], None]:
 
 
 def _ls(sandbox: Sandbox, args: argparse.Namespace) -> int:
-    for entry in sandbox.files.list(args.path, recursive=args.recursive):
-        suffix = "/" if entry.type == "directory" else ""
-        print(visible(f"{entry.mode}\t{entry.size}\t{entry.relative_path}{suffix}", args.raw))
+    for entry in sandbox.files.list(args.path, depth=None if args.recursive else 1):
+        suffix = "/" if entry.type is FileType.DIR else ""
+        line = f"{entry.permissions}\t{entry.size}\t{entry.relative_path}{suffix}"
+        print(visible(line, args.raw))
     return 0
 
 
 def _cat(sandbox: Sandbox, args: argparse.Namespace) -> int:
-    for chunk in sandbox.files.read_stream(args.path):
+    for chunk in sandbox.files.read(args.path, format="stream"):
         sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
     return 0
 
 
 def _put(sandbox: Sandbox, args: argparse.Namespace) -> int:
-    print(sandbox.files.write(args.remote, Path(args.local).read_bytes()))
+    print(sandbox.files.write(args.remote, Path(args.local).read_bytes()).path)
     return 0
 
 

@@ -11,6 +11,7 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from jupyter_interp_ext.protocol.mimes import FORMATS, TABLE_MIME
@@ -285,29 +286,57 @@ class SessionInfo:
     pid: int | None = None
 
 
+class FileType(Enum):
+    """What a filesystem entry is (E2B's names)."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+
+# The server's entry types as E2B's (anything else, a FIFO or a socket, has none).
+_FILE_TYPES = {"file": FileType.FILE, "directory": FileType.DIR, "symlink": FileType.SYMLINK}
+
+
 @dataclass
-class EntryInfo:
-    """A file or directory as `files.list` describes it."""
+class WriteInfo:
+    """A file written, as E2B describes it."""
 
     name: str
+    type: FileType | None
     path: str
-    relative_path: str
-    type: str  # file, directory, symlink, other
+
+
+@dataclass
+class EntryInfo(WriteInfo):
+    """A file or directory as E2B describes it (owner and group are not reported here, so
+    they are empty), and its path relative to the folder listed (ours)."""
+
     size: int
-    modified_at: str
-    mode: str
+    mode: int  # permission bits
+    permissions: str  # rwxr-xr-x
+    owner: str
+    group: str
+    modified_time: datetime
+    symlink_target: str | None = None
+    relative_path: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EntryInfo:
         """The entry a listing describes."""
+        permissions = str(data.get("mode", ""))
+        bits = sum(1 << (8 - i) for i, flag in enumerate(permissions[:9]) if flag != "-")
         return cls(
-            data["name"],
-            data["absolutePath"],
-            data["relativePath"],
-            data["type"],
-            data["size"],
-            data["modifiedAt"],
-            data["mode"],
+            name=data["name"],
+            type=_FILE_TYPES.get(data["type"]),
+            path=data["absolutePath"],
+            size=data["size"],
+            mode=bits,
+            permissions=permissions,
+            owner="",
+            group="",
+            modified_time=datetime.fromisoformat(data["modifiedAt"].replace("Z", "+00:00")),
+            relative_path=data["relativePath"],
         )
 
 

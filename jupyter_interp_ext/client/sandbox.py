@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
@@ -117,21 +117,67 @@ class _Api:
 class Files(_Api):
     """Files in the server's allowed roots; relative paths follow the session's directory."""
 
-    def read(self, path: str, session_id: str | None = None) -> Any:
-        """The file as text (UTF-8)."""
-        return self._client._call(calls.read_file(path, session_id, as_bytes=False))
+    def read(
+        self,
+        path: str,
+        format: str = "text",
+        user: str | None = None,
+        request_timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Any:
+        """A file's content as E2B's `files.read` gives it: `format="text"` (UTF-8),
+        `"bytes"` (a bytearray) or `"stream"` (its bytes chunk by chunk, never held whole;
+        an iterator, or an async one). `user` is accepted and ignored."""
+        if format == "stream":
+            return self._client._fed(calls.read_stream(path, session_id), _Reader().feed)
+        if format not in ("text", "bytes"):
+            raise InvalidArgumentException(f"format must be text, bytes or stream, not {format!r}")
+        call = calls.read_file(path, session_id, as_bytes=format == "bytes")
+        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
 
-    def read_bytes(self, path: str, session_id: str | None = None) -> Any:
-        """A file's content as bytes."""
-        return self._client._call(calls.read_file(path, session_id, as_bytes=True))
+    def write(
+        self,
+        path: str,
+        data: str | bytes | IO[Any],
+        user: str | None = None,
+        request_timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Any:
+        """Write text, bytes or a file object's content whole (parents created; the file is
+        replaced only once written): a `WriteInfo`."""
+        content = data.read() if hasattr(data, "read") else data
+        call = calls.write_file(path, content, session_id)
+        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
 
-    def write(self, path: str, content: str | bytes, session_id: str | None = None) -> Any:
-        """Write text or bytes atomically (parents created); returns the path."""
-        return self._client._call(calls.write_file(path, content, session_id))
+    def write_files(
+        self, files: list[dict[str, Any]], user: str | None = None, session_id: str | None = None
+    ) -> Any:
+        """Write several files (`[{"path": …, "data": …}]`, E2B's `WriteEntry`s): a list of
+        `WriteInfo`, in order."""
+        writes = []
+        for entry in files:
+            data = entry["data"]
+            content = data.read() if hasattr(data, "read") else data
+            writes.append(calls.write_file(entry["path"], content, session_id))
+        return self._client._call_each(writes)
 
-    def list(self, path: str = ".", recursive: bool = False, session_id: str | None = None) -> Any:
-        """The entries of a folder (recursively, if asked)."""
-        return self._client._call(calls.list_files(path, recursive, session_id))
+    def list(
+        self,
+        path: str = ".",
+        depth: int | None = 1,
+        user: str | None = None,
+        request_timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> Any:
+        """A folder's entries (`EntryInfo`) down to `depth` levels (1: its own; None: all)."""
+        if depth is not None and depth < 1:
+            raise InvalidArgumentException("depth should be at least 1")
+        call = calls.list_files(path, depth, session_id)
+        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
+
+    def get_info(self, path: str, user: str | None = None, session_id: str | None = None) -> Any:
+        """One file's or directory's `EntryInfo` (NotFoundException if there is none)."""
+        return self._client._call(calls.entry_info(path, session_id))
 
     def exists(self, path: str, session_id: str | None = None) -> Any:
         """Whether a path exists."""
@@ -148,10 +194,6 @@ class Files(_Api):
     def remove(self, path: str, session_id: str | None = None) -> Any:
         """Delete a file."""
         return self._client._call(calls.remove(path, session_id))
-
-    def read_stream(self, path: str, session_id: str | None = None) -> Any:
-        """The file's bytes chunk by chunk, never held whole (an iterator, or an async one)."""
-        return self._client._fed(calls.read_stream(path, session_id), _Reader().feed)
 
 
 class Sessions(_Api):
@@ -690,6 +732,9 @@ class Sandbox(_Common):
             if (item := feed(event)) is not None:
                 yield item
 
+    def _call_each(self, each: list[calls.Call]) -> list[Any]:
+        return [self._call(call) for call in each]
+
     def _handle(self, answer: dict[str, Any]) -> CommandHandle:
         return CommandHandle(self, ProcessInfo.from_json(answer))
 
@@ -855,6 +900,9 @@ class AsyncSandbox(_Common):
             async for event in events:
                 if (item := feed(event)) is not None:
                     yield item
+
+    async def _call_each(self, each: list[calls.Call]) -> list[Any]:
+        return [await self._call(call) for call in each]
 
     def _handle(self, answer: dict[str, Any]) -> AsyncCommandHandle:
         return AsyncCommandHandle(self, ProcessInfo.from_json(answer))
