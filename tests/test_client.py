@@ -36,6 +36,14 @@ from jupyter_interp_ext.client import (
     ValidationError,
     calls,
 )
+from jupyter_interp_ext.client.charts import (
+    BarChart,
+    ChartType,
+    LineChart,
+    PieChart,
+    ScaleType,
+    SuperChart,
+)
 from jupyter_interp_ext.testing import free_port
 
 
@@ -461,3 +469,27 @@ async def test_a_sandbox_deletes_what_it_started_unless_closed(server, api):
             return made.id
 
     assert await in_thread(work) not in await kernels()
+
+
+@pytest.mark.slow
+async def test_charts_are_typed_as_e2bs(server):
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "fig, (a, b) = plt.subplots(1, 2)\n"
+        "a.bar(['x', 'y'], [3, 5]); b.plot([1, 2], [4, 6], label='up'); plt.show()"
+    )
+    async with AsyncSandbox(**server) as sandbox:
+        [result] = (await sandbox.run_code(code)).results
+        pie = (await sandbox.run_code("plt.pie([1, 3], labels=['c', 'd']); plt.show()")).results[0]
+    chart = result.chart
+    assert isinstance(chart, SuperChart) and chart.type is ChartType.SUPERCHART
+    bars, lines = chart.elements
+    assert isinstance(bars, BarChart) and [(e.label, e.value) for e in bars.elements] == [
+        ("x", 3),
+        ("y", 5),
+    ]
+    assert isinstance(lines, LineChart) and lines.elements[0].label == "up"
+    assert lines.elements[0].points == [(1, 4), (2, 6)]
+    assert lines.x_scale is ScaleType.LINEAR
+    assert isinstance(pie.chart, PieChart) and [s.label for s in pie.chart.elements] == ["c", "d"]
+    assert result.mime_bundle()["application/vnd.jupyter-interp-ext.chart+json"] == chart.to_dict()

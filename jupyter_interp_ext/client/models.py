@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_interp_ext.protocol.mimes import FORMATS, TABLE_MIME
 
+from .charts import Chart, chart_from_dict
 from .errors import CommandExitException, TimeoutException
 
 
@@ -60,7 +61,7 @@ class Result:
     latex: str | None = None
     json: Any = None
     javascript: str | None = None
-    chart: dict[str, Any] | None = None  # what a matplotlib figure plotted
+    chart: Chart | None = None  # what a matplotlib figure plotted (typed, as E2B's)
     data: dict[str, list[Any]] | None = None  # a DataFrame's columns, as E2B gives them
     is_main_result: bool = False
     extra: dict[str, Any] | None = None  # every other MIME type, by its name (E2B's extra)
@@ -76,6 +77,7 @@ class Result:
         if is_main and isinstance(values["text"], str):
             values["text"] = _unquoted(values["text"])
         extra = event.get("data") or None
+        values["chart"] = chart_from_dict(values["chart"])
         return cls(
             **values,
             data=_columns(extra.get(TABLE_MIME)) if extra else None,
@@ -96,6 +98,8 @@ class Result:
     def mime_bundle(self) -> dict[str, Any]:
         """Every format of the result, by MIME type, as Jupyter displays them."""
         bundle = {FORMATS[name]: getattr(self, name) for name in FORMATS}
+        if self.chart is not None:
+            bundle[FORMATS["chart"]] = self.chart.to_dict()
         if self.is_main_result and self.text is not None and bundle.get("text/plain"):
             bundle["text/plain"] = self.text
         bundle.update(self.extra or {})
