@@ -10,8 +10,11 @@ import contextlib
 import hashlib
 import io
 import os
+import sys
 import time
 import tracemalloc
+from asyncio.subprocess import PIPE
+from pathlib import Path
 
 import httpx
 import pytest
@@ -493,3 +496,34 @@ async def test_charts_are_typed_as_e2bs(server):
     assert lines.x_scale is ScaleType.LINEAR
     assert isinstance(pie.chart, PieChart) and [s.label for s in pie.chart.elements] == ["c", "d"]
     assert result.mime_bundle()["application/vnd.jupyter-interp-ext.chart+json"] == chart.to_dict()
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "e2b_agent.py"
+
+
+@pytest.mark.slow
+async def test_an_e2b_script_runs_with_only_its_import_changed(server, api):
+    source = EXAMPLE.read_text()
+    ours = [line for line in source.splitlines() if "jupyter_interp_ext" in line]
+    assert ours == ["from jupyter_interp_ext.client import CommandExitException, Sandbox"]
+    env = {
+        **os.environ,
+        "JUPYTER_SERVER_URL": server["server_url"],
+        "JUPYTER_TOKEN": server["token"],
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLE), env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
+        "stdout: demo first",
+        "result: 42",
+        "chart: bar fruit [3, 5]",
+        "dataframe: {'n': [1, 2], 's': ['a', 'b']}",
+        "file: written by the agent",
+        "listed: True",
+        "command failed: 2",
+    ]
+    status, contexts = await api.call("GET", "api/contexts")
+    assert contexts["contexts"] == []  # kill() deleted what it made
