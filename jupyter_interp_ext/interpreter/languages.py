@@ -18,7 +18,9 @@ from jupyter_interp_ext.protocol.errors import validation_error
 from .preludes import (
     DENO_PRELUDE,
     PYTHON_PRELUDE,
+    bash_run_env,
     deno_run_env,
+    move_bash,
     move_deno,
     move_python,
     python_run_env,
@@ -78,6 +80,15 @@ LANGUAGES: tuple[Language, ...] = (
         mover=move_deno,
         run_env=deno_run_env,
         drain_seconds=0.05,
+        pool_size=1,
+    ),
+    # bash_kernel, from the `bash` extra (kernels/bash is its kernelspec).
+    Language(
+        "bash",
+        "bash",
+        aliases=("sh", "shell"),
+        mover=move_bash,
+        run_env=bash_run_env,
         pool_size=1,
     ),
 )

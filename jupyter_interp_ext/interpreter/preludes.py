@@ -5,6 +5,7 @@ uses which is said once, in `languages.LANGUAGES`."""
 from __future__ import annotations
 
 import json
+import shlex
 
 # dict and list results become a `json` result as well as text, like the upstream executor.
 PYTHON_PRELUDE = """
@@ -166,5 +167,32 @@ def deno_run_env(values: dict[str, str]) -> tuple[str, str]:
         "  }\n"
         "  delete globalThis.__sandboxSavedEnv;\n"
         "}\n"
+    )
+    return apply, restore
+
+
+def move_bash(cwd: str, set_env: dict[str, str], unset_env: list[str]) -> str:
+    """Bash code giving a running bash kernel a context's directory and environment."""
+    q = shlex.quote
+    lines = [f"builtin cd -- {q(cwd)} 2>/dev/null"]
+    lines += [f"builtin export {name}={q(value)}" for name, value in set_env.items()]
+    if unset_env:
+        lines.append("builtin unset " + " ".join(unset_env))
+    return "\n".join(lines) + "\n"
+
+
+def bash_run_env(values: dict[str, str]) -> tuple[str, str]:
+    """Bash code that exports `values` for one run, and the code that puts back what was
+    there before (`declare -p` of those names, replayed after unsetting them)."""
+    q = shlex.quote
+    names = " ".join(values)
+    exports = " ".join(f"{name}={q(value)}" for name, value in values.items())
+    apply = (
+        f"__sandbox_saved_env=$(builtin declare -p {names} 2>/dev/null)\nbuiltin export {exports}\n"
+    )
+    restore = (
+        f"builtin unset {names}\n"
+        'builtin eval "$__sandbox_saved_env"\n'
+        "builtin unset __sandbox_saved_env\n"
     )
     return apply, restore
