@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 
 import pytest
@@ -17,9 +18,9 @@ def cli(api, jp_serverapp, jp_http_port, jp_base_url, tmp_path):
         "JUPYTER_TOKEN": jp_serverapp.identity_provider.token,
     }
 
-    async def run(*args: str, stdin: bytes = b"", token: str | None = None):
+    async def start(*args: str, token: str | None = None) -> asyncio.subprocess.Process:
         environment = env if token is None else {**env, "JUPYTER_TOKEN": token}
-        process = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "jupyter_interp_ext.client.cli",
@@ -30,9 +31,13 @@ def cli(api, jp_serverapp, jp_http_port, jp_base_url, tmp_path):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+
+    async def run(*args: str, stdin: bytes = b"", token: str | None = None):
+        process = await start(*args, token=token)
         out, err = await asyncio.wait_for(process.communicate(stdin), 120)
         return process.returncode, out, err.decode()
 
+    run.start = start  # type: ignore[attr-defined]
     return run
 
 
@@ -99,3 +104,26 @@ async def test_control_sequences_from_the_sandbox_are_neutralised(cli):
     assert out == b"\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07done\n"
     status, out, _ = await cli("--raw", "exec", "printf '\\033]0;t\\007x'")
     assert (status, out) == (0, b"\x1b]0;t\x07x")
+
+
+@pytest.mark.slow
+async def test_timeouts_interrupts_deaths_and_deletions_are_said_plainly(cli, api):
+    code, out, err = await cli("run", "-", "--timeout", "0.5", stdin=b"import time\ntime.sleep(30)")
+    assert code == 2 and "timed out" in err and "Traceback" not in err
+    dying = b"import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    code, out, err = await cli("run", "-", stdin=dying)
+    assert code == 1 and err.startswith("KernelDied: ")  # why it ended, not an empty line
+    # Ctrl-C: the remote run is interrupted, the CLI exits 130 without a traceback.
+    process = await cli.start("run", "-")
+    process.stdin.write(b"import time\nprint('go', flush=True)\ntime.sleep(300)")
+    process.stdin.close()
+    assert await asyncio.wait_for(process.stdout.readline(), 60) == b"go\n"
+    process.send_signal(signal.SIGINT)
+    err = (await asyncio.wait_for(process.stderr.read(), 60)).decode()
+    assert await process.wait() == 130 and err == "jupyter sandbox: interrupted\n"
+    status, contexts = await api.call("GET", "api/contexts")
+    assert contexts["contexts"] == []  # the run's context went with it
+    kept = (await api.create("python"))["contextId"]
+    code, out, _ = await cli("contexts", "--delete", kept)
+    assert (code, out) == (0, f"deleted {kept}\n".encode())
+    assert (await cli("contexts"))[1] == b""

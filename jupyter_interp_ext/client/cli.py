@@ -49,25 +49,28 @@ def main(argv: list[str] | None = None) -> int:
     except ClientError as error:
         print(f"jupyter sandbox: {error}", file=sys.stderr)
         return 2
-    except ValueError as error:  # no server URL
-        print(f"jupyter sandbox: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        # Leaving the stream disconnected it, which interrupts the remote run; what this
+        # sandbox started was deleted on the way out.
+        print("jupyter sandbox: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
     code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     context = args.context or sandbox.create_code_context(language=args.language).id
     try:
-        return _stream_run(sandbox, code, context, Path(args.images), args.raw)
+        return _stream_run(sandbox, code, context, args)
     finally:
         if not args.context:
             sandbox.remove_code_context(context)
 
 
-def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path, raw: bool) -> int:
+def _stream_run(sandbox: Sandbox, code: str, context: str, args: argparse.Namespace) -> int:
     failed = False
     saved = 0
-    for item in sandbox.run_code_stream(code, context=context):
+    images, raw = Path(args.images), args.raw
+    for item in sandbox.run_code_stream(code, context=context, timeout=args.timeout):
         if isinstance(item, OutputMessage):
             stream = sys.stderr if item.error else sys.stdout
             stream.write(visible(item.line, raw))
@@ -75,7 +78,9 @@ def _stream_run(sandbox: Sandbox, code: str, context: str, images: Path, raw: bo
         elif isinstance(item, Result):
             saved += _show(item, images, saved, raw)
         elif isinstance(item, ExecutionError):
-            print(visible(item.traceback, raw), file=sys.stderr)
+            # The code's traceback, or why the server ended the run (its kernel died…).
+            why = item.traceback or f"{item.name}: {item.value}"
+            print(visible(why, raw), file=sys.stderr)
             failed = True
     return 1 if failed else 0
 
@@ -97,6 +102,11 @@ def _show(result: Result, folder: Path, saved: int, raw: bool) -> int:
 
 
 def _contexts(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    for context_id in args.delete:
+        sandbox.remove_code_context(context_id)
+        print(visible(f"deleted {context_id}", args.raw))
+    if args.delete:
+        return 0
     for context in sandbox.list_code_contexts():
         print(visible(f"{context.id}\t{context.language}\t{context.cwd}", args.raw))
     return 0
@@ -177,9 +187,14 @@ def _parser() -> argparse.ArgumentParser:
         "--context", default=None, help="a context id (default: a new one, deleted after)"
     )
     run.add_argument("--images", default=".", help="folder for images (default: here)")
+    run.add_argument(
+        "--timeout", type=float, default=None, help="seconds the run may take (0: no limit)"
+    )
     run.set_defaults(command=_run)
 
-    commands.add_parser("contexts", help="list code contexts").set_defaults(command=_contexts)
+    contexts = commands.add_parser("contexts", help="list code contexts (or delete some)")
+    contexts.add_argument("--delete", nargs="+", default=[], metavar="ID", help="delete these")
+    contexts.set_defaults(command=_contexts)
 
     exec_ = commands.add_parser("exec", help="run a shell command; exit with its status")
     exec_.add_argument("cmd")
