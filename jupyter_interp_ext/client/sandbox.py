@@ -58,7 +58,11 @@ class _Settings:
     """Where the server is and how to authenticate, from arguments or the environment."""
 
     def __init__(
-        self, server_url: str | None, token: str | None, prefix: str, timeout: float
+        self,
+        server_url: str | None,
+        token: str | None,
+        prefix: str,
+        timeout: float | httpx.Timeout,
     ) -> None:
         url = server_url or os.environ.get("JUPYTER_SERVER_URL")
         if not url:
@@ -71,11 +75,17 @@ class _Settings:
         self.base_url = f"{url.rstrip('/')}/{prefix.strip('/')}/"
         token = token if token is not None else os.environ.get("JUPYTER_TOKEN")
         self.headers = {"Authorization": f"token {token}"} if token else {}
-        self.timeout = httpx.Timeout(timeout)
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         # The token authenticates every request: Jupyter's login cookie, set on each answer,
         # would only add parsing here and a second check on the server.
         self.cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        self.long_timeout = httpx.Timeout(timeout, read=None)  # keep-alives arrive every 10 s
+        # Streams wait as long as the work they follow (keep-alives arrive every 10 s).
+        self.long_timeout = httpx.Timeout(
+            connect=self.timeout.connect,
+            read=None,
+            write=self.timeout.write,
+            pool=self.timeout.pool,
+        )
 
 
 def _answer(response: httpx.Response) -> Any:
@@ -452,29 +462,31 @@ class _Common:
 
     _http_class: Any
     _transport_class: Any
+    _http: Any  # httpx.Client for Sandbox, httpx.AsyncClient for AsyncSandbox
 
     def __init__(
         self,
         server_url: str | None = None,
         token: str | None = None,
         prefix: str = "sandbox",
-        timeout: float = 30.0,
+        timeout: float | httpx.Timeout = 30.0,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
         envs: dict[str, str] | None = None,
         metadata: dict[str, str] | None = None,
         sandbox_id: str | None = None,
     ) -> None:
         """`transport` replaces the HTTP transport (an `httpx.MockTransport` in tests, a
-        proxy's); by default one with Nagle's delay off. `envs` are given to every context,
-        command and process this sandbox starts."""
+        proxy's); by default one with Nagle's delay off. `http_client` is an httpx client of
+        the caller's to send everything through (its settings kept; the caller closes it).
+        `envs` are given to every context, command and process this sandbox starts."""
         self.sandbox_id = sandbox_id or uuid.uuid4().hex
         self.envs = dict(envs or {})
         self.metadata = dict(metadata or {})
         self._owned = _Owned()
         self._settings = _Settings(server_url, token, prefix, timeout)
-        self._http = self._http_class(
-            base_url=self._settings.base_url,
-            headers=self._settings.headers,
+        self._owns_http = http_client is None
+        self._http = http_client or self._http_class(
             cookies=self._settings.cookies,
             transport=transport or self._transport_class(socket_options=NO_DELAY),
         )
@@ -514,9 +526,11 @@ class _Common:
         return (None if context_id else (language or "python")), call
 
     def _request(self, call: calls.Call) -> dict[str, Any]:
+        """The httpx arguments of one call (absolute, so that any httpx client can send it)."""
         return {
             "method": call.method,
-            "url": call.path,
+            "url": self._settings.base_url + call.path,
+            "headers": self._settings.headers,
             "json": call.body,
             "params": call.params,
             "timeout": self._timeout(call),
@@ -641,7 +655,8 @@ class Sandbox(_Common):
 
     def close(self) -> None:
         """Close the HTTP connections, keeping what this sandbox started on the server."""
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def run_code(
         self,
@@ -715,9 +730,9 @@ class Sandbox(_Common):
 
     def _events(self, call: calls.Call) -> Iterator[dict[str, Any]]:
         try:
-            with connect_sse(
-                self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
-            ) as source:
+            request = self._request(call)
+            method, url = request.pop("method"), request.pop("url")
+            with connect_sse(self._http, method, url, **request) as source:
                 if source.response.status_code >= 400:  # refused before it began
                     source.response.read()
                     _answer(source.response)
@@ -803,7 +818,8 @@ class AsyncSandbox(_Common):
 
     async def close(self) -> None:
         """Close the HTTP connections, keeping what this sandbox started on the server."""
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def aclose(self) -> None:
         """`close()`, under httpx's name for it."""
@@ -881,9 +897,9 @@ class AsyncSandbox(_Common):
 
     async def _events(self, call: calls.Call) -> AsyncGenerator[dict[str, Any], None]:
         try:
-            async with aconnect_sse(
-                self._http, call.method, call.path, json=call.body, timeout=self._timeout(call)
-            ) as source:
+            request = self._request(call)
+            method, url = request.pop("method"), request.pop("url")
+            async with aconnect_sse(self._http, method, url, **request) as source:
                 if source.response.status_code >= 400:  # refused before it began
                     await source.response.aread()
                     _answer(source.response)

@@ -158,3 +158,16 @@ async def test_the_async_client_sends_the_same_requests():
 def test_a_url_ending_with_the_api_prefix_is_refused_with_the_fix(url):
     with pytest.raises(InvalidArgument, match="drop /sandbox"):
         Sandbox(url, token="tok")
+
+
+def test_a_caller_s_http_client_and_timeout_are_used_and_left_open():
+    server = Server({("GET", "/base/sandbox/api/ping"): ok(message="pong")})
+    mine = httpx.Client(transport=httpx.MockTransport(server), headers={"X-Mine": "1"})
+    with Sandbox(
+        "http://host:8888/base", token="tok", http_client=mine, timeout=httpx.Timeout(5.0)
+    ) as box:
+        assert box.ping() == "pong"
+    [request] = server.seen
+    assert (request.headers["X-Mine"], request.headers["Authorization"]) == ("1", "token tok")
+    assert not mine.is_closed  # the caller's to close
+    mine.close()
