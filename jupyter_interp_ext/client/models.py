@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import html
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,6 +146,10 @@ class ExecutionError:
     value: str
     traceback: str
 
+    def to_json(self) -> str:
+        """The error as JSON (`name`, `value`, `traceback`), as E2B's."""
+        return json.dumps({"name": self.name, "value": self.value, "traceback": self.traceback})
+
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ExecutionError:
         """The error an `error` event carries."""
@@ -159,6 +164,10 @@ class Logs:
 
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The logs as JSON (`stdout`, `stderr`), as E2B's."""
+        return json.dumps({"stdout": self.stdout, "stderr": self.stderr})
 
 
 @dataclass
@@ -182,6 +191,21 @@ class Execution:
         """The text of the main result (the cell's value), if it had one."""
         main = next((r for r in self.results if r.is_main_result), None)
         return main.text if main else None
+
+    def to_json(self) -> str:
+        """The execution as JSON, in E2B's shape: `results` (each result's formats, a
+        chart as its data), and `logs` and `error` as JSON texts of their own."""
+        results = [
+            {
+                **{name: result[name] for name in result.formats() if name in FORMATS},
+                **({"chart": result.chart.to_dict()} if result.chart else {}),
+                **({"data": result.data} if result.data else {}),
+                "text": result.text,
+            }
+            for result in self.results
+        ]
+        error = self.error.to_json() if self.error else None
+        return json.dumps({"results": results, "logs": self.logs.to_json(), "error": error})
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """Output, results and error in order, as a notebook cell shows them."""

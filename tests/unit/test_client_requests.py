@@ -86,6 +86,10 @@ def test_a_run_streams_into_an_execution_with_callbacks():
         box.run_code("3")  # the same default context: created once
     assert [m.line for m in seen] == ["hi\n"]
     assert execution.text == "2" and execution.error is None
+    as_json = json.loads(execution.to_json())  # E2B's shape: logs and error as JSON texts
+    assert as_json["results"] == [{"text": "2", "json": 2}]
+    assert json.loads(as_json["logs"]) == {"stdout": ["hi\n"], "stderr": []}
+    assert as_json["error"] is None
     runs = [r for r in server.seen if r.url.path.endswith("/execute/code")]
     assert json.loads(runs[0].content) == {
         "context_id": "k1",
