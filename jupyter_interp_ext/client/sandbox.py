@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
@@ -48,6 +48,7 @@ from .models import (
 )
 
 ContextLike = CodeContext | str | None
+SandboxT = TypeVar("SandboxT", bound="_Common")
 RETRIES = 3  # attempts for a safe request whose connection failed
 RETRY_PAUSE = 0.2  # seconds, doubled after each failed attempt
 # A request goes out as headers then body: without TCP_NODELAY the body can wait for an ACK.
@@ -496,6 +497,20 @@ class _Common:
         self.commands = Commands(self)
         self._default_contexts: dict[str, str] = {}
 
+    @classmethod
+    def _for_e2b(
+        cls: type[SandboxT],
+        server_url: str | None,
+        token: str | None,
+        request_timeout: float | None,
+        envs: dict[str, str] | None,
+        metadata: dict[str, str] | None,
+    ) -> SandboxT:
+        """A sandbox made from E2B's `create` arguments (the ones that mean something here)."""
+        return cls(
+            server_url, token=token, timeout=request_timeout or 30.0, envs=envs, metadata=metadata
+        )
+
     def _timeout(self, call: calls.Call) -> httpx.Timeout:
         timeout = self._settings.long_timeout if call.long else self._settings.timeout
         if call.request_timeout is None:
@@ -631,13 +646,7 @@ class Sandbox(_Common):
         are ignored, as are E2B's other options (`api_key`, `domain`, `secure`…). The
         server comes from `server_url` or `JUPYTER_SERVER_URL`, the token from `token` or
         `JUPYTER_TOKEN`."""
-        return cls(
-            server_url,
-            token=token,
-            timeout=request_timeout or 30.0,
-            envs=envs,
-            metadata=metadata,
-        )
+        return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
@@ -795,13 +804,7 @@ class AsyncSandbox(_Common):
         **e2b_options: Any,
     ) -> AsyncSandbox:
         """As `Sandbox.create` (awaited, as E2B's `AsyncSandbox.create`)."""
-        return cls(
-            server_url,
-            token=token,
-            timeout=request_timeout or 30.0,
-            envs=envs,
-            metadata=metadata,
-        )
+        return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.kill()
