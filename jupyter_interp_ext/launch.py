@@ -4,6 +4,7 @@ every entry point (contexts, sessions, commands, processes, clones) receives."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,6 +50,11 @@ class LaunchPolicy(LoggingConfigurable):
         env.update(overrides)
         return env
 
+    @functools.cached_property
+    def _confinement(self) -> Confinement:
+        """The walk start directories take (hidden names allowed: a shell may cd there)."""
+        return Confinement([self.root_dir], allow_hidden=True)
+
     def start_dir(self, requested: str | None, base: str) -> str:
         """The real directory a context or a session starts in.
 
@@ -62,9 +68,8 @@ class LaunchPolicy(LoggingConfigurable):
         candidate = os.path.join(base, os.path.expanduser(requested))
         if not os.path.exists(candidate):
             return fallback
-        confinement = Confinement([self.root_dir], allow_hidden=True)
         try:
-            fd = confinement.open_directory(candidate, requested)
+            fd = self._confinement.open_directory(candidate, requested)
         except (NotADirectoryError, FileNotFoundError):
             raise ProtocolError(
                 "NOT_DIRECTORY", f"cwd '{requested}' is not a directory", {"path": requested}

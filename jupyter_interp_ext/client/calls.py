@@ -10,7 +10,7 @@ import base64
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from .errors import NotFoundError
 from .models import (
@@ -229,8 +229,9 @@ def read_stream(path: str, session_id: str | None) -> Call:
     return Call("POST", "api/read/stream", _present(path=path, sessionId=session_id), long=True)
 
 
-def write_file(path: str, content: str | bytes, session_id: str | None) -> Call:
-    """`POST /api/write`."""
+def write_file(path: str, data: str | bytes | IO[Any], session_id: str | None) -> Call:
+    """`POST /api/write` of text, bytes or what a file object holds."""
+    content = data.read() if hasattr(data, "read") else data
     if isinstance(content, bytes):
         body = _present(
             path=path,

@@ -156,8 +156,7 @@ class Files(_Api):
     ) -> Any:
         """Write text, bytes or a file object's content whole (parents created; the file is
         replaced only once written): a `WriteInfo`."""
-        content = data.read() if hasattr(data, "read") else data
-        call = calls.write_file(path, content, session_id)
+        call = calls.write_file(path, data, session_id)
         return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
 
     def write_files(
@@ -165,11 +164,7 @@ class Files(_Api):
     ) -> Any:
         """Write several files (`[{"path": …, "data": …}]`, E2B's `WriteEntry`s): a list of
         `WriteInfo`, in order."""
-        writes = []
-        for entry in files:
-            data = entry["data"]
-            content = data.read() if hasattr(data, "read") else data
-            writes.append(calls.write_file(entry["path"], content, session_id))
+        writes = [calls.write_file(e["path"], e["data"], session_id) for e in files]
         return self._client._call_each(writes)
 
     def list(
@@ -218,7 +213,7 @@ class Sessions(_Api):
         timeout: float | None = None,
     ) -> Any:
         """Start an execution session: a shell whose cwd and exports persist."""
-        envs = {**self._client.envs, **(envs or {})}
+        envs = self._client._with_envs(envs)
         call = calls.create_session(session_id, envs, cwd, timeout)
         return self._client._call(self._client._owned.owning(call, "sessions"))
 
@@ -244,7 +239,7 @@ class Processes(_Api):
         process_id: str | None = None,
     ) -> Any:
         """Start a command in the background; its `ProcessInfo`."""
-        envs = {**self._client.envs, **(envs or {})}
+        envs = self._client._with_envs(envs)
         body = calls.command_body(cmd, session_id, cwd, envs, timeout)
         call = calls.start_process(body, process_id)
         return self._client._call(self._client._owned.owning(call, "processes"))
@@ -296,11 +291,12 @@ class Commands(_Api):
         if stdin:
             raise InvalidArgumentException("stdin cannot be kept open: commands read /dev/null")
         session = session_id or calls.NO_SESSION
-        envs = {**self._client.envs, **(envs or {})}
+        envs = self._client._with_envs(envs)
         body = calls.command_body(cmd, session, cwd, envs or None, timeout or None)
         if background:
             start = dataclasses.replace(calls.start_process(body, None), parse=self._client._handle)
-            return self._client._call(self._client._owned.owning(start, "processes"))
+            owned = self._client._owned.owning(start, "processes", lambda h: h.info.id)
+            return self._client._call(owned)
         if on_stdout or on_stderr:
             callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
             output = _CommandOutput(strip_newline=session != calls.NO_SESSION)
@@ -445,13 +441,15 @@ class _Owned:
     sessions: set[str] = dataclasses.field(default_factory=set)
     processes: set[str] = dataclasses.field(default_factory=set)
 
-    def owning(self, call: calls.Call, kind: str) -> calls.Call:
-        """`call`, whose answer's id (`.id`) is recorded as one of `kind` once it arrives."""
+    def owning(
+        self, call: calls.Call, kind: str, id_of: Callable[[Any], str] = lambda made: made.id
+    ) -> calls.Call:
+        """`call`, whose answer's id (`id_of` what it made) is recorded as one of `kind`."""
         parse = call.parse
 
         def record(answer: Any) -> Any:
             made = parse(answer)
-            getattr(self, kind).add(made.id if hasattr(made, "id") else made.info.id)
+            getattr(self, kind).add(id_of(made))
             return made
 
         return dataclasses.replace(call, parse=record)
@@ -496,6 +494,10 @@ class _Common:
         self.processes = Processes(self)
         self.commands = Commands(self)
         self._default_contexts: dict[str, str] = {}
+
+    def _with_envs(self, envs: dict[str, str] | None) -> dict[str, str]:
+        """A call's variables over the sandbox's own (those reach everything it starts)."""
+        return {**self.envs, **(envs or {})}
 
     @classmethod
     def _for_e2b(
@@ -583,7 +585,7 @@ class _Common:
     ) -> Any:
         """A new context (a kernel) in `cwd`, for `language` (default Python), E2B's order of
         arguments; `envs` (ours) are its environment variables."""
-        call = calls.create_context(language or "python", cwd, {**self.envs, **(envs or {})})
+        call = calls.create_context(language or "python", cwd, self._with_envs(envs))
         call = dataclasses.replace(call, request_timeout=request_timeout)
         return self._call(self._owned.owning(call, "contexts"))
 

@@ -103,9 +103,7 @@ class ContextInterruptHandler(InterpreterHandler):
     @web.authenticated
     @authorized("execute")
     async def post(self, context_id: str) -> None:
-        context = self.contexts.get(context_id)
-        await self.contexts.ensure_running(context)
-        await self.contexts.interrupt(context)
+        await self.contexts.interrupt_on_request(self.contexts.get(context_id))
         self.write_json({"contextId": context_id})
 
 

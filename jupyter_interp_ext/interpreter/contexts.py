@@ -472,6 +472,11 @@ class CodeContextRegistry(LoggingConfigurable):
         """Interrupt what the kernel runs (a run in flight ends with its KeyboardInterrupt)."""
         await self.kernel_manager.interrupt_kernel(context.id)
 
+    async def interrupt_on_request(self, context: CodeContext) -> None:
+        """Interrupt a running kernel for a caller (410 if it is not running)."""
+        await self.ensure_running(context)
+        await self.interrupt(context)
+
     async def restart_on_request(self, context: CodeContext) -> None:
         """Restart the kernel as Jupyter's own restart route does: its variables go, its
         directory and environment stay, a run in flight ends with `KernelRestarted`, and the
