@@ -10,6 +10,7 @@ from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_interp_ext import __version__
+from jupyter_interp_ext.pytest_plugin import results
 
 ROUTES = [
     ("GET", "api/ping", ("read", "api")),
@@ -170,3 +171,26 @@ async def test_commands_lists_what_the_shells_path_has(api, jp_serverapp):
     sessions.reported_commands = ["bash", "git", "no-such-command-here"]
     status, body = await api.call("GET", "api/commands")
     assert (status, body["availableCommands"], body["count"]) == (200, ["bash", "git"], 2)
+
+
+EVERY_RIGHT = {
+    (action, resource)
+    for action in ("read", "write", "execute")
+    for resource in ("kernels", "terminals", "contents", "sessions", "api")
+}
+
+
+@pytest.mark.slow
+async def test_restart_and_interrupt_need_execute_on_kernels_and_nothing_more(api):
+    context_id = (await api.create("python"))["contextId"]
+    await api.run(context_id, "state = 'kept'")
+    RecordingAuthorizer.denied = {("execute", "kernels")}
+    for action in ("restart", "interrupt"):
+        status, answer = await api.call("POST", f"api/contexts/{context_id}/{action}")
+        assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
+    RecordingAuthorizer.denied = EVERY_RIGHT - {("execute", "kernels")}
+    assert results(await api.run(context_id, "state"))[0]["text"] == "'kept'"  # not restarted
+    for action in ("interrupt", "restart"):
+        status, answer = await api.call("POST", f"api/contexts/{context_id}/{action}")
+        assert (status, answer["contextId"]) == (200, context_id)
+    assert (await api.run(context_id, "state"))[-1]["ename"] == "NameError"  # now it was
