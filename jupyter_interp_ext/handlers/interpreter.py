@@ -11,6 +11,7 @@ from jupyter_interp_ext.protocol.errors import validation_error
 from jupyter_interp_ext.protocol.events import ends_run
 from jupyter_interp_ext.protocol.validation import (
     optional_env,
+    optional_labels,
     optional_milliseconds,
     optional_str,
     required_str,
@@ -70,6 +71,7 @@ class ContextsHandler(InterpreterHandler):
             cwd=optional_str(body, "cwd"),
             env_vars=optional_env(body, "env_vars"),
             base=base,
+            labels=optional_labels(body),
         )
         answer = context.to_json()
         answer["contextId"] = answer.pop("id")

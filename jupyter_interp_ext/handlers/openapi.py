@@ -16,6 +16,8 @@ from jupyter_interp_ext.protocol.validation import (
     ENV_NAME_PATTERN,
     ID_CHARS,
     ID_PATTERN,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
     MAX_PATH_CHARS,
     NO_NUL_PATTERN,
     NOT_BLANK_PATTERN,
@@ -39,6 +41,16 @@ ENV_MAP = {
 }
 PATH = {**NOT_BLANK, "minLength": 1, "maxLength": MAX_PATH_CHARS}
 MILLISECONDS = {"type": "number", "exclusiveMinimum": 0}
+LABELS = {  # the creator's marks on a context, session or process (the Python client's sandbox)
+    "type": "object",
+    "maxProperties": MAX_LABELS,
+    "propertyNames": {"pattern": ID_PATTERN},
+    "additionalProperties": {
+        "type": "string",
+        "maxLength": MAX_LABEL_CHARS,
+        "pattern": NO_NUL_PATTERN,
+    },
+}
 EVENT = {  # one SSE event: `data:` holds one JSON object with its `type`
     "type": "object",
     "required": ["data"],
@@ -107,7 +119,12 @@ SCHEMAS: dict[str, Any] = {
         timestamp=TIMESTAMP,
     ),
     "Context": obj(
-        ["id", "language", "cwd"], id=STRING, language=STRING, cwd=STRING, notebook=STRING
+        ["id", "language", "cwd"],
+        id=STRING,
+        language=STRING,
+        cwd=STRING,
+        notebook=STRING,
+        labels=LABELS,
     ),
     "Process": obj(
         ["id", "pid", "command", "status", "startTime"],
@@ -119,6 +136,7 @@ SCHEMAS: dict[str, Any] = {
         endTime={"type": ["string", "null"]},
         exitCode={"type": ["integer", "null"]},
         sessionId={"type": ["string", "null"]},
+        labels=LABELS,
     ),
     "FileEntry": obj(
         [
@@ -249,7 +267,13 @@ def _interpreter() -> dict[str, Any]:
                 "Create a context (a kernel)",
                 "interpreter",
                 success({"notebook": STRING}, contextId=STRING, language=STRING, cwd=STRING),
-                obj(language=TEXT, cwd=TEXT, env_vars=ENV_MAP, sessionId=ref("SessionId")),
+                obj(
+                    language=TEXT,
+                    cwd=TEXT,
+                    env_vars=ENV_MAP,
+                    sessionId=ref("SessionId"),
+                    labels=LABELS,
+                ),
             ),
         },
         "/api/contexts/{context_id}": {
@@ -314,6 +338,7 @@ def _sessions() -> dict[str, Any]:
                     env=ENV_MAP,
                     cwd=TEXT,
                     commandTimeoutMs=MILLISECONDS,
+                    labels=LABELS,
                 ),
             )
         },
@@ -405,7 +430,12 @@ def _processes() -> dict[str, Any]:
             )
         },
         "/api/process/start": {
-            "post": o("Start a background process", "processes", STARTED, COMMAND_BODY)
+            "post": o(
+                "Start a background process",
+                "processes",
+                STARTED,
+                obj(COMMAND_BODY["required"], **COMMAND_BODY["properties"], labels=LABELS),
+            )
         },
         "/api/process/list": {
             "get": o(

@@ -8,7 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from jupyter_interp_ext.protocol.events import PROCESS_EXIT
-from jupyter_interp_ext.protocol.validation import CommandRequest
+from jupyter_interp_ext.protocol.validation import CommandRequest, optional_labels
 from jupyter_interp_ext.shells.ports import PortCheck, watch_port
 from jupyter_interp_ext.shells.processes import BackgroundProcess, follow
 
@@ -33,6 +33,7 @@ class ProcessesHandler(SandboxHandler):
             process_id=request.process_id,
             timeout=request.timeout,
             session_id=session_id,
+            labels=optional_labels(body),
         )
 
     def write_started(self, proc: BackgroundProcess) -> None:

@@ -8,6 +8,7 @@ from tornado import web
 from jupyter_interp_ext.protocol.validation import (
     optional_env,
     optional_id,
+    optional_labels,
     optional_milliseconds,
     optional_str,
     required_str,
@@ -36,6 +37,7 @@ class SessionCreateHandler(SessionsHandler):
             optional_env(body, "env"),
             optional_str(body, "cwd"),
             optional_milliseconds(body, "commandTimeoutMs"),
+            optional_labels(body),
         )
         self.write_json(
             {

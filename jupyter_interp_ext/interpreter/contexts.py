@@ -70,6 +70,7 @@ class CodeContext:
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     notebook: str | None = None  # path of its notebook in the server's contents
+    labels: dict[str, str] = field(default_factory=dict)  # the creator's, to find it again
 
     @property
     def language(self) -> str:
@@ -80,9 +81,11 @@ class CodeContext:
         return self.runs.kernel_name
 
     def to_json(self) -> dict[str, Any]:
-        answer = {"id": self.id, "language": self.language, "cwd": self.cwd}
+        answer: dict[str, Any] = {"id": self.id, "language": self.language, "cwd": self.cwd}
         if self.notebook is not None:
             answer["notebook"] = self.notebook
+        if self.labels:
+            answer["labels"] = self.labels
         return answer
 
 
@@ -168,6 +171,7 @@ class CodeContextRegistry(LoggingConfigurable):
         cwd: str | None,
         env_vars: dict[str, str],
         base: tuple[str, Mapping[str, str]] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> CodeContext:
         """Start a kernel for a new context, in `cwd` with `env_vars`, ready to run code.
 
@@ -193,6 +197,7 @@ class CodeContextRegistry(LoggingConfigurable):
                 raise
         finally:
             self._creating -= 1
+        context.labels = dict(labels or {})
         self._contexts[context.id] = context
         source = "pool" if kernel.from_pool else "fresh"
         metrics.CONTEXTS.labels(lang.name).inc()

@@ -17,6 +17,8 @@ from .errors import ProtocolError, validation_error
 MAX_DEPTH = 64  # no request of this API nests deeper than a few levels
 MAX_PATH_CHARS = 4096  # PATH_MAX: no file name the system takes is longer
 MAX_ID_CHARS = 128
+MAX_LABELS = 16  # labels on one context, session or process
+MAX_LABEL_CHARS = 256  # a label's value
 # Session and process ids: they travel in URLs and headers, so no slashes, spaces or controls.
 ID_CHARS = f"[A-Za-z0-9._:@+=-]{{1,{MAX_ID_CHARS}}}"
 ID_PATTERN = f"^{ID_CHARS}$"
@@ -198,6 +200,31 @@ def check_id(value: str, field: str) -> str:
 def optional_id(body: dict[str, Any], field: str) -> str | None:
     value = optional_str(body, field)
     return None if value is None else check_id(value, field)
+
+
+def optional_labels(body: dict[str, Any], field: str = "labels") -> dict[str, str]:
+    """Labels a caller puts on what it creates, to find it again (the Python client marks what
+    a sandbox owns): at most MAX_LABELS, names as ids, values strings of at most
+    MAX_LABEL_CHARS."""
+    value = body.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_LABELS:
+        raise validation_error(
+            field, f"'{field}' must be an object of at most {MAX_LABELS} strings"
+        )
+    for name, item in value.items():
+        if not _ID.match(name):
+            raise validation_error(
+                field, f"label names must be 1-{MAX_ID_CHARS} letters, digits or . _ : @ + = -"
+            )
+        if not isinstance(item, str) or len(item) > MAX_LABEL_CHARS or "\x00" in item:
+            raise validation_error(
+                f"{field}.{name}",
+                f"'{field}.{name}' must be a string of at most {MAX_LABEL_CHARS} characters",
+            )
+        _require_unicode(item, f"{field}.{name}")
+    return dict(value)
 
 
 def string_list(body: dict[str, Any], field: str) -> list[str]:

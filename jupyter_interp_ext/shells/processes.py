@@ -96,6 +96,7 @@ class BackgroundProcess:
     supervisor: asyncio.Future | None = None
     seq: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    labels: dict[str, str] = field(default_factory=dict)  # the creator's, to find it again
 
     @property
     def pid(self) -> int:
@@ -113,6 +114,8 @@ class BackgroundProcess:
         }
         if with_end:
             info["endTime"] = self.end_time
+        if self.labels:
+            info["labels"] = self.labels
         return info
 
     def receive(self, kind: str, data: bytes) -> None:
@@ -211,6 +214,7 @@ class ProcessManager(LoggingConfigurable):
         process_id: str | None = None,
         timeout: float | None = None,
         session_id: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> BackgroundProcess:
         if not command.strip():
             raise ProtocolError(
@@ -238,6 +242,7 @@ class ProcessManager(LoggingConfigurable):
             OutputBuffer(self.buffer_chars),
             OutputBuffer(self.buffer_chars),
             session_id,
+            labels=dict(labels or {}),
         )
         child.listen(proc.receive)
         self._processes[process_id] = proc

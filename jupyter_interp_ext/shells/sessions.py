@@ -39,14 +39,18 @@ class ShellSession:
     command_timeout: float | None
     created: float = field(default_factory=time.time)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    labels: dict[str, str] = field(default_factory=dict)  # the creator's, to find it again
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "id": self.id,
             "cwd": self.shell.cwd,
             "pid": self.shell.pid,
             "createdAt": self.created,
         }
+        if self.labels:
+            answer["labels"] = self.labels
+        return answer
 
 
 class ShellSessionManager(LoggingConfigurable):
@@ -138,6 +142,7 @@ class ShellSessionManager(LoggingConfigurable):
         env: dict[str, str],
         cwd: str | None,
         command_timeout: float | None = None,
+        labels: dict[str, str] | None = None,
     ) -> ShellSession:
         """A new session; 409 if one with this id is alive (a dead one is replaced)."""
         session_id = session_id or f"session_{int(time.time() * 1000)}_{token_hex(6)}"
@@ -155,7 +160,7 @@ class ShellSessionManager(LoggingConfigurable):
         cwd = self.launch.start_dir(cwd, self.root_dir)
         shell = self._new_shell(cwd, self.base_environment(env))
         await shell.start()
-        session = ShellSession(session_id, shell, command_timeout)
+        session = ShellSession(session_id, shell, command_timeout, labels=dict(labels or {}))
         self._sessions[session_id] = session
         metrics.SESSIONS.set(len(self._sessions))
         self.log.info("Session %s started in %s (pid %s)", session_id, shell.cwd, shell.pid)
