@@ -25,6 +25,8 @@ from jupyter_interp_ext.client import (
     CommandExitException,
     Completed,
     ExecutionError,
+    FilesystemEvent,
+    FilesystemEventType,
     FileType,
     InvalidArgumentException,
     NotFoundError,
@@ -33,6 +35,7 @@ from jupyter_interp_ext.client import (
     PermissionDeniedError,
     Result,
     Sandbox,
+    SandboxException,
     SandboxTimeoutError,
     TimeoutException,
     TransportError,
@@ -273,8 +276,8 @@ async def test_files_text_binary_and_listing(server, jp_root_dir):
             ]
             made, again = sandbox.files.make_dir("x/y"), sandbox.files.make_dir("x/y")
             moved = sandbox.files.rename("notes/a.txt", "x/y")
-            exists = sandbox.files.exists(moved), sandbox.files.exists("notes/a.txt")
-            sandbox.files.remove(moved)
+            exists = sandbox.files.exists(moved.path), sandbox.files.exists("notes/a.txt")
+            sandbox.files.remove(moved.path)
             with pytest.raises(NotFoundError):
                 sandbox.files.read("notes/a.txt")
             with pytest.raises(PermissionDeniedError):
@@ -293,7 +296,8 @@ async def test_files_text_binary_and_listing(server, jp_root_dir):
     assert abs(info.modified_time.timestamp() - time.time()) < 60 and info.mode & 0o400
     assert [(w.name, w.path) for w in written] == [("1.txt", "w/1.txt"), ("2.bin", "w/2.bin")]
     assert "w/1.txt" in deep
-    assert made == (True, False) and moved == "x/y/a.txt" and exists == (True, False)
+    assert made == (True, False) and exists == (True, False)
+    assert (moved.name, moved.path, moved.type) == ("a.txt", "x/y/a.txt", FileType.FILE)
     assert not (jp_root_dir / "x" / "y" / "a.txt").exists()
 
 
@@ -311,7 +315,7 @@ async def test_a_large_file_streams_without_being_held(server, jp_root_dir):
     tracemalloc.start()
     try:
         async with AsyncSandbox(**server) as sandbox:
-            async for chunk in sandbox.files.read("big.bin", format="stream"):
+            async for chunk in await sandbox.files.read("big.bin", format="stream"):
                 received.update(chunk)
                 total += len(chunk)
         _, peak = tracemalloc.get_traced_memory()
@@ -527,3 +531,92 @@ async def test_an_e2b_script_runs_with_only_its_import_changed(server, api):
     ]
     status, contexts = await api.call("GET", "api/contexts")
     assert contexts["contexts"] == []  # kill() deleted what it made
+
+
+@pytest.mark.slow
+async def test_connect_finds_a_sandbox_by_its_id(server, api):
+    """The same id gives the same state: a second client object (as another process would
+    make) finds the sandbox's default context with its variables, its session and its running
+    process; `kill()` through it deletes them; another sandbox's things are left alone."""
+    first = await AsyncSandbox.create(**server)
+    await first.run_code("shared = 41")
+    await first.sessions.create(f"s-{first.sandbox_id}")
+    handle = await first.commands.run("sleep 300", background=True)
+    other = await AsyncSandbox.create(**server)
+    theirs = await other.create_code_context()
+    await first.close()
+
+    def work():
+        again = Sandbox.connect(first.sandbox_id, **server)
+        answer = again.run_code("shared + 1").text
+        running = [p.id for p in again.commands.list()]
+        again.kill()
+        return answer, running
+
+    answer, running = await in_thread(work)
+    assert answer == "42" and handle.info.id in running
+    status, contexts = await api.call("GET", "api/contexts")
+    labelled = [c for c in contexts["contexts"] if c.get("labels", {}).get("sandbox")]
+    assert [c["id"] for c in labelled] == [theirs.id]  # the first sandbox's context is gone
+    status, sessions = await api.call("GET", "api/session/list")
+    assert f"s-{first.sandbox_id}" not in sessions["data"]
+    status, process = await api.call("GET", f"api/process/{handle.info.id}")
+    assert process["process"]["status"] == "killed"
+
+    connected = await AsyncSandbox.connect(other.sandbox_id, **server)
+    assert (await connected.run_code("1 + 1", context=theirs)).text == "2"
+    await connected.kill()
+    assert theirs.id not in {c.id for c in await other.list_code_contexts()}
+    await other.close()
+    with pytest.raises(InvalidArgumentException):
+        Sandbox.connect("no spaces/or slashes", **server)
+
+
+async def test_labels_are_checked_and_kept(api):
+    for labels in ({"bad name": "x"}, {"n": 1}, {"n": "x" * 257}, {str(i): "" for i in range(17)}):
+        status, answer = await api.call("POST", "api/session/create", {"labels": labels})
+        assert (status, answer["code"]) == (400, "VALIDATION_FAILED"), labels
+    status, answer = await api.call("POST", "api/session/create", {"labels": {"team": "a b"}})
+    assert status == 200
+    status, listed = await api.call("GET", "api/session/list")
+    assert [s["labels"] for s in listed["sessions"]] == [{"team": "a b"}]
+
+
+@pytest.mark.slow
+async def test_watch_dir_as_e2bs(server, jp_root_dir):
+    """Sync: changes made after `watch_dir` returns are polled with `get_new_events()`;
+    async: `on_event` is called for each, `on_exit` once `stop()` ends it."""
+    (jp_root_dir / "watched").mkdir()
+
+    def work():
+        with Sandbox(**server) as sandbox:
+            handle = sandbox.files.watch_dir("watched", recursive=True)
+            sandbox.files.write("watched/a.txt", "one")
+            seen = []
+            while not any(e.type == FilesystemEventType.CREATE for e in seen):
+                seen += handle.get_new_events()
+                time.sleep(0.01)  # polled, as E2B's sync handle is; the server runs meanwhile
+            handle.stop()
+            with pytest.raises(SandboxException):
+                handle.get_new_events()
+            return seen
+
+    seen = await in_thread(work)
+    assert ("a.txt", FilesystemEventType.CREATE) in [(e.name, e.type) for e in seen]
+
+    async with AsyncSandbox(**server) as sandbox:
+        events: asyncio.Queue[FilesystemEvent] = asyncio.Queue()
+        exits: list[Exception | None] = []
+        handle = await sandbox.files.watch_dir(
+            "watched", on_event=events.put, on_exit=exits.append, recursive=True
+        )
+        await sandbox.files.make_dir("watched/sub")
+        await sandbox.files.write("watched/sub/b.txt", "two")
+        names = set()
+        while ("sub/b.txt", FilesystemEventType.CREATE) not in names:
+            event = await events.get()
+            names.add((event.name, event.type))
+        await handle.stop()
+        assert exits == [None]
+        with pytest.raises(NotFoundException):
+            await sandbox.files.watch_dir("missing", on_event=events.put)

@@ -9,6 +9,7 @@ imports nothing of the server. Its exceptions carry E2B's names (`SandboxExcepti
 `TimeoutException`, `NotFoundException`, `InvalidArgumentException`, `AuthenticationException`).
 """
 
+from .commands import AsyncCommandHandle, AsyncCommands, CommandHandle, Commands
 from .errors import (
     AuthenticationException,
     ClientError,
@@ -27,6 +28,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .files import AsyncFiles, AsyncWatchHandle, Files, WatchHandle
 from .models import (
     CodeContext,
     CommandResult,
@@ -34,31 +36,44 @@ from .models import (
     EntryInfo,
     Execution,
     ExecutionError,
+    FilesystemEvent,
+    FilesystemEventType,
     FileType,
     Logs,
     OutputMessage,
     ProcessInfo,
     Result,
     SessionInfo,
+    WriteEntry,
     WriteInfo,
 )
-from .sandbox import AsyncCommandHandle, AsyncSandbox, CommandHandle, Sandbox
+from .processes import AsyncProcesses, AsyncSessions, Processes, Sessions
+from .sandbox import AsyncSandbox, Sandbox
 
 __all__ = [
     "AsyncCommandHandle",
+    "AsyncCommands",
+    "AsyncFiles",
+    "AsyncProcesses",
     "AsyncSandbox",
+    "AsyncSessions",
+    "AsyncWatchHandle",
     "AuthenticationException",
     "ClientError",
     "CodeContext",
     "CommandExitException",
     "CommandHandle",
     "CommandResult",
+    "Commands",
     "Completed",
     "ConflictError",
     "EntryInfo",
     "Execution",
     "ExecutionError",
     "FileType",
+    "Files",
+    "FilesystemEvent",
+    "FilesystemEventType",
     "InvalidArgumentException",
     "LimitError",
     "Logs",
@@ -67,15 +82,19 @@ __all__ = [
     "OutputMessage",
     "PermissionDeniedError",
     "ProcessInfo",
+    "Processes",
     "Result",
     "Sandbox",
     "SandboxError",
     "SandboxException",
     "SandboxTimeoutError",
     "SessionInfo",
+    "Sessions",
     "TerminatedError",
     "TimeoutException",
     "TransportError",
     "ValidationError",
+    "WatchHandle",
+    "WriteEntry",
     "WriteInfo",
 ]

@@ -7,10 +7,9 @@ sync and async clients cannot drift apart.
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from .errors import NotFoundError
 from .models import (
@@ -25,10 +24,19 @@ from .models import (
 )
 
 NO_SESSION = "__DISABLE_SESSION__"
+T = TypeVar("T")
+
+
+def _as_is(answer: Any) -> Any:
+    return answer
+
+
+def _nothing(answer: Any) -> None:
+    return None
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(Generic[T]):
     """One request: `parse` turns the JSON answer into what the method returns; `safe` marks a
     request that may be sent again after a failed connection (it changes nothing); `long` one
     that may take as long as the work it starts (no read timeout)."""
@@ -37,7 +45,7 @@ class Call:
     path: str
     body: dict[str, Any] | None = None
     params: dict[str, str] = field(default_factory=dict)
-    parse: Callable[[Any], Any] = lambda answer: answer
+    parse: Callable[[Any], T] = _as_is
     safe: bool = False
     long: bool = False
     request_timeout: float | None = None  # seconds to connect and send (E2B's request_timeout)
@@ -53,18 +61,23 @@ def milliseconds(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
-def ping() -> Call:
+def ping() -> Call[str]:
     """`GET /api/ping`."""
     return Call("GET", "api/ping", parse=lambda a: a["message"], safe=True)
 
 
-def create_context(language: str, cwd: str | None, envs: dict[str, str] | None) -> Call:
+def create_context(
+    language: str,
+    cwd: str | None,
+    envs: dict[str, str] | None,
+    labels: dict[str, str] | None = None,
+) -> Call[CodeContext]:
     """`POST /api/contexts`."""
-    body = _present(language=language, cwd=cwd, env_vars=envs)
+    body = _present(language=language, cwd=cwd, env_vars=envs, labels=labels)
     return Call("POST", "api/contexts", body, parse=CodeContext.from_json)
 
 
-def list_contexts() -> Call:
+def list_contexts() -> Call[list[CodeContext]]:
     """`GET /api/contexts`."""
     return Call(
         "GET",
@@ -74,24 +87,24 @@ def list_contexts() -> Call:
     )
 
 
-def delete_context(context_id: str) -> Call:
+def delete_context(context_id: str) -> Call[None]:
     """`DELETE /api/contexts/{id}`."""
-    return Call("DELETE", f"api/contexts/{context_id}", parse=lambda a: None)
+    return Call("DELETE", f"api/contexts/{context_id}", parse=_nothing)
 
 
-def restart_context(context_id: str) -> Call:
+def restart_context(context_id: str) -> Call[None]:
     """`POST /api/contexts/{id}/restart`."""
-    return Call("POST", f"api/contexts/{context_id}/restart", {}, parse=lambda a: None)
+    return Call("POST", f"api/contexts/{context_id}/restart", {}, parse=_nothing)
 
 
-def interrupt_context(context_id: str) -> Call:
+def interrupt_context(context_id: str) -> Call[None]:
     """`POST /api/contexts/{id}/interrupt`."""
-    return Call("POST", f"api/contexts/{context_id}/interrupt", {}, parse=lambda a: None)
+    return Call("POST", f"api/contexts/{context_id}/interrupt", {}, parse=_nothing)
 
 
 def run_code(
     context_id: str, code: str, timeout: float | None, envs: dict[str, str] | None = None
-) -> Call:
+) -> Call[Any]:
     """`POST /api/execute/code` (a stream); a `timeout` of 0 asks for no limit."""
     return Call(
         "POST",
@@ -114,7 +127,7 @@ def command_body(
     )
 
 
-def execute(body: dict[str, Any]) -> Call:
+def execute(body: dict[str, Any], request_timeout: float | None = None) -> Call[CommandResult]:
     """`POST /api/execute`: a command to its end."""
 
     def parse(answer: dict[str, Any]) -> CommandResult:
@@ -123,25 +136,29 @@ def execute(body: dict[str, Any]) -> Call:
         )
         return checked(result, bool(answer.get("timedOut")))
 
-    return Call("POST", "api/execute", body, parse=parse, long=True)
+    return Call(
+        "POST", "api/execute", body, parse=parse, long=True, request_timeout=request_timeout
+    )
 
 
-def execute_stream(body: dict[str, Any]) -> Call:
+def execute_stream(body: dict[str, Any]) -> Call[Any]:
     """`POST /api/execute/stream` (a stream)."""
     return Call("POST", "api/execute/stream", body, long=True)
 
 
-def start_process(body: dict[str, Any], process_id: str | None) -> Call:
+def start_process(
+    body: dict[str, Any], process_id: str | None, labels: dict[str, str] | None = None
+) -> Call[ProcessInfo]:
     """`POST /api/process/start`."""
     return Call(
         "POST",
         "api/process/start",
-        {**body, **_present(processId=process_id)},
+        {**body, **_present(processId=process_id, labels=labels)},
         parse=ProcessInfo.from_json,
     )
 
 
-def list_processes(status: str | None) -> Call:
+def list_processes(status: str | None) -> Call[list[ProcessInfo]]:
     """`GET /api/process/list`."""
     return Call(
         "GET",
@@ -152,7 +169,7 @@ def list_processes(status: str | None) -> Call:
     )
 
 
-def get_process(process_id: str) -> Call:
+def get_process(process_id: str) -> Call[ProcessInfo]:
     """`GET /api/process/{id}`."""
     return Call(
         "GET",
@@ -162,7 +179,7 @@ def get_process(process_id: str) -> Call:
     )
 
 
-def process_logs(process_id: str) -> Call:
+def process_logs(process_id: str) -> Call[tuple[str, str]]:
     """`GET /api/process/{id}/logs`."""
     return Call(
         "GET",
@@ -172,64 +189,94 @@ def process_logs(process_id: str) -> Call:
     )
 
 
-def process_stream(process_id: str) -> Call:
+def process_stream(process_id: str) -> Call[Any]:
     """`GET /api/process/{id}/stream` (a stream)."""
     return Call("GET", f"api/process/{process_id}/stream", long=True)
 
 
-def kill_process(process_id: str) -> Call:
+def kill_process(process_id: str) -> Call[list[int]]:
     """`DELETE /api/process/{id}`."""
     return Call("DELETE", f"api/process/{process_id}", parse=lambda a: a.get("killedPids", []))
 
 
 def create_session(
-    session_id: str | None, envs: dict[str, str] | None, cwd: str | None, timeout: float | None
-) -> Call:
+    session_id: str | None,
+    envs: dict[str, str] | None,
+    cwd: str | None,
+    timeout: float | None,
+    labels: dict[str, str] | None = None,
+) -> Call[SessionInfo]:
     """`POST /api/session/create`."""
-    body = _present(id=session_id, env=envs, cwd=cwd, commandTimeoutMs=milliseconds(timeout))
+    body = _present(
+        id=session_id, env=envs, cwd=cwd, commandTimeoutMs=milliseconds(timeout), labels=labels
+    )
 
     def parse(answer: dict[str, Any]) -> SessionInfo:
-        data = answer.get("data") or {}
-        return SessionInfo(answer["sessionId"], data.get("cwd"), data.get("pid"))
+        return SessionInfo.from_json({**(answer.get("data") or {}), "id": answer["sessionId"]})
 
     return Call("POST", "api/session/create", body, parse=parse)
 
 
-def list_sessions() -> Call:
+def list_sessions() -> Call[list[SessionInfo]]:
     """`GET /api/session/list`."""
     return Call(
         "GET",
         "api/session/list",
-        parse=lambda a: [SessionInfo(s["id"], s.get("cwd"), s.get("pid")) for s in a["sessions"]],
+        parse=lambda a: [SessionInfo.from_json(s) for s in a["sessions"]],
         safe=True,
     )
 
 
-def delete_session(session_id: str) -> Call:
+def delete_session(session_id: str) -> Call[None]:
     """`POST /api/session/delete`."""
-    return Call("POST", "api/session/delete", {"sessionId": session_id}, parse=lambda a: None)
+    return Call("POST", "api/session/delete", {"sessionId": session_id}, parse=_nothing)
 
 
-def read_file(path: str, session_id: str | None, *, as_bytes: bool) -> Call:
-    """`POST /api/read`, decoded as text or bytes."""
+def read_text(path: str, session_id: str | None, request_timeout: float | None = None) -> Call[str]:
+    """`POST /api/read`, as text (a binary file's bytes decoded as UTF-8, errors replaced)."""
 
-    def parse(answer: dict[str, Any]) -> str | bytearray:
+    def parse(answer: dict[str, Any]) -> str:
         content: str = answer["content"]
         if answer.get("encoding") == "base64":
-            data = base64.b64decode(content)
-            return bytearray(data) if as_bytes else data.decode("utf-8", "replace")
-        return bytearray(content.encode("utf-8")) if as_bytes else content
+            return base64.b64decode(content).decode("utf-8", "replace")
+        return content
 
-    body = _present(path=path, sessionId=session_id, encoding="base64" if as_bytes else None)
-    return Call("POST", "api/read", body, parse=parse, safe=True)
+    return Call(
+        "POST",
+        "api/read",
+        _present(path=path, sessionId=session_id),
+        parse=parse,
+        safe=True,
+        request_timeout=request_timeout,
+    )
 
 
-def read_stream(path: str, session_id: str | None) -> Call:
+def read_bytes(
+    path: str, session_id: str | None, request_timeout: float | None = None
+) -> Call[bytearray]:
+    """`POST /api/read` of the file's bytes."""
+    body = _present(path=path, sessionId=session_id, encoding="base64")
+
+    def parse(answer: dict[str, Any]) -> bytearray:
+        content: str = answer["content"]
+        if answer.get("encoding") == "base64":
+            return bytearray(base64.b64decode(content))
+        return bytearray(content.encode("utf-8"))
+
+    return Call("POST", "api/read", body, parse=parse, safe=True, request_timeout=request_timeout)
+
+
+def read_stream(path: str, session_id: str | None) -> Call[Any]:
     """`POST /api/read/stream` (a stream)."""
     return Call("POST", "api/read/stream", _present(path=path, sessionId=session_id), long=True)
 
 
-def write_file(path: str, data: str | bytes | IO[Any], session_id: str | None) -> Call:
+def write_file(
+    path: str,
+    data: str | bytes | IO[Any],
+    session_id: str | None,
+    request_timeout: float | None = None,
+) -> Call[WriteInfo]:
     """`POST /api/write` of text, bytes or what a file object holds."""
     content = data.read() if hasattr(data, "read") else data
     if isinstance(content, bytes):
@@ -246,10 +293,12 @@ def write_file(path: str, data: str | bytes | IO[Any], session_id: str | None) -
         written = str(answer["path"])
         return WriteInfo(written.rstrip("/").rsplit("/", 1)[-1], FileType.FILE, written)
 
-    return Call("POST", "api/write", body, parse=parse)
+    return Call("POST", "api/write", body, parse=parse, request_timeout=request_timeout)
 
 
-def list_files(path: str, depth: int | None, session_id: str | None) -> Call:
+def list_files(
+    path: str, depth: int | None, session_id: str | None, request_timeout: float | None = None
+) -> Call[list[EntryInfo]]:
     """`POST /api/list-files`, down to `depth` levels (1: the folder's own entries; None: all)."""
     body = _present(path=path, sessionId=session_id, options={"recursive": depth != 1})
 
@@ -259,13 +308,19 @@ def list_files(path: str, depth: int | None, session_id: str | None) -> Call:
             return entries
         return [e for e in entries if e.relative_path.count("/") < depth]
 
-    return Call("POST", "api/list-files", body, parse=parse, safe=True)
+    return Call(
+        "POST", "api/list-files", body, parse=parse, safe=True, request_timeout=request_timeout
+    )
 
 
-def entry_info(path: str, session_id: str | None) -> Call:
+def entry_info(
+    path: str, session_id: str | None, request_timeout: float | None = None
+) -> Call[EntryInfo]:
     """One entry's information, from a listing of its folder."""
     folder, _, name = path.rstrip("/").rpartition("/")
-    listing = list_files(folder or ("/" if path.startswith("/") else "."), 1, session_id)
+    listing = list_files(
+        folder or ("/" if path.startswith("/") else "."), 1, session_id, request_timeout
+    )
 
     def parse(answer: dict[str, Any]) -> EntryInfo:
         entries: list[EntryInfo] = listing.parse(answer)
@@ -274,31 +329,61 @@ def entry_info(path: str, session_id: str | None) -> Call:
                 return entry
         raise NotFoundError("FILE_NOT_FOUND", f"File not found: {path}", 404, {"path": path})
 
-    return dataclasses.replace(listing, parse=parse)
+    return Call(
+        listing.method,
+        listing.path,
+        listing.body,
+        parse=parse,
+        safe=True,
+        request_timeout=request_timeout,
+    )
 
 
-def exists(path: str, session_id: str | None) -> Call:
+def exists(path: str, session_id: str | None, request_timeout: float | None = None) -> Call[bool]:
     """`POST /api/exists`."""
     body = _present(path=path, sessionId=session_id)
-    return Call("POST", "api/exists", body, parse=lambda a: a["exists"], safe=True)
+    return Call(
+        "POST",
+        "api/exists",
+        body,
+        parse=lambda a: a["exists"],
+        safe=True,
+        request_timeout=request_timeout,
+    )
 
 
-def make_dir(path: str, session_id: str | None) -> Call:
+def make_dir(path: str, session_id: str | None, request_timeout: float | None = None) -> Call[bool]:
     """Create a directory and its parents: True, or False if it was there already."""
     body = _present(path=path, recursive=True, sessionId=session_id)
-    return Call("POST", "api/mkdir", body, parse=lambda a: a["created"])
+    return Call(
+        "POST", "api/mkdir", body, parse=lambda a: a["created"], request_timeout=request_timeout
+    )
 
 
-def rename(old: str, new: str, session_id: str | None) -> Call:
+def rename(
+    old: str, new: str, session_id: str | None, request_timeout: float | None = None
+) -> Call[str]:
     """`POST /api/rename`."""
     body = _present(oldPath=old, newPath=new, sessionId=session_id)
-    return Call("POST", "api/rename", body, parse=lambda a: a.get("newPath", new))
+    return Call(
+        "POST",
+        "api/rename",
+        body,
+        parse=lambda a: a.get("newPath", new),
+        request_timeout=request_timeout,
+    )
 
 
-def remove(path: str, session_id: str | None) -> Call:
+def remove(path: str, session_id: str | None, request_timeout: float | None = None) -> Call[None]:
     """`POST /api/delete`."""
     body = _present(path=path, sessionId=session_id)
-    return Call("POST", "api/delete", body, parse=lambda a: None)
+    return Call("POST", "api/delete", body, parse=_nothing, request_timeout=request_timeout)
+
+
+def watch(path: str, recursive: bool, session_id: str | None) -> Call[Any]:
+    """`POST /api/watch` (a stream that lasts until it is closed)."""
+    body = _present(path=path, recursive=recursive, sessionId=session_id)
+    return Call("POST", "api/watch", body, long=True)
 
 
 def stream_chunk(event: dict[str, Any], binary: bool) -> bytes | None:

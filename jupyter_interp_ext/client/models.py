@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import ast
 import html
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import IO, Any
 
 from jupyter_interp_ext.protocol.mimes import FORMATS, TABLE_MIME
 
@@ -241,6 +242,7 @@ class CodeContext:
     language: str
     cwd: str
     notebook: str | None = None  # its notebook's path in the server's contents, if it has one
+    labels: dict[str, str] = field(default_factory=dict)  # marks of whoever created it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CodeContext:
@@ -250,6 +252,7 @@ class CodeContext:
             data["language"],
             data.get("cwd", ""),
             data.get("notebook"),
+            data.get("labels") or {},
         )
 
 
@@ -289,6 +292,7 @@ class ProcessInfo:
     start_time: str | None = None
     end_time: str | None = None
     session_id: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # marks of whoever started it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessInfo:
@@ -302,6 +306,7 @@ class ProcessInfo:
             start_time=data.get("startTime"),
             end_time=data.get("endTime"),
             session_id=data.get("sessionId"),
+            labels=data.get("labels") or {},
         )
 
 
@@ -312,6 +317,12 @@ class SessionInfo:
     id: str
     cwd: str | None = None
     pid: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # marks of whoever created it
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionInfo:
+        """The session an answer describes."""
+        return cls(data["id"], data.get("cwd"), data.get("pid"), data.get("labels") or {})
 
 
 class FileType(Enum):
@@ -368,6 +379,34 @@ class EntryInfo(WriteInfo):
         )
 
 
+@dataclass
+class WriteEntry:
+    """One file for `files.write_files` (E2B's name)."""
+
+    path: str
+    data: str | bytes | IO[Any]
+
+
+class FilesystemEventType(Enum):
+    """What happened to a watched entry (E2B's names)."""
+
+    CHMOD = "chmod"
+    CREATE = "create"
+    REMOVE = "remove"
+    RENAME = "rename"
+    WRITE = "write"
+
+
+@dataclass
+class FilesystemEvent:
+    """A change in a watched folder: the entry's path relative to that folder (`name`) and
+    what happened (`type`). The server's watcher reports a rename as `REMOVE` of the old name
+    and `CREATE` of the new one, and a change of permissions as `WRITE`."""
+
+    name: str
+    type: FilesystemEventType
+
+
 StreamItem = OutputMessage | Result | ExecutionError | Completed
 
 
@@ -389,6 +428,12 @@ class RunCallbacks:
         if isinstance(item, ExecutionError):
             return self.on_error
         return None
+
+
+async def deliver(callback: Callable[[Any], Any] | None, item: Any) -> None:
+    """Call an async client's callback with `item`, awaiting it if it is a coroutine."""
+    if callback is not None and inspect.isawaitable(outcome := callback(item)):
+        await outcome
 
 
 def run_item(event: dict[str, Any], execution: Execution) -> StreamItem | None:

@@ -1,9 +1,9 @@
 """`Sandbox` and `AsyncSandbox`: the whole API from Python, with the same methods.
 
-Most methods are written once, in the shared API classes below: they build a `calls.Call` and
-hand it to the client, whose `_call` returns the answer (`Sandbox`) or a coroutine of it
-(`AsyncSandbox`), so `sandbox.files.read(p)` and `await sandbox.files.read(p)` are one method.
-Only what iterates a stream is written twice, around the same sans-IO pieces.
+Every request is written once, in `calls` (route, body, how the answer is read); each client
+only carries calls out, `Sandbox` blocking and `AsyncSandbox` awaited, so their methods are
+one-line twins with concrete types (their groups live in `files`, `commands` and `processes`).
+Streams are followed around the same sans-IO pieces (`run_item`, `CommandOutput`…).
 """
 
 from __future__ import annotations
@@ -11,44 +11,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import inspect
 import json
 import os
+import re
+import secrets
 import socket
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import IO, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
-from jupyter_interp_ext.protocol.errors import status_for
+from jupyter_interp_ext.protocol.validation import ID_PATTERN
 
 from . import calls
-from .errors import (
-    InvalidArgumentException,
-    NotFoundError,
-    SandboxError,
-    TransportError,
-    error_from_answer,
-)
+from .commands import AsyncCommands, CommandOutput, Commands
+from .errors import InvalidArgumentException, NotFoundError, TransportError, error_from_answer
+from .files import AsyncFiles, Files
 from .models import (
     CodeContext,
     CommandResult,
     Execution,
+    ExecutionError,
     OutputMessage,
     ProcessInfo,
+    Result,
     RunCallbacks,
+    SessionInfo,
     StreamItem,
-    checked,
-    nanoseconds,
+    deliver,
     run_item,
 )
+from .processes import AsyncProcesses, AsyncSessions, Processes, Sessions
 
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+MadeT = TypeVar("MadeT", bound=_HasId)
 ContextLike = CodeContext | str | None
 SandboxT = TypeVar("SandboxT", bound="_Common")
+# The labels that mark on the server what a sandbox created, so `connect` finds it again.
+SANDBOX_LABEL = "sandbox"
+DEFAULT_LABEL = "default-context"  # on a sandbox's default context: its language
+_SANDBOX_ID = re.compile(ID_PATTERN)
 RETRIES = 3  # attempts for a safe request whose connection failed
 RETRY_PAUSE = 0.2  # seconds, doubled after each failed attempt
 # A request goes out as headers then body: without TCP_NODELAY the body can wait for an ACK.
@@ -105,7 +117,7 @@ def _event(data: str) -> dict[str, Any]:
     return event
 
 
-def _in_context(call: calls.Call, context_id: str) -> calls.Call:
+def _in_context(call: calls.Call[T], context_id: str) -> calls.Call[T]:
     """A run's call addressed to `context_id` (its default context, known only now)."""
     return dataclasses.replace(call, body={**(call.body or {}), "context_id": context_id})
 
@@ -114,323 +126,16 @@ def _context_id(context: ContextLike) -> str | None:
     return context.id if isinstance(context, CodeContext) else context
 
 
+def _checked_id(sandbox_id: str) -> str:
+    if not _SANDBOX_ID.match(sandbox_id):
+        raise InvalidArgumentException(
+            f"{sandbox_id!r} is not a sandbox id: 1-128 letters, digits or . _ : @ + = -"
+        )
+    return sandbox_id
+
+
 def _transport_error(exc: httpx.HTTPError, base_url: str) -> TransportError:
     return TransportError(f"cannot talk to {base_url}: {type(exc).__name__}: {exc}")
-
-
-class _Api:
-    """A group of methods of one client (`sandbox.files`, `.commands`…)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-
-class Files(_Api):
-    """Files in the server's allowed roots; relative paths follow the session's directory."""
-
-    def read(
-        self,
-        path: str,
-        format: str = "text",
-        user: str | None = None,
-        request_timeout: float | None = None,
-        session_id: str | None = None,
-    ) -> Any:
-        """A file's content as E2B's `files.read` gives it: `format="text"` (UTF-8),
-        `"bytes"` (a bytearray) or `"stream"` (its bytes chunk by chunk, never held whole;
-        an iterator, or an async one). `user` is accepted and ignored."""
-        if format == "stream":
-            return self._client._fed(calls.read_stream(path, session_id), _Reader().feed)
-        if format not in ("text", "bytes"):
-            raise InvalidArgumentException(f"format must be text, bytes or stream, not {format!r}")
-        call = calls.read_file(path, session_id, as_bytes=format == "bytes")
-        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
-
-    def write(
-        self,
-        path: str,
-        data: str | bytes | IO[Any],
-        user: str | None = None,
-        request_timeout: float | None = None,
-        session_id: str | None = None,
-    ) -> Any:
-        """Write text, bytes or a file object's content whole (parents created; the file is
-        replaced only once written): a `WriteInfo`."""
-        call = calls.write_file(path, data, session_id)
-        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
-
-    def write_files(
-        self, files: list[dict[str, Any]], user: str | None = None, session_id: str | None = None
-    ) -> Any:
-        """Write several files (`[{"path": …, "data": …}]`, E2B's `WriteEntry`s): a list of
-        `WriteInfo`, in order."""
-        writes = [calls.write_file(e["path"], e["data"], session_id) for e in files]
-        return self._client._call_each(writes)
-
-    def list(
-        self,
-        path: str = ".",
-        depth: int | None = 1,
-        user: str | None = None,
-        request_timeout: float | None = None,
-        session_id: str | None = None,
-    ) -> Any:
-        """A folder's entries (`EntryInfo`) down to `depth` levels (1: its own; None: all)."""
-        if depth is not None and depth < 1:
-            raise InvalidArgumentException("depth should be at least 1")
-        call = calls.list_files(path, depth, session_id)
-        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
-
-    def get_info(self, path: str, user: str | None = None, session_id: str | None = None) -> Any:
-        """One file's or directory's `EntryInfo` (NotFoundException if there is none)."""
-        return self._client._call(calls.entry_info(path, session_id))
-
-    def exists(self, path: str, session_id: str | None = None) -> Any:
-        """Whether a path exists."""
-        return self._client._call(calls.exists(path, session_id))
-
-    def make_dir(self, path: str, session_id: str | None = None) -> Any:
-        """Create a directory and its parents: True, or False if it existed."""
-        return self._client._call(calls.make_dir(path, session_id))
-
-    def rename(self, old_path: str, new_path: str, session_id: str | None = None) -> Any:
-        """Rename or move; returns where the entry went (into `new_path` if a directory)."""
-        return self._client._call(calls.rename(old_path, new_path, session_id))
-
-    def remove(self, path: str, session_id: str | None = None) -> Any:
-        """Delete a file."""
-        return self._client._call(calls.remove(path, session_id))
-
-
-class Sessions(_Api):
-    """Persistent shells: `cd`, `export` and functions carry from command to command."""
-
-    def create(
-        self,
-        session_id: str | None = None,
-        envs: dict[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        """Start an execution session: a shell whose cwd and exports persist."""
-        envs = self._client._with_envs(envs)
-        call = calls.create_session(session_id, envs, cwd, timeout)
-        return self._client._call(self._client._owned.owning(call, "sessions"))
-
-    def list(self) -> Any:
-        """The live sessions."""
-        return self._client._call(calls.list_sessions())
-
-    def delete(self, session_id: str) -> Any:
-        """End a session and everything it started."""
-        return self._client._call(calls.delete_session(session_id))
-
-
-class Processes(_Api):
-    """Background processes, followed or killed with everything they started."""
-
-    def start(
-        self,
-        cmd: str,
-        session_id: str | None = None,
-        cwd: str | None = None,
-        envs: dict[str, str] | None = None,
-        timeout: float | None = None,
-        process_id: str | None = None,
-    ) -> Any:
-        """Start a command in the background; its `ProcessInfo`."""
-        envs = self._client._with_envs(envs)
-        body = calls.command_body(cmd, session_id, cwd, envs, timeout)
-        call = calls.start_process(body, process_id)
-        return self._client._call(self._client._owned.owning(call, "processes"))
-
-    def list(self, status: str | None = None) -> Any:
-        """Processes, optionally only those with `status`."""
-        return self._client._call(calls.list_processes(status))
-
-    def get(self, process_id: str) -> Any:
-        """One process's state."""
-        return self._client._call(calls.get_process(process_id))
-
-    def logs(self, process_id: str) -> Any:
-        """(stdout, stderr) kept so far."""
-        return self._client._call(calls.process_logs(process_id))
-
-    def kill(self, process_id: str) -> Any:
-        """Kill the process and everything it started; returns the pids killed."""
-        return self._client._call(calls.kill_process(process_id))
-
-    def stream(self, process_id: str) -> Any:
-        """Its output from the start, then live, until it exits (each an `OutputMessage`)."""
-        return self._client._fed(calls.process_stream(process_id), _CommandOutput().feed)
-
-
-class Commands(_Api):
-    """Shell commands as E2B's: each run in a fresh shell unless `session_id` names one of
-    this server's persistent sessions (where `cd` and `export` carry over)."""
-
-    def run(
-        self,
-        cmd: str,
-        background: bool = False,
-        envs: dict[str, str] | None = None,
-        user: str | None = None,
-        cwd: str | None = None,
-        on_stdout: Callable[[OutputMessage], Any] | None = None,
-        on_stderr: Callable[[OutputMessage], Any] | None = None,
-        stdin: bool | None = None,
-        timeout: float | None = 60,
-        request_timeout: float | None = None,
-        session_id: str | None = None,
-    ) -> Any:
-        """Run `cmd` to its end: a `CommandResult`; a non-zero exit raises
-        `CommandExitException` and one past `timeout` seconds (60; 0: no limit) raises
-        `TimeoutException`. Callbacks get output as it comes. With `background`, a command
-        handle (`pid`, `wait()`, `kill()`, iteration over its output) at once. `user` is
-        accepted and ignored (commands run as the server's user); `stdin` cannot be kept open."""
-        if stdin:
-            raise InvalidArgumentException("stdin cannot be kept open: commands read /dev/null")
-        session = session_id or calls.NO_SESSION
-        envs = self._client._with_envs(envs)
-        body = calls.command_body(cmd, session, cwd, envs or None, timeout or None)
-        if background:
-            start = dataclasses.replace(calls.start_process(body, None), parse=self._client._handle)
-            owned = self._client._owned.owning(start, "processes", lambda h: h.info.id)
-            return self._client._call(owned)
-        if on_stdout or on_stderr:
-            callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-            output = _CommandOutput(strip_newline=session != calls.NO_SESSION)
-            return self._client._streamed_command(calls.execute_stream(body), callbacks, output)
-        call = calls.execute(body)
-        return self._client._call(dataclasses.replace(call, request_timeout=request_timeout))
-
-    def list(self) -> Any:
-        """The commands running in the background (each a `ProcessInfo` of this server)."""
-        return self._client._call(calls.list_processes("running"))
-
-    def kill(self, pid: int) -> Any:
-        """Kill the background command with this pid and everything it started: whether
-        there was one to kill."""
-        return self._client._kill_pid(pid)
-
-
-class _CommandOutput:
-    """Collects a streamed command (`start`, `stdout`/`stderr`, `complete` or `exit`). With
-    `strip_newline`, its result drops one trailing newline, as `/api/execute` does for a
-    command run in a session, so a result is the same streamed or not."""
-
-    def __init__(self, strip_newline: bool = False) -> None:
-        self.strip_newline = strip_newline
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self.exit_code: int | None = None
-        self.timed_out = False
-        self.started = time.monotonic()
-
-    def feed(self, event: dict[str, Any]) -> OutputMessage | None:
-        kind = event.get("type")
-        if kind in ("stdout", "stderr"):
-            getattr(self, kind).append(event.get("data", ""))
-            stamp = nanoseconds(event.get("timestamp"))
-            return OutputMessage(event.get("data", ""), stamp, error=kind == "stderr")
-        if kind in ("complete", "exit"):
-            self.exit_code = event.get("exitCode")
-            self.timed_out = bool(event.get("timedOut"))
-        elif kind == "error":
-            raise _stream_error(event)
-        return None
-
-    def result(self) -> CommandResult:
-        """The command's result, or what it raises (see `checked`)."""
-        duration = round((time.monotonic() - self.started) * 1000)
-        exit_code = -1 if self.exit_code is None else self.exit_code
-        stdout, stderr = "".join(self.stdout), "".join(self.stderr)
-        if self.strip_newline:
-            stdout, stderr = stdout.removesuffix("\n"), stderr.removesuffix("\n")
-        return checked(CommandResult(stdout, stderr, exit_code, duration), self.timed_out)
-
-
-class CommandHandle:
-    """A command running in the background, as E2B's handle: its `pid`, `wait()` for its
-    result, `kill()`, and iteration over its output as `(stdout, stderr, pty)` triples (one
-    of the three set)."""
-
-    def __init__(self, client: Sandbox, info: ProcessInfo) -> None:
-        self._client = client
-        self.info = info
-        self.pid = info.pid
-
-    def __iter__(self) -> Iterator[tuple[str | None, str | None, None]]:
-        for message in self._client._fed(calls.process_stream(self.info.id), _CommandOutput().feed):
-            yield (None, message.line, None) if message.error else (message.line, None, None)
-
-    def wait(
-        self,
-        on_stdout: Callable[[OutputMessage], Any] | None = None,
-        on_stderr: Callable[[OutputMessage], Any] | None = None,
-    ) -> CommandResult:
-        """Follow the command to its end: its result (or CommandExitException)."""
-        callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-        call = calls.process_stream(self.info.id)
-        return self._client._streamed_command(call, callbacks, _CommandOutput())
-
-    def kill(self) -> bool:
-        """Kill it and everything it started: whether it was still running."""
-        return bool(self._client._kill_pid(self.pid))
-
-
-class AsyncCommandHandle:
-    """`CommandHandle` for asyncio: `await wait()`, `await kill()`, `async for` output."""
-
-    def __init__(self, client: AsyncSandbox, info: ProcessInfo) -> None:
-        self._client = client
-        self.info = info
-        self.pid = info.pid
-
-    async def __aiter__(self) -> AsyncGenerator[tuple[str | None, str | None, None], None]:
-        call = calls.process_stream(self.info.id)
-        async with contextlib.aclosing(self._client._fed(call, _CommandOutput().feed)) as items:
-            async for message in items:
-                yield (None, message.line, None) if message.error else (message.line, None, None)
-
-    async def wait(
-        self,
-        on_stdout: Callable[[OutputMessage], Any] | None = None,
-        on_stderr: Callable[[OutputMessage], Any] | None = None,
-    ) -> CommandResult:
-        """Follow the command to its end: its result (or CommandExitException)."""
-        callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-        call = calls.process_stream(self.info.id)
-        result: CommandResult = await self._client._streamed_command(
-            call, callbacks, _CommandOutput()
-        )
-        return result
-
-    async def kill(self) -> bool:
-        """Kill it and everything it started: whether it was still running."""
-        return bool(await self._client._kill_pid(self.pid))
-
-
-class _Reader:
-    """Collects the metadata of a streamed file read, then decodes its chunks."""
-
-    def __init__(self) -> None:
-        self.binary = False
-
-    def feed(self, event: dict[str, Any]) -> bytes | None:
-        if event.get("type") == "metadata":
-            self.binary = bool(event.get("isBinary"))
-        elif event.get("type") == "error":
-            raise _stream_error(event)
-        return calls.stream_chunk(event, self.binary)
-
-
-def _stream_error(event: dict[str, Any]) -> SandboxError:
-    """The error a stream reported in its last event, after its answer had begun: typed by
-    the status its code has everywhere else (a missing file is a `NotFoundError`)."""
-    code = str(event.get("code", ""))
-    message = str(event.get("error", "the stream failed"))
-    return error_from_answer(status_for(code), {"code": code, "message": message}, message)
 
 
 @dataclasses.dataclass
@@ -441,23 +146,21 @@ class _Owned:
     sessions: set[str] = dataclasses.field(default_factory=set)
     processes: set[str] = dataclasses.field(default_factory=set)
 
-    def owning(
-        self, call: calls.Call, kind: str, id_of: Callable[[Any], str] = lambda made: made.id
-    ) -> calls.Call:
-        """`call`, whose answer's id (`id_of` what it made) is recorded as one of `kind`."""
+    def owning(self, call: calls.Call[MadeT], kind: str) -> calls.Call[MadeT]:
+        """`call`, whose answer's id (`made.id`) is recorded as one of `kind`."""
         parse = call.parse
 
-        def record(answer: Any) -> Any:
+        def record(answer: Any) -> MadeT:
             made = parse(answer)
-            getattr(self, kind).add(id_of(made))
+            getattr(self, kind).add(made.id)
             return made
 
         return dataclasses.replace(call, parse=record)
 
 
 class _Common:
-    """What both clients share: settings, the HTTP client, the API groups, the default
-    contexts. Subclasses name their httpx client and transport classes."""
+    """What both clients share: settings, the HTTP client, the calls that create what the
+    sandbox owns, and the default contexts. Subclasses name their httpx classes and groups."""
 
     _http_class: Any
     _transport_class: Any
@@ -479,7 +182,7 @@ class _Common:
         proxy's); by default one with Nagle's delay off. `http_client` is an httpx client of
         the caller's to send everything through (its settings kept; the caller closes it).
         `envs` are given to every context, command and process this sandbox starts."""
-        self.sandbox_id = sandbox_id or uuid.uuid4().hex
+        self.sandbox_id = _checked_id(sandbox_id) if sandbox_id else secrets.token_hex(10)
         self.envs = dict(envs or {})
         self.metadata = dict(metadata or {})
         self._owned = _Owned()
@@ -489,11 +192,12 @@ class _Common:
             cookies=self._settings.cookies,
             transport=transport or self._transport_class(socket_options=NO_DELAY),
         )
-        self.files = Files(self)
-        self.sessions = Sessions(self)
-        self.processes = Processes(self)
-        self.commands = Commands(self)
         self._default_contexts: dict[str, str] = {}
+        self._make_groups()
+
+    def _make_groups(self) -> None:
+        """Set `files`, `commands`, `sessions` and `processes`, of the subclass's kind."""
+        raise NotImplementedError
 
     def _with_envs(self, envs: dict[str, str] | None) -> dict[str, str]:
         """A call's variables over the sandbox's own (those reach everything it starts)."""
@@ -513,7 +217,7 @@ class _Common:
             server_url, token=token, timeout=request_timeout or 30.0, envs=envs, metadata=metadata
         )
 
-    def _timeout(self, call: calls.Call) -> httpx.Timeout:
+    def _timeout(self, call: calls.Call[Any]) -> httpx.Timeout:
         timeout = self._settings.long_timeout if call.long else self._settings.timeout
         if call.request_timeout is None:
             return timeout
@@ -529,7 +233,7 @@ class _Common:
         envs: dict[str, str] | None,
         timeout: float | None,
         request_timeout: float | None,
-    ) -> tuple[str | None, calls.Call]:
+    ) -> tuple[str | None, calls.Call[Any]]:
         """The language whose default context a run needs (None: the context is given) and
         the run's call (addressed once that context is known). E2B's rule: a language or a
         context, not both."""
@@ -542,7 +246,7 @@ class _Common:
         call = dataclasses.replace(call, request_timeout=request_timeout)
         return (None if context_id else (language or "python")), call
 
-    def _request(self, call: calls.Call) -> dict[str, Any]:
+    def _request(self, call: calls.Call[Any]) -> dict[str, Any]:
         """The httpx arguments of one call (absolute, so that any httpx client can send it)."""
         return {
             "method": call.method,
@@ -553,11 +257,69 @@ class _Common:
             "timeout": self._timeout(call),
         }
 
-    def _call(self, call: calls.Call) -> Any:
-        """Send one call: its decoded answer (the async client's awaits it)."""
-        raise NotImplementedError
+    def _labels(self, **more: str) -> dict[str, str]:
+        return {SANDBOX_LABEL: self.sandbox_id, **more}
 
-    def _owned_deletions(self) -> list[calls.Call]:
+    def _new_context(
+        self,
+        cwd: str | None,
+        language: str | None,
+        request_timeout: float | None,
+        envs: dict[str, str] | None,
+        default: bool = False,
+    ) -> calls.Call[CodeContext]:
+        language = language or "python"
+        labels = self._labels(**{DEFAULT_LABEL: language} if default else {})
+        call = calls.create_context(language, cwd, self._with_envs(envs), labels)
+        return self._owned.owning(
+            dataclasses.replace(call, request_timeout=request_timeout), "contexts"
+        )
+
+    def _new_session(
+        self,
+        session_id: str | None,
+        envs: dict[str, str] | None,
+        cwd: str | None,
+        timeout: float | None,
+    ) -> calls.Call[SessionInfo]:
+        envs = self._with_envs(envs)
+        call = calls.create_session(session_id, envs, cwd, timeout, self._labels())
+        return self._owned.owning(call, "sessions")
+
+    def _new_process(
+        self, body: dict[str, Any], request_timeout: float | None, process_id: str | None = None
+    ) -> calls.Call[ProcessInfo]:
+        call = calls.start_process(body, process_id, self._labels())
+        return self._owned.owning(
+            dataclasses.replace(call, request_timeout=request_timeout), "processes"
+        )
+
+    def _adopt(
+        self,
+        contexts: list[CodeContext],
+        sessions: list[SessionInfo],
+        processes: list[ProcessInfo],
+    ) -> None:
+        """Take as this sandbox's what the server lists under its id (see `connect`)."""
+        mine = {SANDBOX_LABEL: self.sandbox_id}.items()
+        for context in contexts:
+            if mine <= context.labels.items():
+                self._owned.contexts.add(context.id)
+                if language := context.labels.get(DEFAULT_LABEL):
+                    self._default_contexts.setdefault(language, context.id)
+        self._owned.sessions.update(s.id for s in sessions if mine <= s.labels.items())
+        self._owned.processes.update(p.id for p in processes if mine <= p.labels.items())
+
+    def _forget_context(self, context: CodeContext | str) -> calls.Call[None]:
+        """The call that deletes a context, which this sandbox no longer counts as its own."""
+        context_id = _context_id(context) or ""
+        for language, known in list(self._default_contexts.items()):
+            if known == context_id:
+                del self._default_contexts[language]
+        self._owned.contexts.discard(context_id)
+        return calls.delete_context(context_id)
+
+    def _owned_deletions(self) -> list[calls.Call[Any]]:
         """The calls that undo what this sandbox started, processes first (they may run in
         its sessions); forgotten once made."""
         owned, self._owned = self._owned, _Owned()
@@ -568,50 +330,13 @@ class _Common:
             *(calls.delete_session(s) for s in sorted(owned.sessions)),
         ]
 
-    def _retry_pause(self, call: calls.Call, attempt: int, exc: httpx.HTTPError) -> float:
+    def _retry_pause(self, call: calls.Call[Any], attempt: int, exc: httpx.HTTPError) -> float:
         """Seconds to wait before sending `call` again, or the TransportError to raise: only
         a request that changes nothing is sent again, and only if it never got through."""
         connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         if call.safe and connect_failed and attempt + 1 < RETRIES:
             return float(RETRY_PAUSE * 2**attempt)
         raise _transport_error(exc, self._settings.base_url) from exc
-
-    def create_code_context(
-        self,
-        cwd: str | None = None,
-        language: str | None = None,
-        request_timeout: float | None = None,
-        envs: dict[str, str] | None = None,
-    ) -> Any:
-        """A new context (a kernel) in `cwd`, for `language` (default Python), E2B's order of
-        arguments; `envs` (ours) are its environment variables."""
-        call = calls.create_context(language or "python", cwd, self._with_envs(envs))
-        call = dataclasses.replace(call, request_timeout=request_timeout)
-        return self._call(self._owned.owning(call, "contexts"))
-
-    def list_code_contexts(self) -> Any:
-        """The server's contexts."""
-        return self._call(calls.list_contexts())
-
-    def remove_code_context(self, context: CodeContext | str) -> Any:
-        """Delete a context and shut its kernel down."""
-        context_id = _context_id(context) or ""
-        for language, known in list(self._default_contexts.items()):
-            if known == context_id:
-                del self._default_contexts[language]
-        self._owned.contexts.discard(context_id)
-        return self._call(calls.delete_context(context_id))
-
-    def restart_code_context(self, context: CodeContext | str) -> Any:
-        """Restart a context's kernel: its variables go, its directory and environment stay."""
-        return self._call(calls.restart_context(_context_id(context) or ""))
-
-    def interrupt_code_context(self, context: CodeContext | str) -> Any:
-        """Interrupt what a context runs, keeping its state (beyond E2B)."""
-        return self._call(calls.interrupt_context(_context_id(context) or ""))
-
-    def ping(self) -> Any:
-        return self._call(calls.ping())
 
 
 class Sandbox(_Common):
@@ -625,9 +350,22 @@ class Sandbox(_Common):
 
     _http_class = httpx.Client
     _transport_class = httpx.HTTPTransport
+    files: Files
+    commands: Commands
+    sessions: Sessions
+    processes: Processes
+
+    def _make_groups(self) -> None:
+        self.files = Files(self)
+        self.commands = Commands(self)
+        self.sessions = Sessions(self)
+        self.processes = Processes(self)
 
     def __enter__(self) -> Sandbox:
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
 
     @classmethod
     def create(
@@ -650,8 +388,33 @@ class Sandbox(_Common):
         `JUPYTER_TOKEN`."""
         return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
 
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
+    @classmethod
+    def connect(
+        cls,
+        sandbox_id: str,
+        timeout: float | None = None,
+        request_timeout: float | None = None,
+        server_url: str | None = None,
+        token: str | None = None,
+        **e2b_options: Any,
+    ) -> Sandbox:
+        """The sandbox with this id, as E2B's `Sandbox.connect`: what it created and has not
+        deleted (its contexts, with the variables its default contexts hold, its sessions
+        and running processes), found by the labels they carry on the server. `kill()`
+        deletes them. The server and token come as for `create`; `envs` and `metadata`
+        belong to the object that was given them and are not found again."""
+        sandbox = cls(
+            server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
+        )
+        try:
+            contexts = sandbox._call(calls.list_contexts())
+            sessions = sandbox._call(calls.list_sessions())
+            processes = sandbox._call(calls.list_processes("running"))
+        except BaseException:
+            sandbox.close()
+            raise
+        sandbox._adopt(contexts, sessions, processes)
+        return sandbox
 
     def kill(self) -> bool:
         """Delete what this sandbox started (its contexts, sessions and background
@@ -676,8 +439,8 @@ class Sandbox(_Common):
         context: ContextLike = None,
         on_stdout: Callable[[OutputMessage], Any] | None = None,
         on_stderr: Callable[[OutputMessage], Any] | None = None,
-        on_result: Callable[[Any], Any] | None = None,
-        on_error: Callable[[Any], Any] | None = None,
+        on_result: Callable[[Result], Any] | None = None,
+        on_error: Callable[[ExecutionError], Any] | None = None,
         envs: dict[str, str] | None = None,
         timeout: float | None = None,
         request_timeout: float | None = None,
@@ -721,14 +484,47 @@ class Sandbox(_Common):
         default, call = self._run_call(code, language, context, envs, timeout, request_timeout)
         if default is not None:
             call = _in_context(call, self._default_context(default))
-        yield from self._fed(call, lambda event: run_item(event, execution))
+        items: Iterator[StreamItem] = self._fed(call, lambda e: run_item(e, execution))
+        yield from items
 
     def _default_context(self, language: str) -> str:
         if language not in self._default_contexts:
-            self._default_contexts[language] = self.create_code_context(language=language).id
+            made = self._call(self._new_context(None, language, None, None, default=True))
+            self._default_contexts[language] = made.id
         return self._default_contexts[language]
 
-    def _call(self, call: calls.Call) -> Any:
+    def create_code_context(
+        self,
+        cwd: str | None = None,
+        language: str | None = None,
+        request_timeout: float | None = None,
+        envs: dict[str, str] | None = None,
+    ) -> CodeContext:
+        """A new context (a kernel) in `cwd`, for `language` (default Python), E2B's order of
+        arguments; `envs` (ours) are its environment variables."""
+        return self._call(self._new_context(cwd, language, request_timeout, envs))
+
+    def list_code_contexts(self) -> list[CodeContext]:
+        """The server's contexts."""
+        return self._call(calls.list_contexts())
+
+    def remove_code_context(self, context: CodeContext | str) -> None:
+        """Delete a context and shut its kernel down."""
+        self._call(self._forget_context(context))
+
+    def restart_code_context(self, context: CodeContext | str) -> None:
+        """Restart a context's kernel: its variables go, its directory and environment stay."""
+        self._call(calls.restart_context(_context_id(context) or ""))
+
+    def interrupt_code_context(self, context: CodeContext | str) -> None:
+        """Interrupt what a context runs, keeping its state (beyond E2B)."""
+        self._call(calls.interrupt_context(_context_id(context) or ""))
+
+    def ping(self) -> str:
+        """The server's answer to a ping ("pong")."""
+        return self._call(calls.ping())
+
+    def _call(self, call: calls.Call[T]) -> T:
         attempt = 0
         while True:
             try:
@@ -739,7 +535,12 @@ class Sandbox(_Common):
                 continue
             return call.parse(_answer(response))
 
-    def _events(self, call: calls.Call) -> Iterator[dict[str, Any]]:
+    def _events(
+        self,
+        call: calls.Call[Any],
+        opened: Callable[[httpx.Response], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """A stream's events; `opened` is handed its response first (to shut it early)."""
         try:
             request = self._request(call)
             method, url = request.pop("method"), request.pop("url")
@@ -747,36 +548,23 @@ class Sandbox(_Common):
                 if source.response.status_code >= 400:  # refused before it began
                     source.response.read()
                     _answer(source.response)
+                if opened is not None:
+                    opened(source.response)
                 for sse in source.iter_sse():
                     yield _event(sse.data)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self._settings.base_url) from exc
 
-    def _fed(self, call: calls.Call, feed: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+    def _fed(
+        self, call: calls.Call[Any], feed: Callable[[dict[str, Any]], ItemT | None]
+    ) -> Iterator[ItemT]:
         """What `feed` makes of each event of a stream (events it skips give None)."""
         for event in self._events(call):
             if (item := feed(event)) is not None:
                 yield item
 
-    def _call_each(self, each: list[calls.Call]) -> list[Any]:
-        return [self._call(call) for call in each]
-
-    def _handle(self, answer: dict[str, Any]) -> CommandHandle:
-        return CommandHandle(self, ProcessInfo.from_json(answer))
-
-    def _kill_pid(self, pid: int | None) -> bool:
-        running = self._call(calls.list_processes("running"))
-        for process in running:
-            if process.pid == pid:
-                try:
-                    self._call(calls.kill_process(process.id))
-                except NotFoundError:  # it ended meanwhile
-                    return False
-                return True
-        return False
-
     def _streamed_command(
-        self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
+        self, call: calls.Call[Any], callbacks: RunCallbacks, output: CommandOutput
     ) -> CommandResult:
         for message in self._fed(call, output.feed):
             if (callback := callbacks.for_item(message)) is not None:
@@ -789,9 +577,22 @@ class AsyncSandbox(_Common):
 
     _http_class = httpx.AsyncClient
     _transport_class = httpx.AsyncHTTPTransport
+    files: AsyncFiles
+    commands: AsyncCommands
+    sessions: AsyncSessions
+    processes: AsyncProcesses
+
+    def _make_groups(self) -> None:
+        self.files = AsyncFiles(self)
+        self.commands = AsyncCommands(self)
+        self.sessions = AsyncSessions(self)
+        self.processes = AsyncProcesses(self)
 
     async def __aenter__(self) -> AsyncSandbox:
         return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.kill()
 
     @classmethod
     async def create(
@@ -808,8 +609,29 @@ class AsyncSandbox(_Common):
         """As `Sandbox.create` (awaited, as E2B's `AsyncSandbox.create`)."""
         return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.kill()
+    @classmethod
+    async def connect(
+        cls,
+        sandbox_id: str,
+        timeout: float | None = None,
+        request_timeout: float | None = None,
+        server_url: str | None = None,
+        token: str | None = None,
+        **e2b_options: Any,
+    ) -> AsyncSandbox:
+        """As `Sandbox.connect` (awaited)."""
+        sandbox = cls(
+            server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
+        )
+        try:
+            contexts = await sandbox._call(calls.list_contexts())
+            sessions = await sandbox._call(calls.list_sessions())
+            processes = await sandbox._call(calls.list_processes("running"))
+        except BaseException:
+            await sandbox.close()
+            raise
+        sandbox._adopt(contexts, sessions, processes)
+        return sandbox
 
     async def kill(self) -> bool:
         """As `Sandbox.kill`."""
@@ -837,8 +659,8 @@ class AsyncSandbox(_Common):
         context: ContextLike = None,
         on_stdout: Callable[[OutputMessage], Any] | None = None,
         on_stderr: Callable[[OutputMessage], Any] | None = None,
-        on_result: Callable[[Any], Any] | None = None,
-        on_error: Callable[[Any], Any] | None = None,
+        on_result: Callable[[Result], Any] | None = None,
+        on_error: Callable[[ExecutionError], Any] | None = None,
         envs: dict[str, str] | None = None,
         timeout: float | None = None,
         request_timeout: float | None = None,
@@ -849,9 +671,7 @@ class AsyncSandbox(_Common):
         run = self._run(code, language, context, envs, timeout, request_timeout, execution)
         async with contextlib.aclosing(run) as items:
             async for item in items:
-                callback = callbacks.for_item(item)
-                if callback is not None and inspect.isawaitable(outcome := callback(item)):
-                    await outcome
+                await deliver(callbacks.for_item(item), item)
         return execution
 
     def run_code_stream(
@@ -879,17 +699,48 @@ class AsyncSandbox(_Common):
         default, call = self._run_call(code, language, context, envs, timeout, request_timeout)
         if default is not None:
             call = _in_context(call, await self._default_context(default))
-        async with contextlib.aclosing(self._fed(call, lambda e: run_item(e, execution))) as items:
+        run: AsyncGenerator[StreamItem, None] = self._fed(call, lambda e: run_item(e, execution))
+        async with contextlib.aclosing(run) as items:
             async for item in items:
                 yield item
 
     async def _default_context(self, language: str) -> str:
         if language not in self._default_contexts:
-            created = await self.create_code_context(language=language)
-            self._default_contexts[language] = created.id
+            made = await self._call(self._new_context(None, language, None, None, default=True))
+            self._default_contexts[language] = made.id
         return self._default_contexts[language]
 
-    async def _call(self, call: calls.Call) -> Any:
+    async def create_code_context(
+        self,
+        cwd: str | None = None,
+        language: str | None = None,
+        request_timeout: float | None = None,
+        envs: dict[str, str] | None = None,
+    ) -> CodeContext:
+        """As `Sandbox.create_code_context`."""
+        return await self._call(self._new_context(cwd, language, request_timeout, envs))
+
+    async def list_code_contexts(self) -> list[CodeContext]:
+        """As `Sandbox.list_code_contexts`."""
+        return await self._call(calls.list_contexts())
+
+    async def remove_code_context(self, context: CodeContext | str) -> None:
+        """As `Sandbox.remove_code_context`."""
+        await self._call(self._forget_context(context))
+
+    async def restart_code_context(self, context: CodeContext | str) -> None:
+        """As `Sandbox.restart_code_context`."""
+        await self._call(calls.restart_context(_context_id(context) or ""))
+
+    async def interrupt_code_context(self, context: CodeContext | str) -> None:
+        """As `Sandbox.interrupt_code_context`."""
+        await self._call(calls.interrupt_context(_context_id(context) or ""))
+
+    async def ping(self) -> str:
+        """As `Sandbox.ping`."""
+        return await self._call(calls.ping())
+
+    async def _call(self, call: calls.Call[T]) -> T:
         attempt = 0
         while True:
             try:
@@ -900,7 +751,7 @@ class AsyncSandbox(_Common):
                 continue
             return call.parse(_answer(response))
 
-    async def _events(self, call: calls.Call) -> AsyncGenerator[dict[str, Any], None]:
+    async def _events(self, call: calls.Call[Any]) -> AsyncGenerator[dict[str, Any], None]:
         try:
             request = self._request(call)
             method, url = request.pop("method"), request.pop("url")
@@ -914,37 +765,18 @@ class AsyncSandbox(_Common):
             raise _transport_error(exc, self._settings.base_url) from exc
 
     async def _fed(
-        self, call: calls.Call, feed: Callable[[dict[str, Any]], Any]
-    ) -> AsyncGenerator[Any, None]:
+        self, call: calls.Call[Any], feed: Callable[[dict[str, Any]], ItemT | None]
+    ) -> AsyncGenerator[ItemT, None]:
         """What `feed` makes of each event of a stream (events it skips give None)."""
         async with contextlib.aclosing(self._events(call)) as events:
             async for event in events:
                 if (item := feed(event)) is not None:
                     yield item
 
-    async def _call_each(self, each: list[calls.Call]) -> list[Any]:
-        return [await self._call(call) for call in each]
-
-    def _handle(self, answer: dict[str, Any]) -> AsyncCommandHandle:
-        return AsyncCommandHandle(self, ProcessInfo.from_json(answer))
-
-    async def _kill_pid(self, pid: int | None) -> bool:
-        running = await self._call(calls.list_processes("running"))
-        for process in running:
-            if process.pid == pid:
-                try:
-                    await self._call(calls.kill_process(process.id))
-                except NotFoundError:  # it ended meanwhile
-                    return False
-                return True
-        return False
-
     async def _streamed_command(
-        self, call: calls.Call, callbacks: RunCallbacks, output: _CommandOutput
+        self, call: calls.Call[Any], callbacks: RunCallbacks, output: CommandOutput
     ) -> CommandResult:
         async with contextlib.aclosing(self._fed(call, output.feed)) as messages:
             async for message in messages:
-                callback = callbacks.for_item(message)
-                if callback is not None and inspect.isawaitable(outcome := callback(message)):
-                    await outcome
+                await deliver(callbacks.for_item(message), message)
         return output.result()

@@ -64,7 +64,12 @@ def test_calls_go_to_the_prefix_with_the_token_and_their_body():
     create, write, delete = server.seen  # leaving the block deletes what it created
     assert (delete.method, delete.url.path) == ("DELETE", "/base/sandbox/api/contexts/k1")
     assert create.headers["Authorization"] == "token tok"
-    assert json.loads(create.content) == {"language": "python", "cwd": "/r", "env_vars": {"A": "1"}}
+    assert json.loads(create.content) == {
+        "language": "python",
+        "cwd": "/r",
+        "env_vars": {"A": "1"},
+        "labels": {"sandbox": box.sandbox_id},  # how `Sandbox.connect` finds it again
+    }
     assert json.loads(write.content)["content"] == "héllo"
 
 
