@@ -383,6 +383,11 @@ async def test_the_async_client_handles_files_and_bad_credentials(server):
         assert await sandbox.files.read("a/b.txt", format="bytes") == "é".encode()
         assert [e.name for e in await sandbox.files.list("a")] == ["b.txt"]
         assert await sandbox.files.make_dir("a") is False
+        moved = await sandbox.files.rename("a/b.txt", "a/c.txt")
+        assert (moved.name, moved.path, moved.size) == ("c.txt", "a/c.txt", 2)
+        assert (await sandbox.files.get_info("a/c.txt")).type == FileType.FILE
+        await sandbox.files.remove("a/c.txt")
+        assert await sandbox.files.exists("a/c.txt") is False
 
 
 def test_only_requests_that_change_nothing_are_sent_again_and_only_if_never_received():

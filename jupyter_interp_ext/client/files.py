@@ -12,11 +12,14 @@ import contextlib
 import inspect
 import posixpath
 import queue
+import socket
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
 import httpx
+
+from jupyter_interp_ext.protocol.errors import status_for
 
 from . import calls
 from .errors import InvalidArgumentException, SandboxError, SandboxException, error_from_answer
@@ -47,8 +50,6 @@ _EVENT_TYPES = {
 def stream_error(event: dict[str, Any]) -> SandboxError:
     """The error a stream reported in its last event, after its answer had begun: typed by
     the status its code has everywhere else (a missing file is a `NotFoundError`)."""
-    from jupyter_interp_ext.protocol.errors import status_for
-
     code = str(event.get("code", ""))
     message = str(event.get("error", "the stream failed"))
     return error_from_answer(status_for(code), {"code": code, "message": message}, message)
@@ -327,7 +328,7 @@ class WatchHandle:
         sock = stream.get_extra_info("socket") if stream is not None else None
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(2)  # wakes the thread's read at once
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's read at once
         self._thread.join(request_timeout)
 
 
