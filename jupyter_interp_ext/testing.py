@@ -350,3 +350,101 @@ def soak(
         "fd_growth": fd_growth,
         "rss_growth_kib": (rss_after - rss_before) // 1024,
     }
+
+
+class HubProcess:
+    """A real JupyterHub, with configurable-http-proxy, on loopback: `config` is a JupyterHub
+    config file that reads its ports and folders from the SANDBOX_* variables set here (as
+    tests/hub/jupyterhub_config.py does), `folder` holds its state and the sandboxes' files,
+    `proxy_bin` the folder with the `configurable-http-proxy` command. An admin service's
+    token (`admin_token`) makes users and their tokens."""
+
+    def __init__(self, config: Path, folder: Path, proxy_bin: Path) -> None:
+        self.folder = folder
+        self.state, self.root = folder / "state", folder / "sandboxes"
+        self.state.mkdir(parents=True)
+        self.root.mkdir()
+        self.admin_token = secrets.token_hex(16)
+        self.port = free_port()  # JupyterHub takes its three ports from its configuration
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JUPYTERHUB_", "JUPYTER_SERVER_URL", "JUPYTER_TOKEN"))
+        }
+        env.update(
+            SANDBOX_HUB_STATE=str(self.state),
+            SANDBOX_ROOT=str(self.root),
+            SANDBOX_SPAWNER="simple",
+            SANDBOX_IDLE_TIMEOUT="0",
+            SANDBOX_HUB_PORT=str(self.port),
+            SANDBOX_HUB_API_PORT=str(free_port()),
+            SANDBOX_PROXY_API_PORT=str(free_port()),
+            SANDBOX_HUB_ADMIN_TOKEN=self.admin_token,
+            SANDBOX_CHP_PATH=str(proxy_bin),
+        )
+        self.log = open(self.state / "hub.log", "wb")  # noqa: SIM115 (closed by stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=self.state,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its proxy and servers are ended with it
+        )
+        try:
+            wait_for(self._answers, "the Hub answers", seconds=120)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the Hub exited: see {self.state / 'hub.log'}")
+        try:
+            return self.api("GET", "")[0] == 200
+        except OSError:
+            return False
+
+    def api(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        """(status, JSON answer) of one request to the Hub's REST API, as the admin service
+        unless `token` is given."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            headers = {"Authorization": f"token {token or self.admin_token}"}
+            conn.request(method, f"/hub/api/{path}", json.dumps(body) if body else None, headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        is_json = response.getheader("Content-Type", "").startswith("application/json")
+        return response.status, json.loads(data) if is_json else data.decode(errors="replace")
+
+    def user_token(self, user: str, scopes: list[str] | None = None) -> str:
+        """A token of `user` (made if new): with all its rights, or only `scopes`."""
+        self.api("POST", f"users/{user}")
+        body: dict[str, Any] = {"note": "tests"}
+        if scopes is not None:
+            body["scopes"] = scopes
+        status, answer = self.api("POST", f"users/{user}/tokens", body)
+        if status != 201:
+            raise RuntimeError(f"no token for {user}: {status} {answer}")
+        return str(answer["token"])
+
+    def stop(self) -> None:
+        """Stop the Hub; it stops its proxy and the servers it started. Whatever of them is
+        left after that (in its session, which is ours) is killed."""
+        self.process.terminate()
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, 9)
+        self.log.close()

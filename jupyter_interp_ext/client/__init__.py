@@ -22,6 +22,7 @@ from .errors import (
     PermissionDeniedError,
     SandboxError,
     SandboxException,
+    SandboxStoppedError,
     SandboxTimeoutError,
     TerminatedError,
     TimeoutException,
@@ -29,6 +30,7 @@ from .errors import (
     ValidationError,
 )
 from .files import AsyncFiles, AsyncWatchHandle, Files, WatchHandle
+from .hub import HubProgress, SandboxInfo
 from .models import (
     CodeContext,
     CommandResult,
@@ -48,7 +50,7 @@ from .models import (
     WriteInfo,
 )
 from .processes import AsyncProcesses, AsyncSessions, Processes, Sessions
-from .sandbox import AsyncSandbox, Sandbox
+from .sandbox import AsyncSandbox, Sandbox, get_sandbox
 
 __all__ = [
     "AsyncCommandHandle",
@@ -74,6 +76,7 @@ __all__ = [
     "Files",
     "FilesystemEvent",
     "FilesystemEventType",
+    "HubProgress",
     "InvalidArgumentException",
     "LimitError",
     "Logs",
@@ -87,6 +90,8 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "SandboxException",
+    "SandboxInfo",
+    "SandboxStoppedError",
     "SandboxTimeoutError",
     "SessionInfo",
     "Sessions",
@@ -97,4 +102,5 @@ __all__ = [
     "WatchHandle",
     "WriteEntry",
     "WriteInfo",
+    "get_sandbox",
 ]

@@ -49,6 +49,7 @@ class Call(Generic[T]):
     safe: bool = False
     long: bool = False
     request_timeout: float | None = None  # seconds to connect and send (E2B's request_timeout)
+    url: str | None = None  # an absolute URL instead of `path` under the API (the Hub's API)
 
 
 def _present(**fields: Any) -> dict[str, Any]:

@@ -85,6 +85,11 @@ class LimitError(SandboxError):
     """413/429: a size limit or a cap on contexts, sessions or processes was reached."""
 
 
+class SandboxStoppedError(SandboxError):
+    """The sandbox's server is not running: a redirect away from the API, or a Hub's 424
+    (its server is stopped). A sandbox on a Hub starts it again, once, by itself."""
+
+
 class SandboxTimeoutError(SandboxError, TimeoutException):
     """A command ran past its timeout and was killed."""
 
@@ -108,6 +113,13 @@ def error_from_answer(status: int, body: Any, fallback: str) -> SandboxError:
     context = body.get("context") if isinstance(body.get("context"), dict) else {}
     code = str(body.get("code") or "")
     message = str(body.get("message") or body.get("error") or fallback)
+    if 300 <= status < 400 or status == 424:
+        return SandboxStoppedError(
+            code or "SERVER_NOT_RUNNING",
+            f"the server is not running, or this is not its URL ({status} {fallback})",
+            status,
+            context,
+        )
     if context.get("timedOut"):
         return SandboxTimeoutError(code, message, status, context)
     kind = _BY_STATUS.get(status, SandboxError)

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import socket
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -26,9 +25,17 @@ from httpx_sse import aconnect_sse, connect_sse
 
 from jupyter_interp_ext.protocol.validation import ID_PATTERN
 
-from . import calls
+from . import calls, hub
 from .commands import AsyncCommands, CommandOutput, Commands
-from .errors import InvalidArgumentException, NotFoundError, TransportError, error_from_answer
+from .errors import (
+    InvalidArgumentException,
+    NotFoundError,
+    SandboxError,
+    SandboxException,
+    SandboxStoppedError,
+    TransportError,
+    error_from_answer,
+)
 from .files import AsyncFiles, Files
 from .models import (
     CodeContext,
@@ -80,12 +87,8 @@ class _Settings:
         url = server_url or os.environ.get("JUPYTER_SERVER_URL")
         if not url:
             raise InvalidArgumentException("give server_url (or set JUPYTER_SERVER_URL)")
-        if url.rstrip("/").endswith(f"/{prefix.strip('/')}"):
-            raise InvalidArgumentException(
-                f"{url} ends with the API prefix: give the server's own URL (drop "
-                f"/{prefix.strip('/')}; the JavaScript client is the one that takes it)"
-            )
-        self.base_url = f"{url.rstrip('/')}/{prefix.strip('/')}/"
+        self.prefix = prefix.strip("/")
+        self.serve(url)
         token = token if token is not None else os.environ.get("JUPYTER_TOKEN")
         self.headers = {"Authorization": f"token {token}"} if token else {}
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -100,6 +103,15 @@ class _Settings:
             pool=self.timeout.pool,
         )
 
+    def serve(self, url: str) -> None:
+        """Send every call to the API of the server at `url`."""
+        if url.rstrip("/").endswith(f"/{self.prefix}"):
+            raise InvalidArgumentException(
+                f"{url} ends with the API prefix: give the server's own URL (drop "
+                f"/{self.prefix}; the JavaScript client is the one that takes it)"
+            )
+        self.base_url = f"{url.rstrip('/')}/{self.prefix}/"
+
 
 def _answer(response: httpx.Response) -> Any:
     """The JSON of a successful answer, or the error the server described."""
@@ -107,7 +119,16 @@ def _answer(response: httpx.Response) -> Any:
         body = response.json() if response.content else None
     except ValueError:
         body = None
-    if response.status_code >= 400:
+    if response.status_code >= 300:  # a redirect is never this API's answer
+        if body is None and "x-jupyterhub-version" in response.headers:
+            # A page of the Hub's own: the request reached the Hub, not the sandbox's server
+            # (a stopped server's POST gets the Hub's 403 page, its GET a redirect).
+            raise SandboxStoppedError(
+                "SERVER_NOT_RUNNING",
+                f"the sandbox's server is not running (the Hub answered {response.status_code})",
+                response.status_code,
+                {},
+            )
         raise error_from_answer(response.status_code, body, response.reason_phrase)
     return body
 
@@ -182,7 +203,7 @@ class _Common:
         proxy's); by default one with Nagle's delay off. `http_client` is an httpx client of
         the caller's to send everything through (its settings kept; the caller closes it).
         `envs` are given to every context, command and process this sandbox starts."""
-        self.sandbox_id = _checked_id(sandbox_id) if sandbox_id else secrets.token_hex(10)
+        self.sandbox_id = _checked_id(sandbox_id) if sandbox_id else hub.new_id()
         self.envs = dict(envs or {})
         self.metadata = dict(metadata or {})
         self._owned = _Owned()
@@ -193,6 +214,8 @@ class _Common:
             transport=transport or self._transport_class(socket_options=NO_DELAY),
         )
         self._default_contexts: dict[str, str] = {}
+        self._hub: hub.HubServer | None = None  # on a JupyterHub: the sandbox's own server
+        self._hub_url = ""
         self._make_groups()
 
     def _make_groups(self) -> None:
@@ -246,16 +269,84 @@ class _Common:
         call = dataclasses.replace(call, request_timeout=request_timeout)
         return (None if context_id else (language or "python")), call
 
+    @classmethod
+    def _on_hub(
+        cls: type[SandboxT],
+        hub_at: tuple[str, str],
+        sandbox_id: str,
+        request_timeout: float | None,
+        envs: dict[str, str] | None,
+        metadata: dict[str, str] | None,
+    ) -> SandboxT:
+        """A sandbox of a Hub, not yet placed on its server (see `_place`)."""
+        hub_url, token = hub_at
+        sandbox = cls(
+            hub_url,
+            token=token,
+            timeout=request_timeout or 30.0,
+            envs=envs,
+            metadata=metadata,
+            sandbox_id=hub.checked_name(sandbox_id),
+        )
+        sandbox._hub_url = hub_url
+        return sandbox
+
+    def _place(self, user: str) -> hub.HubServer:
+        """Address the sandbox's server: the named server `sandbox_id` of `user`."""
+        self._hub = hub.HubServer(self._hub_url, user, self.sandbox_id)
+        self._settings.serve(self._hub.server_url)
+        return self._hub
+
+    def _hub_server(self, action: str) -> hub.HubServer:
+        if self._hub is None:
+            raise InvalidArgumentException(
+                f"only a sandbox on a JupyterHub can {action}: one Jupyter server has no "
+                "server of its own per sandbox (see hub_url)"
+            )
+        return self._hub
+
+    def _forget_kernels(self) -> None:
+        """The server stopped: its kernels, sessions and processes are gone with it."""
+        self._owned = _Owned()
+        self._default_contexts.clear()
+
+    def _resumes(self, call: calls.Call[Any]) -> bool:
+        """Whether a call that met a stopped server starts it again: a sandbox API call of a
+        Hub's sandbox (once; a second refusal is raised)."""
+        return self._hub is not None and call.url is None
+
+    def _listed_calls(
+        self,
+    ) -> tuple[
+        calls.Call[list[CodeContext]], calls.Call[list[SessionInfo]], calls.Call[list[ProcessInfo]]
+    ]:
+        """What `connect` and `list` read: the contexts, sessions and running processes."""
+        return calls.list_contexts(), calls.list_sessions(), calls.list_processes("running")
+
     def _request(self, call: calls.Call[Any]) -> dict[str, Any]:
         """The httpx arguments of one call (absolute, so that any httpx client can send it)."""
         return {
             "method": call.method,
-            "url": self._settings.base_url + call.path,
+            "url": call.url or self._settings.base_url + call.path,
             "headers": self._settings.headers,
             "json": call.body,
             "params": call.params,
             "timeout": self._timeout(call),
         }
+
+    @staticmethod
+    def _sandboxes_listed(
+        contexts: list[CodeContext], sessions: list[SessionInfo], processes: list[ProcessInfo]
+    ) -> list[hub.SandboxInfo]:
+        """The sandboxes one server holds: the ids its contexts, sessions and processes are
+        labelled with."""
+        labelled: list[dict[str, str]] = [
+            *(c.labels for c in contexts),
+            *(s.labels for s in sessions),
+            *(p.labels for p in processes),
+        ]
+        ids = {labels[SANDBOX_LABEL] for labels in labelled if SANDBOX_LABEL in labels}
+        return [hub.SandboxInfo(sandbox_id, "running") for sandbox_id in sorted(ids)]
 
     def _labels(self, **more: str) -> dict[str, str]:
         return {SANDBOX_LABEL: self.sandbox_id, **more}
@@ -377,16 +468,34 @@ class Sandbox(_Common):
         request_timeout: float | None = None,
         server_url: str | None = None,
         token: str | None = None,
+        hub_url: str | None = None,
+        on_progress: Callable[[hub.HubProgress], Any] | None = None,
         **e2b_options: Any,
     ) -> Sandbox:
-        """A new sandbox, as E2B's `Sandbox.create`: on a plain Jupyter server, this client's
-        share of it (the contexts, sessions and processes it starts, deleted by `kill()` or
-        at the end of its `with` block). `envs` reach everything it starts and `metadata` is
-        kept on it; `template` and `timeout` (a lifetime) have no meaning on one server and
-        are ignored, as are E2B's other options (`api_key`, `domain`, `secure`…). The
-        server comes from `server_url` or `JUPYTER_SERVER_URL`, the token from `token` or
-        `JUPYTER_TOKEN`."""
-        return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
+        """A new sandbox, as E2B's `Sandbox.create`.
+
+        On a JupyterHub (`hub_url` or `JUPYTERHUB_URL`, with `token` or
+        `JUPYTERHUB_API_TOKEN`): a new named server of the token's user, with its own files,
+        started from `template` (a profile of the deployment); `on_progress` is called with
+        each step of its start, and a failed start raises with the Hub's message. On a plain
+        Jupyter server (`server_url` or `JUPYTER_SERVER_URL`, with `token` or
+        `JUPYTER_TOKEN`): this client's share of it, and `template` means nothing.
+        `envs` reach everything the sandbox starts and `metadata` is kept on it; `timeout`
+        (a lifetime) and E2B's cloud options (`api_key`, `domain`, …) are ignored."""
+        hub_at = hub.hub_settings(hub_url, token)
+        if hub_at is None:
+            return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
+        sandbox = cls._on_hub(hub_at, hub.new_id(), request_timeout, envs, metadata)
+        try:
+            sandbox._place(sandbox._call(hub.whoami(sandbox._hub_url)))
+            sandbox._start(template, on_progress)
+        except BaseException:
+            if sandbox._hub is not None:  # a failed start leaves no server behind
+                with contextlib.suppress(SandboxException):
+                    sandbox._call(hub.stop(sandbox._hub, remove=True))
+            sandbox.close()
+            raise
+        return sandbox
 
     @classmethod
     def connect(
@@ -396,30 +505,91 @@ class Sandbox(_Common):
         request_timeout: float | None = None,
         server_url: str | None = None,
         token: str | None = None,
+        hub_url: str | None = None,
+        on_progress: Callable[[hub.HubProgress], Any] | None = None,
+        create: bool = False,
         **e2b_options: Any,
     ) -> Sandbox:
         """The sandbox with this id, as E2B's `Sandbox.connect`: what it created and has not
         deleted (its contexts, with the variables its default contexts hold, its sessions
-        and running processes), found by the labels they carry on the server. `kill()`
-        deletes them. The server and token come as for `create`; `envs` and `metadata`
-        belong to the object that was given them and are not found again."""
-        sandbox = cls(
-            server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
-        )
+        and running processes), found by the labels they carry on its server. On a Hub, its
+        server is started if it was paused or culled (its files are there, its kernels new);
+        an unknown id raises `NotFoundException`, or with `create` is made. The server and
+        token come as for `create`; `envs` and `metadata` stay with the object that was
+        given them."""
+        hub_at = hub.hub_settings(hub_url, token)
+        if hub_at is None:
+            sandbox = cls(
+                server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
+            )
+        else:
+            sandbox = cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
         try:
-            contexts = sandbox._call(calls.list_contexts())
-            sessions = sandbox._call(calls.list_sessions())
-            processes = sandbox._call(calls.list_processes("running"))
+            if hub_at is not None:
+                sandbox._wake(create, on_progress)
+            contexts, sessions, processes = sandbox._listed_calls()
+            sandbox._adopt(
+                sandbox._call(contexts), sandbox._call(sessions), sandbox._call(processes)
+            )
         except BaseException:
             sandbox.close()
             raise
-        sandbox._adopt(contexts, sessions, processes)
         return sandbox
 
-    def kill(self) -> bool:
-        """Delete what this sandbox started (its contexts, sessions and background
-        processes; what already ended is skipped), then close its connections."""
+    def _wake(self, create: bool, on_progress: Callable[[hub.HubProgress], Any] | None) -> None:
+        """Find the sandbox's server on its Hub, started (or made, with `create`)."""
+        server = self._place(self._call(hub.whoami(self._hub_url)))
         try:
+            state = hub.state_of(self._call(hub.server_model(server)))
+        except NotFoundError:
+            if not create:
+                raise
+            state = "new"
+        if state != "running":
+            self._start(None, on_progress, already=state == "pending")
+
+    def _start(
+        self,
+        template: str | None,
+        on_progress: Callable[[hub.HubProgress], Any] | None,
+        already: bool = False,
+    ) -> None:
+        """Start the sandbox's server (unless `already` starting) and follow it to ready."""
+        server = self._hub_server("start")
+        if not already:
+            try:
+                self._call(hub.start(server, template))
+            except SandboxError as exc:
+                if exc.status < 500:
+                    raise  # a failed start is told in its progress, which follows
+        for step in self._fed(hub.progress(server), hub.progress_step):
+            if on_progress is not None:
+                on_progress(step)
+            if step.ready:
+                self._forget_kernels()
+                return
+        raise SandboxStoppedError("SPAWN_FAILED", f"{server.name} did not start", 500, {})
+
+    def pause(self) -> None:
+        """Stop the sandbox's server, keeping it and its files (a Hub's only): `connect`
+        starts it again. Its kernels, sessions and processes end."""
+        server = self._hub_server("pause")
+        self._call(hub.stop(server, remove=False))
+        while hub.state_of(self._call(hub.server_model(server))) != "paused":
+            time.sleep(hub.STOP_POLL)
+        self._forget_kernels()
+
+    def kill(self) -> bool:
+        """End the sandbox: on a Hub, its server is stopped and removed (its files stay on the
+        Hub's disk, as the deployment keeps them); on one Jupyter server, what it started
+        (its contexts, sessions and background processes) is deleted. Then its connections
+        close."""
+        try:
+            if self._hub is not None:
+                self._call(hub.stop(self._hub, remove=True))
+                with contextlib.suppress(NotFoundError):  # gone once the Hub knows it not
+                    while self._call(hub.server_model(self._hub)):
+                        time.sleep(hub.STOP_POLL)
             for call in self._owned_deletions():
                 with contextlib.suppress(NotFoundError):
                     self._call(call)
@@ -525,6 +695,15 @@ class Sandbox(_Common):
         return self._call(calls.ping())
 
     def _call(self, call: calls.Call[T]) -> T:
+        try:
+            return self._send(call)
+        except SandboxStoppedError:
+            if not self._resumes(call):
+                raise
+            self._start(None, None)
+            return self._send(call)
+
+    def _send(self, call: calls.Call[T]) -> T:
         attempt = 0
         while True:
             try:
@@ -542,10 +721,21 @@ class Sandbox(_Common):
     ) -> Iterator[dict[str, Any]]:
         """A stream's events; `opened` is handed its response first (to shut it early)."""
         try:
+            yield from self._stream(call, opened)
+        except SandboxStoppedError:  # only ever raised before the first event
+            if not self._resumes(call):
+                raise
+            self._start(None, None)
+            yield from self._stream(call, opened)
+
+    def _stream(
+        self, call: calls.Call[Any], opened: Callable[[httpx.Response], None] | None
+    ) -> Iterator[dict[str, Any]]:
+        try:
             request = self._request(call)
             method, url = request.pop("method"), request.pop("url")
             with connect_sse(self._http, method, url, **request) as source:
-                if source.response.status_code >= 400:  # refused before it began
+                if source.response.status_code >= 300:  # refused before it began
                     source.response.read()
                     _answer(source.response)
                 if opened is not None:
@@ -570,6 +760,31 @@ class Sandbox(_Common):
             if (callback := callbacks.for_item(message)) is not None:
                 callback(message)
         return output.result()
+
+    @classmethod
+    def list(
+        cls,
+        hub_url: str | None = None,
+        token: str | None = None,
+        server_url: str | None = None,
+        request_timeout: float | None = None,
+    ) -> list[hub.SandboxInfo]:
+        """The sandboxes there are: on a Hub, the token's user's, paused ones too; on one
+        Jupyter server, the ids its contexts, sessions and processes are labelled with.
+        (Defined last: inside the class, `list` is this method from here on.)"""
+        hub_at = hub.hub_settings(hub_url, token)
+        url, token = hub_at if hub_at is not None else (server_url, token)
+        probe = cls(url, token=token, timeout=request_timeout or 30.0)
+        try:
+            if hub_at is None:
+                contexts, sessions, processes = probe._listed_calls()
+                return cls._sandboxes_listed(
+                    probe._call(contexts), probe._call(sessions), probe._call(processes)
+                )
+            user = probe._call(hub.whoami(hub_at[0]))
+            return probe._call(hub.list_servers(hub_at[0], user))
+        finally:
+            probe.close()
 
 
 class AsyncSandbox(_Common):
@@ -604,10 +819,25 @@ class AsyncSandbox(_Common):
         request_timeout: float | None = None,
         server_url: str | None = None,
         token: str | None = None,
+        hub_url: str | None = None,
+        on_progress: Callable[[hub.HubProgress], Any] | None = None,
         **e2b_options: Any,
     ) -> AsyncSandbox:
         """As `Sandbox.create` (awaited, as E2B's `AsyncSandbox.create`)."""
-        return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
+        hub_at = hub.hub_settings(hub_url, token)
+        if hub_at is None:
+            return cls._for_e2b(server_url, token, request_timeout, envs, metadata)
+        sandbox = cls._on_hub(hub_at, hub.new_id(), request_timeout, envs, metadata)
+        try:
+            sandbox._place(await sandbox._call(hub.whoami(sandbox._hub_url)))
+            await sandbox._start(template, on_progress)
+        except BaseException:
+            if sandbox._hub is not None:  # a failed start leaves no server behind
+                with contextlib.suppress(SandboxException):
+                    await sandbox._call(hub.stop(sandbox._hub, remove=True))
+            await sandbox.close()
+            raise
+        return sandbox
 
     @classmethod
     async def connect(
@@ -617,25 +847,86 @@ class AsyncSandbox(_Common):
         request_timeout: float | None = None,
         server_url: str | None = None,
         token: str | None = None,
+        hub_url: str | None = None,
+        on_progress: Callable[[hub.HubProgress], Any] | None = None,
+        create: bool = False,
         **e2b_options: Any,
     ) -> AsyncSandbox:
         """As `Sandbox.connect` (awaited)."""
-        sandbox = cls(
-            server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
-        )
+        hub_at = hub.hub_settings(hub_url, token)
+        if hub_at is None:
+            sandbox = cls(
+                server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
+            )
+        else:
+            sandbox = cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
         try:
-            contexts = await sandbox._call(calls.list_contexts())
-            sessions = await sandbox._call(calls.list_sessions())
-            processes = await sandbox._call(calls.list_processes("running"))
+            if hub_at is not None:
+                await sandbox._wake(create, on_progress)
+            contexts, sessions, processes = sandbox._listed_calls()
+            sandbox._adopt(
+                await sandbox._call(contexts),
+                await sandbox._call(sessions),
+                await sandbox._call(processes),
+            )
         except BaseException:
             await sandbox.close()
             raise
-        sandbox._adopt(contexts, sessions, processes)
         return sandbox
+
+    async def _wake(
+        self, create: bool, on_progress: Callable[[hub.HubProgress], Any] | None
+    ) -> None:
+        """As `Sandbox._wake`."""
+        server = self._place(await self._call(hub.whoami(self._hub_url)))
+        try:
+            state = hub.state_of(await self._call(hub.server_model(server)))
+        except NotFoundError:
+            if not create:
+                raise
+            state = "new"
+        if state != "running":
+            await self._start(None, on_progress, already=state == "pending")
+
+    async def _start(
+        self,
+        template: str | None,
+        on_progress: Callable[[hub.HubProgress], Any] | None,
+        already: bool = False,
+    ) -> None:
+        """As `Sandbox._start`."""
+        server = self._hub_server("start")
+        if not already:
+            try:
+                await self._call(hub.start(server, template))
+            except SandboxError as exc:
+                if exc.status < 500:
+                    raise  # a failed start is told in its progress, which follows
+        async with contextlib.aclosing(self._fed(hub.progress(server), hub.progress_step)) as steps:
+            async for step in steps:
+                await deliver(on_progress, step)
+                if step.ready:
+                    self._forget_kernels()
+                    return
+        raise SandboxStoppedError("SPAWN_FAILED", f"{server.name} did not start", 500, {})
+
+    async def pause(self) -> None:
+        """As `Sandbox.pause`."""
+        server = self._hub_server("pause")
+        await self._call(hub.stop(server, remove=False))
+        # The Hub tells of a stop by nothing but its model: it is looked at until paused.
+        while hub.state_of(await self._call(hub.server_model(server))) != "paused":  # noqa: ASYNC110
+            await asyncio.sleep(hub.STOP_POLL)
+        self._forget_kernels()
 
     async def kill(self) -> bool:
         """As `Sandbox.kill`."""
         try:
+            if self._hub is not None:
+                await self._call(hub.stop(self._hub, remove=True))
+                with contextlib.suppress(NotFoundError):  # gone once the Hub knows it not
+                    while await self._call(hub.server_model(self._hub)):  # noqa: ASYNC110
+                        await asyncio.sleep(hub.STOP_POLL)
             for call in self._owned_deletions():
                 with contextlib.suppress(NotFoundError):
                     await self._call(call)
@@ -741,6 +1032,15 @@ class AsyncSandbox(_Common):
         return await self._call(calls.ping())
 
     async def _call(self, call: calls.Call[T]) -> T:
+        try:
+            return await self._send(call)
+        except SandboxStoppedError:
+            if not self._resumes(call):
+                raise
+            await self._start(None, None)
+            return await self._send(call)
+
+    async def _send(self, call: calls.Call[T]) -> T:
         attempt = 0
         while True:
             try:
@@ -753,10 +1053,23 @@ class AsyncSandbox(_Common):
 
     async def _events(self, call: calls.Call[Any]) -> AsyncGenerator[dict[str, Any], None]:
         try:
+            async with contextlib.aclosing(self._stream(call)) as events:
+                async for event in events:
+                    yield event
+        except SandboxStoppedError:  # only ever raised before the first event
+            if not self._resumes(call):
+                raise
+            await self._start(None, None)
+            async with contextlib.aclosing(self._stream(call)) as events:
+                async for event in events:
+                    yield event
+
+    async def _stream(self, call: calls.Call[Any]) -> AsyncGenerator[dict[str, Any], None]:
+        try:
             request = self._request(call)
             method, url = request.pop("method"), request.pop("url")
             async with aconnect_sse(self._http, method, url, **request) as source:
-                if source.response.status_code >= 400:  # refused before it began
+                if source.response.status_code >= 300:  # refused before it began
                     await source.response.aread()
                     _answer(source.response)
                 async for sse in source.aiter_sse():
@@ -780,3 +1093,36 @@ class AsyncSandbox(_Common):
             async for message in messages:
                 await deliver(callbacks.for_item(message), message)
         return output.result()
+
+    @classmethod
+    async def list(
+        cls,
+        hub_url: str | None = None,
+        token: str | None = None,
+        server_url: str | None = None,
+        request_timeout: float | None = None,
+    ) -> list[hub.SandboxInfo]:
+        """As `Sandbox.list` (defined last for the same reason)."""
+        hub_at = hub.hub_settings(hub_url, token)
+        url, token = hub_at if hub_at is not None else (server_url, token)
+        probe = cls(url, token=token, timeout=request_timeout or 30.0)
+        try:
+            if hub_at is None:
+                contexts, sessions, processes = probe._listed_calls()
+                return cls._sandboxes_listed(
+                    await probe._call(contexts),
+                    await probe._call(sessions),
+                    await probe._call(processes),
+                )
+            user = await probe._call(hub.whoami(hub_at[0]))
+            return await probe._call(hub.list_servers(hub_at[0], user))
+        finally:
+            await probe.close()
+
+
+def get_sandbox(
+    hub_url: str | None, sandbox_id: str, token: str | None = None, **options: Any
+) -> Sandbox:
+    """The sandbox with this id on a Hub, made if there is none yet (Cloudflare's
+    `getSandbox`): `Sandbox.connect(sandbox_id, create=True, ...)`."""
+    return Sandbox.connect(sandbox_id, hub_url=hub_url, token=token, create=True, **options)

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from jupyter_interp_ext.client import AsyncSandbox, Sandbox
+from jupyter_interp_ext.client import AsyncSandbox, Sandbox, SandboxStoppedError, get_sandbox
 from jupyter_interp_ext.client.errors import AuthenticationException as Authentication
 from jupyter_interp_ext.client.errors import InvalidArgumentException as InvalidArgument
 from jupyter_interp_ext.client.errors import (
@@ -180,3 +180,29 @@ def test_a_caller_s_http_client_and_timeout_are_used_and_left_open():
     assert (request.headers["X-Mine"], request.headers["Authorization"]) == ("1", "token tok")
     assert not mine.is_closed  # the caller's to close
     mine.close()
+
+
+def test_ids_a_hub_cannot_name_are_refused_before_any_request():
+    # No host answers at hub.invalid: a request would be a TransportError, not this.
+    for bad in ("Upper", "9starts-with-a-digit", "ends-", "two--hyphens", "x" * 31, "a/b"):
+        with pytest.raises(InvalidArgument):
+            Sandbox.connect(bad, hub_url="http://hub.invalid/", token="t")
+        with pytest.raises(InvalidArgument):
+            get_sandbox("http://hub.invalid/", bad, token="t")
+
+
+def test_a_redirect_or_a_hub_page_is_a_stopped_server_not_a_success():
+    server = Server(
+        {
+            ("GET", "/base/sandbox/api/contexts"): httpx.Response(302, headers={"Location": "/x"}),
+            ("POST", "/base/sandbox/api/contexts"): httpx.Response(
+                403, text="<html>", headers={"X-JupyterHub-Version": "6.1.1"}
+            ),
+        }
+    )
+    box = sandbox(server)
+    with pytest.raises(SandboxStoppedError):
+        box.list_code_contexts()
+    with pytest.raises(SandboxStoppedError, match="not running"):
+        box.create_code_context()
+    box.close()

@@ -1,0 +1,206 @@
+"""A sandbox per id on a real JupyterHub (pip `jupyterhub`, npm `configurable-http-proxy`,
+loopback), configured by the reference deployment in deploy/: each id its own named server
+with its own files, kernels and processes; the same id the same state; pause, resume, kill;
+and what other users, narrower tokens and the server's own Hub token cannot reach."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from test_conformance import run_official_client
+
+from jupyter_interp_ext.client import (
+    HubProgress,
+    NotFoundException,
+    PermissionDeniedError,
+    Sandbox,
+    SandboxError,
+    get_sandbox,
+)
+from jupyter_interp_ext.testing import HubProcess
+
+pytestmark = pytest.mark.slow  # each server takes seconds to start
+
+TESTS = Path(__file__).parent
+PROXY_BIN = TESTS / "hub" / "node_modules" / ".bin"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    assert (PROXY_BIN / "configurable-http-proxy").exists(), "run `npm ci` in tests/hub first"
+    running = HubProcess(
+        TESTS / "hub" / "jupyterhub_config.py", tmp_path_factory.mktemp("hub"), PROXY_BIN
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(hub: HubProcess) -> str:
+    return hub.user_token("alice")
+
+
+@pytest.fixture(scope="module")
+def two_sandboxes(hub: HubProcess, alice: str) -> Iterator[tuple[Sandbox, Sandbox]]:
+    """Two sandboxes of alice's, running for the module's tests (made by `create`)."""
+    steps: list[HubProgress] = []
+    first = Sandbox.create(hub_url=hub.url, token=alice, on_progress=steps.append)
+    second = Sandbox.create(hub_url=hub.url, token=alice)
+    assert steps and steps[-1].ready and steps[-1].progress == 100
+    yield first, second
+    first.kill()
+    second.kill()
+
+
+def test_each_id_is_a_server_of_its_own_and_the_same_id_the_same_state(
+    hub: HubProcess, alice: str, two_sandboxes: tuple[Sandbox, Sandbox]
+) -> None:
+    first, second = two_sandboxes
+    assert first.sandbox_id != second.sandbox_id
+    first.files.write("mine.txt", "first's")
+    assert first.run_code("import os; state = 41; os.getcwd()").text == str(
+        hub.root / "alice" / first.sandbox_id
+    )
+    background = first.commands.run("sleep 300", background=True)
+
+    assert "mine.txt" not in [entry.name for entry in second.files.list(".")]
+    assert background.pid not in [p.pid for p in second.commands.list()]
+    second_contexts = {c.id for c in second.list_code_contexts()}
+    assert second_contexts.isdisjoint(c.id for c in first.list_code_contexts())
+
+    again = Sandbox.connect(first.sandbox_id, hub_url=hub.url, token=alice)
+    assert again.run_code("state + 1").text == "42"  # the same default context
+    assert background.pid in [p.pid for p in again.commands.list()]
+    assert again.files.read("mine.txt") == "first's"
+    again.close()
+
+    listed = {info.sandbox_id: info.state for info in Sandbox.list(hub_url=hub.url, token=alice)}
+    assert listed[first.sandbox_id] == listed[second.sandbox_id] == "running"
+
+
+def test_a_paused_sandbox_comes_back_with_its_files_and_a_killed_one_is_gone(
+    hub: HubProcess, alice: str
+) -> None:
+    sandbox = get_sandbox(hub.url, "paused-one", token=alice)  # made: there was none
+    sandbox.files.write("kept.txt", "still here")
+    sandbox.run_code("lost = 1")
+    sandbox.pause()
+    listed = {info.sandbox_id: info.state for info in Sandbox.list(hub_url=hub.url, token=alice)}
+    assert listed["paused-one"] == "paused"
+    # Raw HTTP meets the Hub, not the server; the client starts it again, once, by itself.
+    raw = httpx.get(
+        f"{hub.url}user/alice/paused-one/sandbox/api/ping",
+        headers={"Authorization": f"token {alice}"},
+    )
+    assert raw.status_code == 302
+    assert sandbox.files.read("kept.txt") == "still here"
+    error = sandbox.run_code("lost").error
+    assert error is not None and error.name == "NameError"  # its kernels are new
+
+    sandbox.pause()
+    back = Sandbox.connect("paused-one", hub_url=hub.url, token=alice)
+    assert back.files.read("kept.txt") == "still here"
+    back.kill()
+    assert "paused-one" not in [i.sandbox_id for i in Sandbox.list(hub_url=hub.url, token=alice)]
+    with pytest.raises(NotFoundException):
+        Sandbox.connect("paused-one", hub_url=hub.url, token=alice)
+
+
+def test_other_users_and_narrower_tokens_cannot_reach_a_sandbox(
+    hub: HubProcess, alice: str, two_sandboxes: tuple[Sandbox, Sandbox]
+) -> None:
+    first, second = two_sandboxes
+    bob = hub.user_token("bob")
+    with pytest.raises(NotFoundException):  # bob's sandboxes are bob's servers
+        Sandbox.connect(first.sandbox_id, hub_url=hub.url, token=bob)
+    as_bob = Sandbox(f"{hub.url}user/alice/{first.sandbox_id}/", token=bob)
+    with pytest.raises(PermissionDeniedError):
+        as_bob.files.read("mine.txt")
+    as_bob.close()
+    for method in ("GET", "POST"):
+        raw = httpx.request(
+            method,
+            f"{hub.url}user/alice/{first.sandbox_id}/sandbox/api/contexts",
+            headers={"Authorization": f"token {bob}"},
+            json={},
+        )
+        assert raw.status_code == 403, method
+
+    only_first = hub.user_token("alice", [f"access:servers!server=alice/{first.sandbox_id}"])
+    scoped = Sandbox(f"{hub.url}user/alice/{first.sandbox_id}/", token=only_first)
+    assert scoped.run_code("1 + 1").text == "2"
+    scoped.kill()
+    other = Sandbox(f"{hub.url}user/alice/{second.sandbox_id}/", token=only_first)
+    with pytest.raises(PermissionDeniedError):
+        other.list_code_contexts()
+    other.close()
+
+
+def test_the_servers_own_hub_token_reaches_nothing_else(
+    hub: HubProcess, two_sandboxes: tuple[Sandbox, Sandbox]
+) -> None:
+    """Kernels and shells never see the token the sandbox's server holds. A process of the
+    same OS user can still read it from /proc (the deployment's separate users or containers
+    close that); even then it cannot start servers or reach another sandbox."""
+    first, second = two_sandboxes
+    server_pid = int(first.run_code("import os; os.getppid()").text or "0")
+    environ = Path(f"/proc/{server_pid}/environ").read_bytes().split(b"\0")
+    [token] = [
+        v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"JUPYTERHUB_API_TOKEN=")
+    ]
+    kernel_env = first.run_code("import os; '\\n'.join(f'{k}={v}' for k, v in os.environ.items())")
+    for seen in (kernel_env.results[0].text or "", first.commands.run("env").stdout):
+        assert "JUPYTERHUB_USER=alice" in seen  # what the Hub tells a server reaches its kernels
+        assert (
+            token not in seen and "JUPYTERHUB_API_TOKEN" not in seen and "JPY_API_TOKEN" not in seen
+        )
+
+    status, _ = hub.api("POST", "users/alice/servers/stolen", {}, token=token)
+    assert status == 403
+    status, _ = hub.api("DELETE", f"users/alice/servers/{second.sandbox_id}", token=token)
+    assert status == 403
+    reach = httpx.get(
+        f"{hub.url}user/alice/{second.sandbox_id}/sandbox/api/contexts",
+        headers={"Authorization": f"token {token}"},
+    )
+    assert reach.status_code == 403
+
+
+def test_a_failed_start_says_why(hub: HubProcess, alice: str) -> None:
+    before = Sandbox.list(hub_url=hub.url, token=alice)
+    with pytest.raises(SandboxError, match="no template 'nope' here"):
+        Sandbox.create(template="nope", hub_url=hub.url, token=alice)
+    assert Sandbox.list(hub_url=hub.url, token=alice) == before  # nothing left behind
+
+
+async def test_the_official_javascript_client_runs_in_a_hub_sandbox(
+    hub: HubProcess, alice: str, two_sandboxes: tuple[Sandbox, Sandbox]
+) -> None:
+    first, _ = two_sandboxes
+    base = f"{hub.url}user/alice/{first.sandbox_id}/sandbox"
+    report = await run_official_client(base, alice, "hub.mjs")
+    assert report["ping"] == "pong"
+    assert report["run"]["results"] == [{"text": "42"}] and report["streamed"] == ["from the hub\n"]
+    assert report["read"] == "written by node"
+    assert await asyncio.to_thread(first.files.read, "hub.txt") == "written by node"
+
+
+def test_an_e2b_script_runs_unchanged_against_a_hub(hub: HubProcess, alice: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env.update(JUPYTERHUB_URL=hub.url, JUPYTERHUB_API_TOKEN=alice)
+    done = subprocess.run(
+        [sys.executable, str(TESTS.parent / "examples" / "e2b_agent.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "result: 42" in done.stdout and "command failed: 2" in done.stdout
