@@ -61,6 +61,7 @@ c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server"]
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 
+
 def sandbox_folder(spawner) -> Path:  # type: ignore[no-untyped-def]
     """The sandbox's own root: `<root>/<user>/<server name>` (the default server: `_`)."""
     return ROOT / spawner.user.name / (spawner.name or "_")

@@ -24,7 +24,7 @@ from jupyter_interp_ext.client import (
     SandboxError,
     get_sandbox,
 )
-from jupyter_interp_ext.testing import HubProcess
+from jupyter_interp_ext.testing import HubProcess, wait_for
 
 pytestmark = pytest.mark.slow  # each server takes seconds to start
 
@@ -204,3 +204,67 @@ def test_an_e2b_script_runs_unchanged_against_a_hub(hub: HubProcess, alice: str)
     )
     assert done.returncode == 0, done.stderr
     assert "result: 42" in done.stdout and "command failed: 2" in done.stdout
+
+
+def test_the_cli_creates_acts_in_pauses_and_kills_sandboxes(hub: HubProcess, alice: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env.update(JUPYTERHUB_URL=hub.url, JUPYTERHUB_API_TOKEN=alice)
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "jupyter_interp_ext.client.cli", *args]
+        return subprocess.run(
+            command, input=stdin, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    made = cli("create")
+    assert made.returncode == 0, made.stderr
+    sandbox_id = made.stdout.strip()
+    assert "100%" in made.stderr  # the start's progress
+    assert cli("--sandbox", sandbox_id, "run", "-", stdin="kept = 20").returncode == 0
+    again = cli("--sandbox", sandbox_id, "run", "-", stdin="kept * 2 + 2")
+    assert again.stdout.strip() == "42"  # the sandbox's own context, across invocations
+    assert cli("--sandbox", sandbox_id, "exec", "exit 3").returncode == 3
+    listed = cli("list").stdout
+    assert f"{sandbox_id}\trunning" in listed
+    assert cli("pause", sandbox_id).returncode == 0
+    assert f"{sandbox_id}\tpaused" in cli("list").stdout
+    assert cli("kill", sandbox_id).returncode == 0
+    assert sandbox_id not in cli("list").stdout
+    refused = cli("exec", "true")  # a Hub needs a sandbox named
+    assert refused.returncode == 2 and "--sandbox ID" in refused.stderr
+
+
+def test_a_culled_sandbox_comes_back_with_its_files(hub: HubProcess, alice: str) -> None:
+    """jupyterhub-idle-culler (as deploy/ runs it, here with a timeout of a second) stops an
+    idle sandbox's server; `connect` starts it again with its files."""
+    sandbox = Sandbox.create(hub_url=hub.url, token=alice)
+    sandbox.files.write("survives.txt", "culled but kept")
+    sandbox.close()
+    env = {
+        **os.environ,
+        "JUPYTERHUB_API_URL": f"{hub.url}hub/api",
+        "JUPYTERHUB_API_TOKEN": hub.admin_token,
+    }
+    culler = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=1", "--cull-every=1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: (
+                {i.sandbox_id: i.state for i in Sandbox.list(hub_url=hub.url, token=alice)}[
+                    sandbox.sandbox_id
+                ]
+                == "paused"
+            ),
+            "the culler stopped the sandbox",
+            interval=0.5,
+        )
+    finally:
+        culler.terminate()
+        culler.wait(30)
+    back = Sandbox.connect(sandbox.sandbox_id, hub_url=hub.url, token=alice)
+    assert back.files.read("survives.txt") == "culled but kept"
+    back.kill()

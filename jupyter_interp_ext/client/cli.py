@@ -5,22 +5,28 @@
     jupyter sandbox exec 'ls -la'              # exit status is the command's
     jupyter sandbox contexts | ls | cat PATH | put LOCAL REMOTE
 
+    jupyter sandbox --hub URL create | list | connect ID | pause ID | kill ID
+    jupyter sandbox --hub URL --sandbox ID run -   # in that sandbox, its state kept
+
 The server comes from `--url` or `JUPYTER_SERVER_URL`, the token from `--token` or
-`JUPYTER_TOKEN`. Exit status: 0, 1 when the run or command failed, 2 when the server refused
-the request or could not be reached.
+`JUPYTER_TOKEN`; on a JupyterHub (`--hub` or `JUPYTERHUB_URL`, token `JUPYTERHUB_API_TOKEN`)
+each sandbox is a server of its own, named with `--sandbox`. Exit status: 0, 1 when the run
+or command failed, 2 when the server refused the request or could not be reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .errors import ClientError, CommandExitException
+from .errors import ClientError, CommandExitException, InvalidArgumentException
+from .hub import HubProgress
 from .models import ExecutionError, FileType, OutputMessage, Result
 from .sandbox import Sandbox
 
@@ -44,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     """`jupyter sandbox …`: run code, commands or file calls from a shell."""
     args = _parser().parse_args(argv)
     try:
-        with Sandbox(args.url, token=args.token, prefix=args.prefix) as sandbox:
+        if args.life_cycle:
+            return int(args.command(args))
+        with _opened(args) as sandbox:
             return int(args.command(sandbox, args))
     except ClientError as error:
         print(f"jupyter sandbox: {error}", file=sys.stderr)
@@ -56,8 +64,29 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+@contextlib.contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Sandbox]:
+    """The sandbox a command acts in: `--sandbox`'s (kept as it is, started if paused), or
+    else this invocation's own share of the server (what it starts is deleted after)."""
+    if args.sandbox:
+        sandbox = Sandbox.connect(
+            args.sandbox, hub_url=args.hub, token=args.token, server_url=args.url
+        )
+        try:
+            yield sandbox
+        finally:
+            sandbox.close()
+    elif args.hub:
+        raise InvalidArgumentException("on a Hub, name the sandbox: --sandbox ID")
+    else:
+        with Sandbox(args.url, token=args.token, prefix=args.prefix) as sandbox:
+            yield sandbox
+
+
 def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
     code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    if args.sandbox and not args.context:  # the sandbox's own context: its state carries on
+        return _stream_run(sandbox, code, None, args)
     context = args.context or sandbox.create_code_context(language=args.language).id
     try:
         return _stream_run(sandbox, code, context, args)
@@ -66,11 +95,13 @@ def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
             sandbox.remove_code_context(context)
 
 
-def _stream_run(sandbox: Sandbox, code: str, context: str, args: argparse.Namespace) -> int:
+def _stream_run(sandbox: Sandbox, code: str, context: str | None, args: argparse.Namespace) -> int:
     failed = False
     saved = 0
     images, raw = Path(args.images), args.raw
-    for item in sandbox.run_code_stream(code, context=context, timeout=args.timeout):
+    language = None if context else args.language
+    run = sandbox.run_code_stream(code, language, context, timeout=args.timeout)
+    for item in run:
         if isinstance(item, OutputMessage):
             stream = sys.stderr if item.error else sys.stdout
             stream.write(visible(item.line, raw))
@@ -157,6 +188,52 @@ def _put(sandbox: Sandbox, args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(step: HubProgress) -> None:
+    """A server's start, as a bar on stderr."""
+    done = max(0, min(step.progress, 100)) // 5
+    end = "\n" if step.ready or not sys.stderr.isatty() else ""
+    print(
+        f"\r[{'#' * done}{' ' * (20 - done)}] {step.progress:3d}% {step.message}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _create(args: argparse.Namespace) -> int:
+    sandbox = Sandbox.create(
+        template=args.template, hub_url=args.hub, token=args.token, on_progress=_progress
+    )
+    sandbox.close()
+    print(sandbox.sandbox_id)
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> int:
+    sandbox = Sandbox.connect(args.id, hub_url=args.hub, token=args.token, on_progress=_progress)
+    sandbox.close()
+    print(f"{sandbox.sandbox_id}\trunning")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    for info in Sandbox.list(hub_url=args.hub, token=args.token, server_url=args.url):
+        print(f"{info.sandbox_id}\t{info.state}\t{info.last_activity or ''}\t{info.template or ''}")
+    return 0
+
+
+def _pause(args: argparse.Namespace) -> int:
+    sandbox = Sandbox.placed(args.id, hub_url=args.hub, token=args.token)
+    sandbox.pause()
+    sandbox.close()
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    Sandbox.placed(args.id, hub_url=args.hub, token=args.token).kill()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter sandbox",
@@ -173,12 +250,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--prefix", default="sandbox", help="the API's URL prefix")
     parser.add_argument(
+        "--hub",
+        default=os.environ.get("JUPYTERHUB_URL"),
+        help="a JupyterHub's URL: each sandbox its own server (default: $JUPYTERHUB_URL; "
+        "the token: --token or $JUPYTERHUB_API_TOKEN)",
+    )
+    parser.add_argument(
+        "--sandbox", default=None, metavar="ID", help="act in this sandbox (kept, not deleted)"
+    )
+    parser.add_argument(
         "--raw",
         action="store_true",
         help="pass control characters in the sandbox's output through to the terminal "
         "(by default they are shown as \\x1b and so on; `cat` always writes raw bytes)",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser.set_defaults(life_cycle=False)
+
+    create = commands.add_parser("create", help="a new sandbox (on a Hub); prints its id")
+    create.add_argument("--template", default=None, help="the deployment's profile")
+    create.set_defaults(command=_create, life_cycle=True)
+    for name, action, what in (
+        ("connect", _connect, "start a sandbox if it is paused"),
+        ("pause", _pause, "stop a sandbox's server, keeping its files"),
+        ("kill", _kill, "remove a sandbox"),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("id")
+        command.set_defaults(command=action, life_cycle=True)
+    listing = commands.add_parser("list", help="the sandboxes and their state")
+    listing.set_defaults(command=_list, life_cycle=True)
 
     run = commands.add_parser("run", help="run a file (or - for stdin) and stream its output")
     run.add_argument("file", metavar="FILE|-")

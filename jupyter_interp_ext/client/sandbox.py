@@ -536,6 +536,27 @@ class Sandbox(_Common):
             raise
         return sandbox
 
+    @classmethod
+    def placed(
+        cls,
+        sandbox_id: str,
+        hub_url: str | None = None,
+        token: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Sandbox:
+        """A Hub's sandbox by its id, as it is (not started): to `pause()` or `kill()` it
+        without waking it first."""
+        hub_at = hub.hub_settings(hub_url, token)
+        if hub_at is None:
+            raise InvalidArgumentException("give hub_url (or set JUPYTERHUB_URL)")
+        sandbox = cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
+        try:
+            sandbox._place(sandbox._call(hub.whoami(sandbox._hub_url)))
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox
+
     def _wake(self, create: bool, on_progress: Callable[[hub.HubProgress], Any] | None) -> None:
         """Find the sandbox's server on its Hub, started (or made, with `create`)."""
         server = self._place(self._call(hub.whoami(self._hub_url)))
@@ -869,6 +890,26 @@ class AsyncSandbox(_Common):
                 await sandbox._call(sessions),
                 await sandbox._call(processes),
             )
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox
+
+    @classmethod
+    async def placed(
+        cls,
+        sandbox_id: str,
+        hub_url: str | None = None,
+        token: str | None = None,
+        request_timeout: float | None = None,
+    ) -> AsyncSandbox:
+        """As `Sandbox.placed`."""
+        hub_at = hub.hub_settings(hub_url, token)
+        if hub_at is None:
+            raise InvalidArgumentException("give hub_url (or set JUPYTERHUB_URL)")
+        sandbox = cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
+        try:
+            sandbox._place(await sandbox._call(hub.whoami(sandbox._hub_url)))
         except BaseException:
             await sandbox.close()
             raise
