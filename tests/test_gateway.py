@@ -142,3 +142,24 @@ async def test_a_stuck_run_is_restarted_through_the_gateway(api, gateway):
     assert "restarted" in events[-1]["evalue"]
     [result] = results(await api.run(created["contextId"], "Deno.env.get('KEPT')"))
     assert "after-restart" in result["text"]
+
+
+@pytest.mark.slow
+async def test_files_are_refused_unless_the_kernels_share_the_disk(
+    api, jp_serverapp, gateway, jp_root_dir
+):
+    """A file written through the API behind a Gateway would land on this server's disk, not
+    the kernels': refused, unless the operator says the kernels mount the same files."""
+    status, body = await api.call("POST", "api/write", {"path": "note.txt", "content": "x"})
+    assert (status, body["code"]) == (409, "FILES_NOT_SHARED")
+    assert "kernels_share_disk" in body["message"] and not (jp_root_dir / "note.txt").exists()
+    status, body = await api.call("POST", "api/list-files", {"path": "."})
+    assert (status, body["code"]) == (409, "FILES_NOT_SHARED")
+
+    # This test's Gateway runs on this machine: its kernels do see these files.
+    jp_serverapp.web_app.settings["interp_file_manager"].kernels_share_disk = True
+    status, _ = await api.call("POST", "api/write", {"path": "note.txt", "content": "shared"})
+    assert status == 200
+    context = (await api.create("python"))["contextId"]
+    events = await api.run(context, "open('note.txt').read()")
+    assert results(events)[0]["text"] == "'shared'"

@@ -193,6 +193,13 @@ class FileManager(LoggingConfigurable):
     ).tag(config=True)
     root_dir = Unicode()
     allow_hidden = Bool(False, help="Whether hidden files may be touched (the server's setting).")
+    kernels_share_disk = Bool(
+        False,
+        help="With a Kernel or Enterprise Gateway, whether its kernels see this server's files "
+        "(a volume both mount at the same paths). Only then do the file routes answer: "
+        "otherwise they refuse with 409 FILES_NOT_SHARED, since a file written here would not "
+        "be where the kernels look. Without a Gateway, kernels run here and this is moot.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -53,6 +53,14 @@ class FilesHandler(SandboxHandler):
     def path(self, body: dict[str, Any], field: str = "path") -> tuple[str, Any]:
         """(absolute path, path as the client wrote it); relative paths follow the session's
         current directory (read from its shell at once, never waiting behind a command)."""
+        if self.contexts.remote and not self.files.kernels_share_disk:
+            raise ProtocolError(
+                "FILES_NOT_SHARED",
+                "The kernels run behind a Gateway, on another machine: a file written or read "
+                "here would not be theirs. Set FileManager.kernels_share_disk=True if they "
+                "mount this server's files at the same paths.",
+                {"path": body.get(field)},
+            )
         shown = body.get(field)
         base = "/"
         if isinstance(shown, str) and shown and not os.path.isabs(os.path.expanduser(shown)):

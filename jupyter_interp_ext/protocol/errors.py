@@ -34,7 +34,9 @@ _STATUS_BY_CODE: dict[str, int] = {
         ],
         404,
     ),
-    **dict.fromkeys(["FILE_EXISTS", "RESOURCE_BUSY", "SESSION_ALREADY_EXISTS"], 409),
+    **dict.fromkeys(
+        ["FILE_EXISTS", "RESOURCE_BUSY", "SESSION_ALREADY_EXISTS", "FILES_NOT_SHARED"], 409
+    ),
     **dict.fromkeys(["SESSION_DESTROYED", "SESSION_TERMINATED", "CONTEXT_TERMINATED"], 410),
     "FILE_TOO_LARGE": 413,
     "INTERPRETER_NOT_READY": 503,
