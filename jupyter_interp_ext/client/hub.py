@@ -103,8 +103,10 @@ def server_model(server: HubServer) -> calls.Call[dict[str, Any]]:
 
 def start(server: HubServer, template: str | None) -> calls.Call[None]:
     """`POST .../servers/{name}`: start (or create) it, then follow `progress`. Without a
-    template, a stopped server starts with the options it had."""
-    options = None if template is None else {"template": template}
+    template, a stopped server starts with the options it had. A template is sent under
+    both names deployments read it by: `template` (deploy/jupyterhub_config.py) and `profile`
+    (KubeSpawner's profile list, as Zero to JupyterHub configures it)."""
+    options = None if template is None else {"template": template, "profile": template}
     body = {"user_options": options}
     return calls.Call("POST", "", body, url=server.api, parse=lambda a: None, long=True)
 
