@@ -12,7 +12,6 @@ is what the prelude adds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
@@ -21,19 +20,10 @@ from pathlib import Path
 from jupyter_client.manager import KernelManager
 
 from jupyter_interp_ext.shells.process_tree import descendants
-from jupyter_interp_ext.testing import ServerProcess, status_bytes
+from jupyter_interp_ext.testing import ServerProcess, resident_bytes
 
 KERNELS = {"python": "python3", "javascript": "deno-javascript", "typescript": "deno-typescript"}
 SETTLE_SECONDS = 1.0
-
-
-def rss(pids: list[int]) -> int:
-    """Resident bytes of these processes together (those that are gone count nothing)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            total += status_bytes(pid, "VmRSS")
-    return total
 
 
 def bare(kernel_name: str) -> tuple[float, int]:
@@ -46,7 +36,7 @@ def bare(kernel_name: str) -> tuple[float, int]:
     seconds = time.perf_counter() - started
     time.sleep(SETTLE_SECONDS)
     pid = manager.provisioner.pid
-    memory = rss([pid, *descendants(pid)])
+    memory = resident_bytes([pid, *descendants(pid)])
     client.stop_channels()
     manager.shutdown_kernel(now=True)
     return seconds, memory
@@ -58,7 +48,7 @@ def as_context(server: ServerProcess, language: str) -> tuple[float, int]:
     context = server.create(language)
     seconds = time.perf_counter() - started
     time.sleep(SETTLE_SECONDS)
-    memory = rss([p for p in descendants(server.process.pid) if p not in before])
+    memory = resident_bytes([p for p in descendants(server.process.pid) if p not in before])
     server.request("DELETE", f"/api/contexts/{context}")
     return seconds, memory
 

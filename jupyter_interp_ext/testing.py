@@ -39,6 +39,15 @@ def status_bytes(pid: int, field: str) -> int:
     raise ValueError(f"/proc/{pid}/status has no {field}")
 
 
+def resident_bytes(pids: Sequence[int]) -> int:
+    """Resident bytes of these processes together (those that are gone count nothing)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += status_bytes(pid, "VmRSS")
+    return total
+
+
 def wait_for(
     condition: Callable[[], Any], what: str, seconds: float = 60.0, interval: float = 0.05
 ) -> Any:

@@ -30,9 +30,6 @@ from functools import partial
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-import lz4.frame
-import zstandard
 from traitlets import Float, Instance, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -48,16 +45,31 @@ from .manager import NEW_FILE_MODE, WRITE_SUFFIX, FileManager, matches_glob
 T = TypeVar("T")
 RATIO_FLOOR_BYTES = 64 * 1024 * 1024  # any archive may unpack this far, whatever its ratio
 
+
+def _zstd() -> Any:
+    """zstandard, imported when an archive first needs it (not at every server start)."""
+    import zstandard
+
+    return zstandard
+
+
+def _lz4() -> Any:
+    """lz4's frame format, imported when an archive first needs it."""
+    import lz4.frame
+
+    return lz4.frame
+
+
 # Compression name → (opens a compressing writer on a file, the format's magic bytes).
 COMPRESSIONS: dict[str, tuple[Callable[[IO[bytes]], Any], bytes]] = {
     "gzip": (lambda f: gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6), b"\x1f\x8b"),
-    "zstd": (lambda f: zstandard.ZstdCompressor().stream_writer(f), b"\x28\xb5\x2f\xfd"),
-    "lz4": (lambda f: lz4.frame.LZ4FrameFile(f, mode="wb"), b"\x04\x22\x4d\x18"),
+    "zstd": (lambda f: _zstd().ZstdCompressor().stream_writer(f), b"\x28\xb5\x2f\xfd"),
+    "lz4": (lambda f: _lz4().LZ4FrameFile(f, mode="wb"), b"\x04\x22\x4d\x18"),
 }
 _READERS: dict[str, Callable[[IO[bytes]], Any]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
-    "zstd": lambda f: zstandard.ZstdDecompressor().stream_reader(f),
-    "lz4": lambda f: lz4.frame.LZ4FrameFile(f, mode="rb"),
+    "zstd": lambda f: _zstd().ZstdDecompressor().stream_reader(f),
+    "lz4": lambda f: _lz4().LZ4FrameFile(f, mode="rb"),
 }
 
 
@@ -317,7 +329,7 @@ class BackupManager(LoggingConfigurable):
         except tarfile.FilterError as exc:
             metrics.BACKUPS.labels("restore", "refused").inc()
             raise _refused(archive_shown, str(exc)) from None
-        except (tarfile.TarError, EOFError, zstandard.ZstdError, RuntimeError) as exc:
+        except (tarfile.TarError, EOFError, _zstd().ZstdError, RuntimeError) as exc:
             metrics.BACKUPS.labels("restore", "failed").inc()
             raise _refused(archive_shown, f"it could not be read ({exc})") from None
         except BaseException:
@@ -387,6 +399,8 @@ class BackupManager(LoggingConfigurable):
                 raise validation_error(
                     "parts", f"part {part['partNumber']} lies outside the archive"
                 )
+        import httpx  # only uploads need it: not imported at every server start
+
         uploaded = []
         async with httpx.AsyncClient(timeout=self.upload_timeout) as client:
             for part in sorted(parts, key=lambda p: p["partNumber"]):
