@@ -91,7 +91,7 @@ def test_a_paused_sandbox_comes_back_with_its_files_and_a_killed_one_is_gone(
     sandbox = get_sandbox(hub.url, "paused-one", token=alice)  # made: there was none
     sandbox.files.write("kept.txt", "still here")
     sandbox.run_code("lost = 1")
-    sandbox.pause()
+    assert sandbox.pause() is True
     listed = {info.sandbox_id: info.state for info in Sandbox.list(hub_url=hub.url, token=alice)}
     assert listed["paused-one"] == "paused"
     # Raw HTTP meets the Hub, not the server; the client starts it again, once, by itself.
@@ -104,10 +104,13 @@ def test_a_paused_sandbox_comes_back_with_its_files_and_a_killed_one_is_gone(
     error = sandbox.run_code("lost").error
     assert error is not None and error.name == "NameError"  # its kernels are new
 
-    sandbox.pause()
+    assert sandbox.pause() is True and sandbox.pause() is False  # paused already
     back = Sandbox.connect("paused-one", hub_url=hub.url, token=alice)
     assert back.files.read("kept.txt") == "still here"
     back.kill()
+    with pytest.raises(NotFoundException):  # a killed sandbox is not started again
+        sandbox.files.read("kept.txt")
+    sandbox.close()
     assert "paused-one" not in [i.sandbox_id for i in Sandbox.list(hub_url=hub.url, token=alice)]
     with pytest.raises(NotFoundException):
         Sandbox.connect("paused-one", hub_url=hub.url, token=alice)
@@ -133,10 +136,18 @@ def test_other_users_and_narrower_tokens_cannot_reach_a_sandbox(
         )
         assert raw.status_code == 403, method
 
-    only_first = hub.user_token("alice", [f"access:servers!server=alice/{first.sandbox_id}"])
-    scoped = Sandbox(f"{hub.url}user/alice/{first.sandbox_id}/", token=only_first)
+    # A token for one sandbox, as docs/deployment.md makes it: it drives that one, no other.
+    server = f"alice/{first.sandbox_id}"
+    only_first = hub.user_token(
+        "alice", [f"access:servers!server={server}", f"servers!server={server}"]
+    )
+    scoped = Sandbox.connect(first.sandbox_id, hub_url=hub.url, token=only_first)
     assert scoped.run_code("1 + 1").text == "2"
-    scoped.kill()
+    scoped.close()
+    with pytest.raises(NotFoundException):
+        Sandbox.connect(second.sandbox_id, hub_url=hub.url, token=only_first)
+    with pytest.raises(NotFoundException):
+        Sandbox.create(hub_url=hub.url, token=only_first)
     other = Sandbox(f"{hub.url}user/alice/{second.sandbox_id}/", token=only_first)
     with pytest.raises(PermissionDeniedError):
         other.list_code_contexts()
@@ -192,18 +203,29 @@ async def test_the_official_javascript_client_runs_in_a_hub_sandbox(
     assert await asyncio.to_thread(first.files.read, "hub.txt") == "written by node"
 
 
-def test_an_e2b_script_runs_unchanged_against_a_hub(hub: HubProcess, alice: str) -> None:
+@pytest.mark.parametrize("script", ["e2b_agent.py", "e2b_lifecycle.py"])
+def test_e2b_scripts_run_unchanged_against_a_hub(hub: HubProcess, alice: str, script: str) -> None:
+    """Given only JUPYTERHUB_URL and JUPYTERHUB_API_TOKEN: the agent script (code with
+    callbacks and envs, a chart, a DataFrame, files, a failing command) and the life-cycle one
+    (create, run, files, pause, connect, kill)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     env.update(JUPYTERHUB_URL=hub.url, JUPYTERHUB_API_TOKEN=alice)
     done = subprocess.run(
-        [sys.executable, str(TESTS.parent / "examples" / "e2b_agent.py")],
+        [sys.executable, str(TESTS.parent / "examples" / script)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "result: 42" in done.stdout and "command failed: 2" in done.stdout
+    if script == "e2b_agent.py":
+        assert "result: 42" in done.stdout and "command failed: 2" in done.stdout
+    else:
+        assert "result: 45" in done.stdout and "paused: True" in done.stdout
+        assert "file after resume: survives a pause" in done.stdout
+        assert "result after resume: 42" in done.stdout and "killed: True" in done.stdout
+        created = done.stdout.split("created: ", 1)[1].split()[0]
+        assert created not in [i.sandbox_id for i in Sandbox.list(hub_url=hub.url, token=alice)]
 
 
 def test_the_cli_creates_acts_in_pauses_and_kills_sandboxes(hub: HubProcess, alice: str) -> None:

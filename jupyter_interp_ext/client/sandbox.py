@@ -312,7 +312,7 @@ class _Common:
 
     def _resumes(self, call: calls.Call[Any]) -> bool:
         """Whether a call that met a stopped server starts it again: a sandbox API call of a
-        Hub's sandbox (once; a second refusal is raised)."""
+        Hub's sandbox (once; a second refusal is raised), if the sandbox still exists."""
         return self._hub is not None and call.url is None
 
     def _listed_calls(
@@ -591,14 +591,18 @@ class Sandbox(_Common):
                 return
         raise SandboxStoppedError("SPAWN_FAILED", f"{server.name} did not start", 500, {})
 
-    def pause(self) -> None:
-        """Stop the sandbox's server, keeping it and its files (a Hub's only): `connect`
-        starts it again. Its kernels, sessions and processes end."""
+    def pause(self, keep_memory: bool = True, **e2b_options: Any) -> bool:
+        """Stop the sandbox's server, keeping it and its files (a Hub's only), as E2B's
+        `pause`: True, or False if it was paused already. `connect` starts it again. Memory
+        is never kept (`keep_memory` is accepted): its kernels, sessions and processes end."""
         server = self._hub_server("pause")
+        if hub.state_of(self._call(hub.server_model(server))) == "paused":
+            return False
         self._call(hub.stop(server, remove=False))
         while hub.state_of(self._call(hub.server_model(server))) != "paused":
             time.sleep(hub.STOP_POLL)
         self._forget_kernels()
+        return True
 
     def kill(self) -> bool:
         """End the sandbox: on a Hub, its server is stopped and removed (its files stay on the
@@ -606,8 +610,9 @@ class Sandbox(_Common):
         (its contexts, sessions and background processes) is deleted. Then its connections
         close."""
         try:
-            if self._hub is not None:
+            if self._hub is not None:  # its server goes, and everything in it
                 self._call(hub.stop(self._hub, remove=True))
+                self._forget_kernels()
                 with contextlib.suppress(NotFoundError):  # gone once the Hub knows it not
                     while self._call(hub.server_model(self._hub)):
                         time.sleep(hub.STOP_POLL)
@@ -721,7 +726,7 @@ class Sandbox(_Common):
         except SandboxStoppedError:
             if not self._resumes(call):
                 raise
-            self._start(None, None)
+            self._wake(False, None)
             return self._send(call)
 
     def _send(self, call: calls.Call[T]) -> T:
@@ -746,7 +751,7 @@ class Sandbox(_Common):
         except SandboxStoppedError:  # only ever raised before the first event
             if not self._resumes(call):
                 raise
-            self._start(None, None)
+            self._wake(False, None)
             yield from self._stream(call, opened)
 
     def _stream(
@@ -951,20 +956,24 @@ class AsyncSandbox(_Common):
                     return
         raise SandboxStoppedError("SPAWN_FAILED", f"{server.name} did not start", 500, {})
 
-    async def pause(self) -> None:
+    async def pause(self, keep_memory: bool = True, **e2b_options: Any) -> bool:
         """As `Sandbox.pause`."""
         server = self._hub_server("pause")
+        if hub.state_of(await self._call(hub.server_model(server))) == "paused":
+            return False
         await self._call(hub.stop(server, remove=False))
         # The Hub tells of a stop by nothing but its model: it is looked at until paused.
         while hub.state_of(await self._call(hub.server_model(server))) != "paused":  # noqa: ASYNC110
             await asyncio.sleep(hub.STOP_POLL)
         self._forget_kernels()
+        return True
 
     async def kill(self) -> bool:
         """As `Sandbox.kill`."""
         try:
-            if self._hub is not None:
+            if self._hub is not None:  # its server goes, and everything in it
                 await self._call(hub.stop(self._hub, remove=True))
+                self._forget_kernels()
                 with contextlib.suppress(NotFoundError):  # gone once the Hub knows it not
                     while await self._call(hub.server_model(self._hub)):  # noqa: ASYNC110
                         await asyncio.sleep(hub.STOP_POLL)
@@ -1078,7 +1087,7 @@ class AsyncSandbox(_Common):
         except SandboxStoppedError:
             if not self._resumes(call):
                 raise
-            await self._start(None, None)
+            await self._wake(False, None)
             return await self._send(call)
 
     async def _send(self, call: calls.Call[T]) -> T:
@@ -1100,7 +1109,7 @@ class AsyncSandbox(_Common):
         except SandboxStoppedError:  # only ever raised before the first event
             if not self._resumes(call):
                 raise
-            await self._start(None, None)
+            await self._wake(False, None)
             async with contextlib.aclosing(self._stream(call)) as events:
                 async for event in events:
                     yield event
