@@ -17,6 +17,7 @@ import pytest
 from test_conformance import run_official_client
 
 from jupyter_interp_ext.client import (
+    AsyncSandbox,
     HubProgress,
     NotFoundException,
     PermissionDeniedError,
@@ -290,3 +291,27 @@ def test_a_culled_sandbox_comes_back_with_its_files(hub: HubProcess, alice: str)
     back = Sandbox.connect(sandbox.sandbox_id, hub_url=hub.url, token=alice)
     assert back.files.read("survives.txt") == "culled but kept"
     back.kill()
+
+
+async def test_the_async_client_on_a_hub(hub: HubProcess, alice: str) -> None:
+    steps: list[HubProgress] = []
+
+    async def progress(step: HubProgress) -> None:  # a coroutine callback is awaited
+        steps.append(step)
+
+    sandbox = await AsyncSandbox.create(hub_url=hub.url, token=alice, on_progress=progress)
+    assert steps[-1].ready
+    await sandbox.files.write("async.txt", "kept")
+    await sandbox.run_code("value = 7")
+    assert await sandbox.pause() is True
+    listed = {i.sandbox_id: i.state for i in await AsyncSandbox.list(hub_url=hub.url, token=alice)}
+    assert listed[sandbox.sandbox_id] == "paused"
+    assert await sandbox.files.read("async.txt") == "kept"  # started again, once, by itself
+    again = await AsyncSandbox.connect(sandbox.sandbox_id, hub_url=hub.url, token=alice)
+    await again.run_code("value = 8")
+    # Both objects are the one sandbox: the first finds the default context the second made.
+    assert (await sandbox.run_code("value")).text == "8"
+    assert await again.kill() is True
+    await sandbox.close()
+    with pytest.raises(NotFoundException):
+        await AsyncSandbox.connect(sandbox.sandbox_id, hub_url=hub.url, token=alice)

@@ -684,6 +684,10 @@ class Sandbox(_Common):
         yield from items
 
     def _default_context(self, language: str) -> str:
+        """The sandbox's context for `language`: known, else one another client object of
+        the same sandbox made meanwhile (found by its labels), else a new one."""
+        if language not in self._default_contexts:
+            self._adopt(self._call(calls.list_contexts()), [], [])
         if language not in self._default_contexts:
             made = self._call(self._new_context(None, language, None, None, default=True))
             self._default_contexts[language] = made.id
@@ -1046,6 +1050,9 @@ class AsyncSandbox(_Common):
                 yield item
 
     async def _default_context(self, language: str) -> str:
+        """As `Sandbox._default_context`."""
+        if language not in self._default_contexts:
+            self._adopt(await self._call(calls.list_contexts()), [], [])
         if language not in self._default_contexts:
             made = await self._call(self._new_context(None, language, None, None, default=True))
             self._default_contexts[language] = made.id

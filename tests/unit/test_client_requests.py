@@ -76,6 +76,8 @@ def test_calls_go_to_the_prefix_with_the_token_and_their_body():
 def test_a_run_streams_into_an_execution_with_callbacks():
     server = Server(
         {
+            # Another object of the same sandbox made no default context: one is created.
+            ("GET", "/base/sandbox/api/contexts"): ok(contexts=[]),
             ("POST", "/base/sandbox/api/contexts"): ok(contextId="k1", language="python", cwd="/"),
             ("POST", "/base/sandbox/api/execute/code"): events(
                 {"type": "stdout", "text": "hi\n", "timestamp": 1.0},
@@ -101,7 +103,8 @@ def test_a_run_streams_into_an_execution_with_callbacks():
         "code": "print('hi'); 2",
         "timeout_ms": 1500.0,
     }
-    assert len([r for r in server.seen if r.url.path.endswith("/contexts")]) == 1
+    made = [r for r in server.seen if r.url.path.endswith("/contexts") and r.method == "POST"]
+    assert len(made) == 1
 
 
 @pytest.mark.parametrize(

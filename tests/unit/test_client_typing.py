@@ -23,7 +23,7 @@ from typing import Any, assert_type
 from jupyter_interp_ext.client import (
     AsyncCommandHandle, AsyncSandbox, AsyncWatchHandle, CodeContext, CommandHandle,
     CommandResult, EntryInfo, Execution, FilesystemEvent, OutputMessage, ProcessInfo, Sandbox,
-    SessionInfo, WatchHandle, WriteEntry, WriteInfo,
+    SandboxInfo, SessionInfo, WatchHandle, WriteEntry, WriteInfo, get_sandbox,
 )
 from jupyter_interp_ext.client.charts import Chart
 
@@ -64,6 +64,9 @@ def sync(sandbox: Sandbox) -> None:
     assert_type(sandbox.processes.start("sleep 1"), ProcessInfo)
     assert_type(sandbox.processes.logs("p"), tuple[str, str])
     assert_type(sandbox.processes.stream("p"), Iterator[OutputMessage])
+    assert_type(Sandbox.list(hub_url="http://hub/"), list[SandboxInfo])
+    assert_type(get_sandbox("http://hub/", "sandbox-1"), Sandbox)
+    assert_type(sandbox.pause(), bool)
     assert_type(sandbox.kill(), bool)
 
 
@@ -87,6 +90,8 @@ async def use_async(sandbox: AsyncSandbox) -> None:
     watch = await sandbox.files.watch_dir(".", on_event=lambda e: print(e.name, e.type))
     assert_type(watch, AsyncWatchHandle)
     assert_type(await sandbox.processes.list(), list[ProcessInfo])
+    assert_type(await AsyncSandbox.list(), list[SandboxInfo])
+    assert_type(await sandbox.pause(), bool)
     assert_type(await sandbox.kill(), bool)
 
 
