@@ -21,8 +21,9 @@ class TimeoutException(SandboxException):
     """A run or a command went past its timeout, or a request past its own (E2B's name)."""
 
 
-class InvalidArgumentException(SandboxException):
-    """The call's arguments cannot be sent as they are (E2B's name)."""
+class InvalidArgumentException(SandboxException, ValueError):
+    """The call's arguments cannot be sent as they are (E2B's name; a ValueError too, as
+    Python's own bad arguments are)."""
 
 
 class NotFoundException(SandboxException):

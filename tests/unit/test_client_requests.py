@@ -188,6 +188,8 @@ def test_a_caller_s_http_client_and_timeout_are_used_and_left_open():
 def test_ids_a_hub_cannot_name_are_refused_before_any_request():
     # No host answers at hub.invalid: a request would be a TransportError, not this.
     for bad in ("Upper", "9starts-with-a-digit", "ends-", "two--hyphens", "x" * 31, "a/b"):
+        with pytest.raises(ValueError, match="is not a sandbox id on a Hub"):  # E2B: a ValueError
+            Sandbox.connect(bad, hub_url="http://hub.invalid/", token="t")
         with pytest.raises(InvalidArgument):
             Sandbox.connect(bad, hub_url="http://hub.invalid/", token="t")
         with pytest.raises(InvalidArgument):
