@@ -11,13 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
-import os
 import re
-import socket
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -27,14 +23,13 @@ from jupyter_interp_ext.protocol.validation import ID_PATTERN
 
 from . import calls, hub
 from .commands import AsyncCommands, CommandOutput, Commands
+from .connection import NO_DELAY, RETRIES, RETRY_PAUSE, Settings, answer, event_of, transport_error
 from .errors import (
     InvalidArgumentException,
     NotFoundError,
     SandboxError,
     SandboxException,
     SandboxStoppedError,
-    TransportError,
-    error_from_answer,
 )
 from .files import AsyncFiles, Files
 from .models import (
@@ -68,74 +63,6 @@ SandboxT = TypeVar("SandboxT", bound="_Common")
 SANDBOX_LABEL = "sandbox"
 DEFAULT_LABEL = "default-context"  # on a sandbox's default context: its language
 _SANDBOX_ID = re.compile(ID_PATTERN)
-RETRIES = 3  # attempts for a safe request whose connection failed
-RETRY_PAUSE = 0.2  # seconds, doubled after each failed attempt
-# A request goes out as headers then body: without TCP_NODELAY the body can wait for an ACK.
-NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-class _Settings:
-    """Where the server is and how to authenticate, from arguments or the environment."""
-
-    def __init__(
-        self,
-        server_url: str | None,
-        token: str | None,
-        prefix: str,
-        timeout: float | httpx.Timeout,
-    ) -> None:
-        url = server_url or os.environ.get("JUPYTER_SERVER_URL")
-        if not url:
-            raise InvalidArgumentException("give server_url (or set JUPYTER_SERVER_URL)")
-        self.prefix = prefix.strip("/")
-        self.serve(url)
-        token = token if token is not None else os.environ.get("JUPYTER_TOKEN")
-        self.headers = {"Authorization": f"token {token}"} if token else {}
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        # The token authenticates every request: Jupyter's login cookie, set on each answer,
-        # would only add parsing here and a second check on the server.
-        self.cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        # Streams wait as long as the work they follow (keep-alives arrive every 10 s).
-        self.long_timeout = httpx.Timeout(
-            connect=self.timeout.connect,
-            read=None,
-            write=self.timeout.write,
-            pool=self.timeout.pool,
-        )
-
-    def serve(self, url: str) -> None:
-        """Send every call to the API of the server at `url`."""
-        if url.rstrip("/").endswith(f"/{self.prefix}"):
-            raise InvalidArgumentException(
-                f"{url} ends with the API prefix: give the server's own URL (drop "
-                f"/{self.prefix}; the JavaScript client is the one that takes it)"
-            )
-        self.base_url = f"{url.rstrip('/')}/{self.prefix}/"
-
-
-def _answer(response: httpx.Response) -> Any:
-    """The JSON of a successful answer, or the error the server described."""
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        body = None
-    if response.status_code >= 300:  # a redirect is never this API's answer
-        if body is None and "x-jupyterhub-version" in response.headers:
-            # A page of the Hub's own: the request reached the Hub, not the sandbox's server
-            # (a stopped server's POST gets the Hub's 403 page, its GET a redirect).
-            raise SandboxStoppedError(
-                "SERVER_NOT_RUNNING",
-                f"the sandbox's server is not running (the Hub answered {response.status_code})",
-                response.status_code,
-                {},
-            )
-        raise error_from_answer(response.status_code, body, response.reason_phrase)
-    return body
-
-
-def _event(data: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(data)
-    return event
 
 
 def _in_context(call: calls.Call[T], context_id: str) -> calls.Call[T]:
@@ -153,10 +80,6 @@ def _checked_id(sandbox_id: str) -> str:
             f"{sandbox_id!r} is not a sandbox id: 1-128 letters, digits or . _ : @ + = -"
         )
     return sandbox_id
-
-
-def _transport_error(exc: httpx.HTTPError, base_url: str) -> TransportError:
-    return TransportError(f"cannot talk to {base_url}: {type(exc).__name__}: {exc}")
 
 
 @dataclasses.dataclass
@@ -207,7 +130,7 @@ class _Common:
         self.envs = dict(envs or {})
         self.metadata = dict(metadata or {})
         self._owned = _Owned()
-        self._settings = _Settings(server_url, token, prefix, timeout)
+        self._settings = Settings(server_url, token, prefix, timeout)
         self._owns_http = http_client is None
         self._http = http_client or self._http_class(
             cookies=self._settings.cookies,
@@ -427,7 +350,7 @@ class _Common:
         connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         if call.safe and connect_failed and attempt + 1 < RETRIES:
             return float(RETRY_PAUSE * 2**attempt)
-        raise _transport_error(exc, self._settings.base_url) from exc
+        raise transport_error(exc, self._settings.base_url) from exc
 
 
 class Sandbox(_Common):
@@ -742,7 +665,7 @@ class Sandbox(_Common):
                 time.sleep(self._retry_pause(call, attempt, exc))
                 attempt += 1
                 continue
-            return call.parse(_answer(response))
+            return call.parse(answer(response))
 
     def _events(
         self,
@@ -767,13 +690,13 @@ class Sandbox(_Common):
             with connect_sse(self._http, method, url, **request) as source:
                 if source.response.status_code >= 300:  # refused before it began
                     source.response.read()
-                    _answer(source.response)
+                    answer(source.response)
                 if opened is not None:
                     opened(source.response)
                 for sse in source.iter_sse():
-                    yield _event(sse.data)
+                    yield event_of(sse.data)
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self._settings.base_url) from exc
+            raise transport_error(exc, self._settings.base_url) from exc
 
     def _fed(
         self, call: calls.Call[Any], feed: Callable[[dict[str, Any]], ItemT | None]
@@ -1106,7 +1029,7 @@ class AsyncSandbox(_Common):
                 await asyncio.sleep(self._retry_pause(call, attempt, exc))
                 attempt += 1
                 continue
-            return call.parse(_answer(response))
+            return call.parse(answer(response))
 
     async def _events(self, call: calls.Call[Any]) -> AsyncGenerator[dict[str, Any], None]:
         try:
@@ -1128,11 +1051,11 @@ class AsyncSandbox(_Common):
             async with aconnect_sse(self._http, method, url, **request) as source:
                 if source.response.status_code >= 300:  # refused before it began
                     await source.response.aread()
-                    _answer(source.response)
+                    answer(source.response)
                 async for sse in source.aiter_sse():
-                    yield _event(sse.data)
+                    yield event_of(sse.data)
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self._settings.base_url) from exc
+            raise transport_error(exc, self._settings.base_url) from exc
 
     async def _fed(
         self, call: calls.Call[Any], feed: Callable[[dict[str, Any]], ItemT | None]
