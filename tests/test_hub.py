@@ -145,9 +145,9 @@ def test_other_users_and_narrower_tokens_cannot_reach_a_sandbox(
     scoped = Sandbox.connect(first.sandbox_id, hub_url=hub.url, token=only_first)
     assert scoped.run_code("1 + 1").text == "2"
     scoped.close()
-    with pytest.raises(NotFoundException):
+    with pytest.raises(PermissionDeniedError, match="no rights on this sandbox"):
         Sandbox.connect(second.sandbox_id, hub_url=hub.url, token=only_first)
-    with pytest.raises(NotFoundException):
+    with pytest.raises(PermissionDeniedError):
         Sandbox.create(hub_url=hub.url, token=only_first)
     other = Sandbox(f"{hub.url}user/alice/{second.sandbox_id}/", token=only_first)
     with pytest.raises(PermissionDeniedError):

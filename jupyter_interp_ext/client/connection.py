@@ -13,6 +13,7 @@ import httpx
 
 from .errors import (
     InvalidArgumentException,
+    PermissionDeniedError,
     SandboxStoppedError,
     TransportError,
     error_from_answer,
@@ -79,8 +80,26 @@ def answer(response: httpx.Response) -> Any:
                 response.status_code,
                 {},
             )
+        if isinstance(body, dict) and _hub_refused(response, body):
+            raise PermissionDeniedError(
+                "NO_ACCESS",
+                "the token has no rights on this sandbox, or it does not exist (the Hub tells "
+                f"the two apart to nobody): {body['message']}",
+                403,
+                {},
+            )
         raise error_from_answer(response.status_code, body, response.reason_phrase)
     return body
+
+
+def _hub_refused(response: httpx.Response, body: dict[str, Any]) -> bool:
+    """A Hub's 404 for what the token's scopes do not cover (JupyterHub says "No access to
+    resources or resources not found"; a server that is simply absent is a 404 without it)."""
+    return (
+        response.status_code == 404
+        and "x-jupyterhub-version" in response.headers
+        and str(body.get("message") or "").startswith("No access to resources")
+    )
 
 
 def event_of(data: str) -> dict[str, Any]:
