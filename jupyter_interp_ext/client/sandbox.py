@@ -214,6 +214,20 @@ class _Common:
         sandbox._hub_url = hub_url
         return sandbox
 
+    @classmethod
+    def _addressed(
+        cls: type[SandboxT],
+        hub_at: tuple[str, str] | None,
+        server_url: str | None,
+        token: str | None,
+        sandbox_id: str,
+        request_timeout: float | None,
+    ) -> SandboxT:
+        """A sandbox by its id: of a Hub (`hub_at`, not yet placed), or of one server."""
+        if hub_at is not None:
+            return cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
+        return cls(server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id)
+
     def _place(self, user: str) -> hub.HubServer:
         """Address the sandbox's server: the named server `sandbox_id` of `user`."""
         self._hub = hub.HubServer(self._hub_url, user, self.sandbox_id)
@@ -441,12 +455,7 @@ class Sandbox(_Common):
         token come as for `create`; `envs` and `metadata` stay with the object that was
         given them."""
         hub_at = hub.hub_settings(hub_url, token)
-        if hub_at is None:
-            sandbox = cls(
-                server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
-            )
-        else:
-            sandbox = cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
+        sandbox = cls._addressed(hub_at, server_url, token, sandbox_id, request_timeout)
         try:
             if hub_at is not None:
                 sandbox._wake(create, on_progress)
@@ -481,8 +490,9 @@ class Sandbox(_Common):
         return sandbox
 
     def _wake(self, create: bool, on_progress: Callable[[hub.HubProgress], Any] | None) -> None:
-        """Find the sandbox's server on its Hub, started (or made, with `create`)."""
-        server = self._place(self._call(hub.whoami(self._hub_url)))
+        """Find the sandbox's server on its Hub (placed once; an automatic restart asks the
+        Hub for its state only), started (or made, with `create`)."""
+        server = self._hub or self._place(self._call(hub.whoami(self._hub_url)))
         try:
             state = hub.state_of(self._call(hub.server_model(server)))
         except NotFoundError:
@@ -807,12 +817,7 @@ class AsyncSandbox(_Common):
     ) -> AsyncSandbox:
         """As `Sandbox.connect` (awaited)."""
         hub_at = hub.hub_settings(hub_url, token)
-        if hub_at is None:
-            sandbox = cls(
-                server_url, token=token, timeout=request_timeout or 30.0, sandbox_id=sandbox_id
-            )
-        else:
-            sandbox = cls._on_hub(hub_at, sandbox_id, request_timeout, None, None)
+        sandbox = cls._addressed(hub_at, server_url, token, sandbox_id, request_timeout)
         try:
             if hub_at is not None:
                 await sandbox._wake(create, on_progress)
@@ -851,7 +856,7 @@ class AsyncSandbox(_Common):
         self, create: bool, on_progress: Callable[[hub.HubProgress], Any] | None
     ) -> None:
         """As `Sandbox._wake`."""
-        server = self._place(await self._call(hub.whoami(self._hub_url)))
+        server = self._hub or self._place(await self._call(hub.whoami(self._hub_url)))
         try:
             state = hub.state_of(await self._call(hub.server_model(server)))
         except NotFoundError:
