@@ -37,3 +37,21 @@ GIT_CHECKOUTS = Counter("sandbox_git_checkouts_total", "Git clones, by outcome."
 BACKUPS = Counter(
     "sandbox_backups_total", "Archive operations, by kind and outcome.", ["kind", "outcome"]
 )
+RESUMES = Counter(
+    "sandbox_resumes_total", "Streams picked up again after an event id, by kind.", ["kind"]
+)
+REPLAYED_EVENTS = Counter(
+    "sandbox_replayed_events_total",
+    "Events sent again to a reader that came back, by kind.",
+    ["kind"],
+)
+RETAINED_EXECUTIONS = Gauge("sandbox_retained_executions", "Code runs whose events are kept.")
+RETAINED_BYTES = Gauge("sandbox_retained_bytes", "Bytes of code-run events kept for readers.")
+EXPIRED_EXECUTIONS = Counter(
+    "sandbox_expired_executions_total",
+    "Ended code runs forgotten, by why (age, count or the byte budget).",
+    ["why"],
+)
+DROPPED_EVENTS = Counter(
+    "sandbox_dropped_events_total", "Events of running code runs dropped to keep within budget."
+)

@@ -8,6 +8,7 @@ nothing here imports pytest.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import http.server
@@ -114,10 +115,12 @@ def local_http_server(
 
 class SSEParser:
     """Server-Sent Events from bytes as they arrive: events end at a blank line, `:` lines are
-    comments (keep-alives), several `data:` lines join with newlines, other fields are ignored.
+    comments (keep-alives), several `data:` lines join with newlines, `id:` is the event's id,
+    other fields are ignored.
 
-    `strict` also requires this API's own framing, one `data: {json}` line per event, which is
-    all the official client's parser handles."""
+    `strict` also requires this API's own framing, one `data: {json}` line per event (after
+    an `id: n` line, for events that have an id), which is all the official client's parser
+    handles (it skips lines that do not start with `data: `)."""
 
     def __init__(self, *, strict: bool = False) -> None:
         self.strict = strict
@@ -125,6 +128,10 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         """The JSON payloads of the events completed by `chunk`."""
+        return [event for _, event in self.feed_numbered(chunk)]
+
+    def feed_numbered(self, chunk: bytes) -> list[tuple[int | None, dict[str, Any]]]:
+        """(id, JSON payload) of the events completed by `chunk` (None: an event without id)."""
         self._buffer += chunk.replace(b"\r\n", b"\n")
         *blocks, self._buffer = self._buffer.split(b"\n\n")
         return [event for block in blocks if (event := self._event(block)) is not None]
@@ -134,21 +141,26 @@ class SSEParser:
         """Bytes of an event not finished yet."""
         return self._buffer
 
-    def _event(self, block: bytes) -> dict[str, Any] | None:
+    def _event(self, block: bytes) -> tuple[int | None, dict[str, Any]] | None:
         data: list[str] = []
+        event_id: int | None = None
         for line in block.decode("utf-8").split("\n"):
             if line.startswith(":"):
                 continue
             name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
             if name == "data":
-                data.append(value[1:] if value.startswith(" ") else value)
+                data.append(value)
+            elif name == "id":
+                event_id = int(value)
             elif self.strict:
                 raise ValueError(f"unexpected SSE line {line!r}")
         if not data:
             return None
-        if self.strict and (len(data) > 1 or not block.startswith(b"data: ")):
+        framing = block.split(b"\n", 1)[1] if block.startswith(b"id: ") else block
+        if self.strict and (len(data) > 1 or not framing.startswith(b"data: ")):
             raise ValueError(f"an event must be one 'data: ' line: {block!r}")
-        return json.loads("\n".join(data))
+        return event_id, json.loads("\n".join(data))
 
 
 def parse_sse(raw: bytes, *, strict: bool = True) -> list[dict[str, Any]]:
@@ -457,3 +469,63 @@ class HubProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 9)
         self.log.close()
+
+
+class CuttingProxy:
+    """A TCP proxy in front of a server that breaks connections mid-response, as a proxy's
+    idle limit or a network that drops does: the answer to each request whose path contains
+    `matching` is cut after the next number of bytes in `cuts` (while any are left)."""
+
+    def __init__(self, port: int, cuts: list[int], matching: bytes) -> None:
+        self.port = port
+        self.cuts = list(cuts)
+        self.matching = matching
+        self.cuts_made = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        """Listen on loopback; the proxy's port."""
+        self.server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        limit: list[int | None] = [None]  # bytes the current answer may still send
+        writers = (writer, upstream_writer)
+
+        async def requests() -> None:
+            while data := await reader.read(65536):
+                method, _, rest = data.partition(b" ")
+                if (
+                    method in (b"GET", b"POST", b"DELETE")
+                    and rest.split(b" ", 1)[0].find(self.matching) >= 0
+                ):
+                    limit[0] = self.cuts.pop(0) if self.cuts else None
+                upstream_writer.write(data)
+                await upstream_writer.drain()
+            upstream_writer.close()
+
+        async def answers() -> None:
+            while data := await upstream_reader.read(65536):
+                room = limit[0]
+                if room is not None and len(data) >= room:
+                    writer.write(data[:room])
+                    await writer.drain()
+                    self.cuts_made += 1
+                    for side in writers:
+                        side.transport.abort()
+                    return
+                if room is not None:
+                    limit[0] = room - len(data)
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        with contextlib.suppress(ConnectionError, OSError):
+            await asyncio.gather(requests(), answers())
+        for side in writers:
+            side.transport.abort()

@@ -20,6 +20,15 @@ def jp_server_config() -> dict[str, Any]:
     return server_config()
 
 
+@pytest.fixture
+def server(api, jp_serverapp, jp_http_port, jp_base_url) -> dict[str, str]:
+    """How to reach the test's server (`api` makes it listen)."""
+    return {
+        "server_url": f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
+        "token": jp_serverapp.identity_provider.token,
+    }
+
+
 @pytest.fixture(autouse=True)
 def project_kernelspecs(jp_environ, monkeypatch) -> None:
     """pytest-jupyter hides installed kernelspecs; the repo's `kernels/` holds ours."""

@@ -23,6 +23,9 @@ ROUTES = [
     ("POST", "api/contexts/some-id/restart", ("execute", "kernels")),
     ("POST", "api/contexts/some-id/interrupt", ("execute", "kernels")),
     ("POST", "api/execute/code", ("execute", "kernels")),
+    ("GET", "api/execute/code/some-id", ("read", "kernels")),
+    ("DELETE", "api/execute/code/some-id", ("execute", "kernels")),
+    ("GET", "api/execute/code/some-id/stream", ("execute", "kernels")),
     ("POST", "api/execute", ("execute", "terminals")),
     ("POST", "api/execute/stream", ("execute", "terminals")),
     ("GET", "api/commands", ("read", "terminals")),
@@ -178,6 +181,27 @@ EVERY_RIGHT = {
     for action in ("read", "write", "execute")
     for resource in ("kernels", "terminals", "contents", "sessions", "api")
 }
+
+
+@pytest.mark.slow
+async def test_following_a_run_needs_execute_on_kernels_and_nothing_more(api, jp_serverapp):
+    context_id = (await api.create("python"))["contextId"]
+    events = await api.run(context_id, "print('out')")
+    store = jp_serverapp.web_app.settings["interp_execution_manager"].executions
+    (execution,) = store.executions.values()
+    stream = f"api/execute/code/{execution.id}/stream"
+    RecordingAuthorizer.denied = {("execute", "kernels")}
+    for method, path in (("GET", stream), ("DELETE", f"api/execute/code/{execution.id}")):
+        status, answer = await api.call(method, path)
+        assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
+    RecordingAuthorizer.denied = EVERY_RIGHT - {("execute", "kernels")}
+    status, replay = await api.call("GET", stream)
+    assert (status, replay) == (200, events)
+    status, answer = await api.call("GET", f"api/execute/code/{execution.id}")
+    assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
+    RecordingAuthorizer.denied = EVERY_RIGHT - {("read", "kernels")}
+    status, answer = await api.call("GET", f"api/execute/code/{execution.id}")
+    assert (status, answer["status"]) == (200, "completed")
 
 
 @pytest.mark.slow

@@ -58,15 +58,6 @@ def recent(nanoseconds: int) -> bool:
     return isinstance(nanoseconds, int) and abs(time.time_ns() - nanoseconds) < 60 * 10**9
 
 
-@pytest.fixture
-def server(api, jp_serverapp, jp_http_port, jp_base_url) -> dict[str, str]:
-    """How to reach the test's server (`api` makes it listen)."""
-    return {
-        "server_url": f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
-        "token": jp_serverapp.identity_provider.token,
-    }
-
-
 def in_thread(work):
     return asyncio.to_thread(work)
 

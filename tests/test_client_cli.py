@@ -127,3 +127,30 @@ async def test_timeouts_interrupts_deaths_and_deletions_are_said_plainly(cli, ap
     code, out, _ = await cli("contexts", "--delete", kept)
     assert (code, out) == (0, f"deleted {kept}\n".encode())
     assert (await cli("contexts"))[1] == b""
+
+
+@pytest.mark.slow
+async def test_a_detached_run_is_attached_to_and_left_running(cli, api, jp_serverapp, tmp_path):
+    context = (await api.create("python"))["contextId"]
+    go = tmp_path / "go"
+    code = (
+        f"import os, time\nprint('begun', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\nprint('ended')"
+    )
+    status, out, err = await cli("run", "-", "--detach", stdin=code.encode())
+    assert status == 2 and "--detach needs a context" in err
+    status, out, _ = await cli("run", "-", "--detach", "--context", context, stdin=code.encode())
+    execution_id = out.decode().strip()
+    assert status == 0 and execution_id
+    # Attached, then Ctrl-C: the CLI leaves, the run goes on.
+    process = await cli.start("attach", execution_id)
+    assert await asyncio.wait_for(process.stdout.readline(), 60) == b"begun\n"
+    process.send_signal(signal.SIGINT)
+    assert await process.wait() == 130
+    state = (await api.call("GET", f"api/execute/code/{execution_id}"))[1]
+    assert state["status"] == "running"
+    go.touch()
+    status, out, _ = await cli("attach", execution_id)
+    assert (status, out) == (0, b"begun\nended\n")
+    status, out, _ = await cli("attach", execution_id, "--after", "1")
+    assert (status, out) == (0, b"ended\n")

@@ -59,7 +59,12 @@ def raw_post(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "jp_server_config",
-    [server_config(InterpreterApp={"keepalive_seconds": 0.05, "write_timeout_seconds": 1.0})],
+    [
+        server_config(
+            InterpreterApp={"keepalive_seconds": 0.05, "write_timeout_seconds": 1.0},
+            ExecutionManager={"retain_bytes_per_run": 1024 * 1024, "reconnect_grace": 0},
+        )
+    ],
 )
 async def test_a_client_that_stops_reading_cannot_wedge_its_context(
     api, python_context, jp_http_port, jp_base_url, jp_serverapp
@@ -83,7 +88,8 @@ async def test_a_client_that_stops_reading_cannot_wedge_its_context(
         await wait_until(lambda: active_streams() == before, "the stream was closed")
     finally:
         sock.close()
-    # It was stopped for its silent client, not left to buffer 60 MB in the server.
+    # The run waited for its silent reader once it held its budget of events (not 60 MB), and
+    # was stopped when the reader was cut off and did not come back.
     assert disconnected._value.get() == disconnects_before + 1
     events = await api.run(python_context, "'still usable'", timeout_ms=10_000)
     assert events[-1]["type"] == "execution_complete"
@@ -147,12 +153,12 @@ async def test_a_follower_that_falls_behind_is_told_what_it_missed(api, jp_serve
     status, proc = await api.call("POST", "api/process/start", {"command": command})
     manager = jp_serverapp.web_app.settings["interp_process_manager"]
     process = manager.get(proc["processId"])
-    follower = process.follow(replay=False)
+    follower = process.follow()
     first = asyncio.ensure_future(anext(follower))
     go.touch()
     await process.done.wait()
-    kind, text = await first
-    rest = [text async for _, text in follower]
+    _, kind, text = await first
+    rest = [text async for _, _, text in follower]
     received = text + "".join(rest)
     assert "characters of stdout dropped" in received
     assert received.endswith("y" * 500 + "\n")

@@ -29,6 +29,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .executions import AsyncExecutions, Executions
 from .files import AsyncFiles, AsyncWatchHandle, Files, WatchHandle
 from .hub import HubProgress, SandboxInfo
 from .models import (
@@ -38,6 +39,7 @@ from .models import (
     EntryInfo,
     Execution,
     ExecutionError,
+    ExecutionInfo,
     FilesystemEvent,
     FilesystemEventType,
     FileType,
@@ -46,6 +48,7 @@ from .models import (
     ProcessInfo,
     Result,
     SessionInfo,
+    StreamItem,
     WriteEntry,
     WriteInfo,
 )
@@ -55,6 +58,7 @@ from .sandbox import AsyncSandbox, Sandbox, get_sandbox
 __all__ = [
     "AsyncCommandHandle",
     "AsyncCommands",
+    "AsyncExecutions",
     "AsyncFiles",
     "AsyncProcesses",
     "AsyncSandbox",
@@ -72,6 +76,8 @@ __all__ = [
     "EntryInfo",
     "Execution",
     "ExecutionError",
+    "ExecutionInfo",
+    "Executions",
     "FileType",
     "Files",
     "FilesystemEvent",
@@ -95,6 +101,7 @@ __all__ = [
     "SandboxTimeoutError",
     "SessionInfo",
     "Sessions",
+    "StreamItem",
     "TerminatedError",
     "TimeoutException",
     "TransportError",

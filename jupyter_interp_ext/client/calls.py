@@ -7,6 +7,7 @@ sync and async clients cannot drift apart.
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Generic, TypeVar
@@ -16,6 +17,7 @@ from .models import (
     CodeContext,
     CommandResult,
     EntryInfo,
+    ExecutionInfo,
     FileType,
     ProcessInfo,
     SessionInfo,
@@ -50,6 +52,7 @@ class Call(Generic[T]):
     long: bool = False
     request_timeout: float | None = None  # seconds to connect and send (E2B's request_timeout)
     url: str | None = None  # an absolute URL instead of `path` under the API (the Hub's API)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _present(**fields: Any) -> dict[str, Any]:
@@ -104,15 +107,41 @@ def interrupt_context(context_id: str) -> Call[None]:
 
 
 def run_code(
-    context_id: str, code: str, timeout: float | None, envs: dict[str, str] | None = None
+    context_id: str,
+    code: str,
+    timeout: float | None,
+    envs: dict[str, str] | None = None,
+    detach: bool = False,
 ) -> Call[Any]:
-    """`POST /api/execute/code` (a stream); a `timeout` of 0 asks for no limit."""
-    return Call(
-        "POST",
-        "api/execute/code",
-        _present(context_id=context_id, code=code, timeout_ms=milliseconds(timeout), env_vars=envs),
-        long=True,
+    """`POST /api/execute/code` (a stream); a `timeout` of 0 asks for no limit. Its
+    idempotency key makes it safe to send again: the server never runs it twice."""
+    body = _present(
+        context_id=context_id,
+        code=code,
+        timeout_ms=milliseconds(timeout),
+        env_vars=envs,
+        detach=detach or None,
     )
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    return Call("POST", "api/execute/code", body, safe=True, long=True, headers=key)
+
+
+def get_execution(execution_id: str) -> Call[ExecutionInfo]:
+    """`GET /api/execute/code/{id}`."""
+    return Call("GET", f"api/execute/code/{execution_id}", parse=ExecutionInfo.from_json, safe=True)
+
+
+def cancel_execution(execution_id: str) -> Call[ExecutionInfo]:
+    """`DELETE /api/execute/code/{id}`: stop a run (its answer comes once it stopped)."""
+    return Call(
+        "DELETE", f"api/execute/code/{execution_id}", parse=ExecutionInfo.from_json, long=True
+    )
+
+
+def follow_execution(execution_id: str, after: int = 0) -> Call[Any]:
+    """`GET /api/execute/code/{id}/stream` (a stream of the events after id `after`)."""
+    path = f"api/execute/code/{execution_id}/stream"
+    return Call("GET", path, params={"after": str(after)}, safe=True, long=True)
 
 
 def command_body(
@@ -190,9 +219,10 @@ def process_logs(process_id: str) -> Call[tuple[str, str]]:
     )
 
 
-def process_stream(process_id: str) -> Call[Any]:
-    """`GET /api/process/{id}/stream` (a stream)."""
-    return Call("GET", f"api/process/{process_id}/stream", long=True)
+def process_stream(process_id: str, after: int = 0) -> Call[Any]:
+    """`GET /api/process/{id}/stream` (a stream of its output after id `after`)."""
+    params = {"after": str(after)} if after else {}
+    return Call("GET", f"api/process/{process_id}/stream", params=params, safe=True, long=True)
 
 
 def kill_process(process_id: str) -> Call[list[int]]:

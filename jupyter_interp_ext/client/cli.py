@@ -2,6 +2,8 @@
 
     jupyter sandbox run analysis.py            # stream a run; images saved as files
     echo '1 + 1' | jupyter sandbox run -
+    jupyter sandbox --sandbox ID run --detach train.py   # prints the run's execution id
+    jupyter sandbox attach EXECUTION_ID         # follow a run (again); Ctrl-C leaves it be
     jupyter sandbox exec 'ls -la'              # exit status is the command's
     jupyter sandbox contexts | ls | cat PATH | put LOCAL REMOTE
 
@@ -27,7 +29,7 @@ from typing import TextIO
 
 from .errors import ClientError, CommandExitException, InvalidArgumentException
 from .hub import HubProgress
-from .models import ExecutionError, FileType, OutputMessage, Result
+from .models import ExecutionError, FileType, OutputMessage, Result, StreamItem
 from .sandbox import Sandbox
 
 IMAGE_FORMATS = (("png", "png"), ("jpeg", "jpg"), ("svg", "svg"))
@@ -58,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jupyter sandbox: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # Leaving the stream disconnected it, which interrupts the remote run; what this
-        # sandbox started was deleted on the way out.
+        # A run this command started was stopped on the way out (one it attached to goes
+        # on), and what this sandbox started was deleted.
         print("jupyter sandbox: interrupted", file=sys.stderr)
         return 130
 
@@ -85,22 +87,34 @@ def _opened(args: argparse.Namespace) -> Iterator[Sandbox]:
 
 def _run(sandbox: Sandbox, args: argparse.Namespace) -> int:
     code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    if args.detach:
+        if not (args.sandbox or args.context):
+            raise InvalidArgumentException(
+                "--detach needs a context that outlives this command: --context or --sandbox"
+            )
+        language = None if args.context else args.language
+        print(sandbox.run_code(code, language, args.context, timeout=args.timeout, detach=True))
+        return 0
     if args.sandbox and not args.context:  # the sandbox's own context: its state carries on
-        return _stream_run(sandbox, code, None, args)
+        run = sandbox.run_code_stream(code, args.language, timeout=args.timeout)
+        return _print_run(run, args)
     context = args.context or sandbox.create_code_context(language=args.language).id
     try:
-        return _stream_run(sandbox, code, context, args)
+        return _print_run(sandbox.run_code_stream(code, None, context, timeout=args.timeout), args)
     finally:
         if not args.context:
             sandbox.remove_code_context(context)
 
 
-def _stream_run(sandbox: Sandbox, code: str, context: str | None, args: argparse.Namespace) -> int:
+def _attach(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    return _print_run(sandbox.executions.stream(args.id, after=args.after), args)
+
+
+def _print_run(run: Iterator[StreamItem], args: argparse.Namespace) -> int:
+    """A run's output on stdout and stderr, its images saved; 1 if it failed."""
     failed = False
     saved = 0
     images, raw = Path(args.images), args.raw
-    language = None if context else args.language
-    run = sandbox.run_code_stream(code, language, context, timeout=args.timeout)
     for item in run:
         if isinstance(item, OutputMessage):
             stream = sys.stderr if item.error else sys.stdout
@@ -291,7 +305,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout", type=float, default=None, help="seconds the run may take (0: no limit)"
     )
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="start the run and print its execution id; it goes on with no one reading",
+    )
     run.set_defaults(command=_run)
+
+    attach = commands.add_parser(
+        "attach", help="follow a run by its execution id (Ctrl-C leaves it running)"
+    )
+    attach.add_argument("id", metavar="EXECUTION_ID")
+    attach.add_argument(
+        "--after", type=int, default=0, help="only the events after this id (default: all)"
+    )
+    attach.add_argument("--images", default=".", help="folder for images (default: here)")
+    attach.set_defaults(command=_attach)
 
     contexts = commands.add_parser("contexts", help="list code contexts (or delete some)")
     contexts.add_argument("--delete", nargs="+", default=[], metavar="ID", help="delete these")

@@ -13,6 +13,7 @@ from . import calls
 from .errors import InvalidArgumentException, NotFoundError
 from .files import stream_error
 from .models import CommandResult, OutputMessage, ProcessInfo, RunCallbacks, checked, nanoseconds
+from .streams import following_process
 
 if TYPE_CHECKING:
     from .sandbox import AsyncSandbox, Sandbox
@@ -191,7 +192,7 @@ class CommandHandle:
         self.pid = info.pid
 
     def __iter__(self) -> Iterator[tuple[str | None, str | None, None]]:
-        for message in self._sandbox._fed(calls.process_stream(self.info.id), CommandOutput().feed):
+        for message in self._sandbox._fed(following_process(self.info.id), CommandOutput().feed):
             yield _pair(message)
 
     def wait(
@@ -199,8 +200,8 @@ class CommandHandle:
     ) -> CommandResult:
         """Follow the command to its end: its result (or CommandExitException)."""
         callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-        call = calls.process_stream(self.info.id)
-        return self._sandbox._streamed_command(call, callbacks, CommandOutput())
+        place = following_process(self.info.id)
+        return self._sandbox._streamed_command(place, callbacks, CommandOutput())
 
     def kill(self) -> bool:
         """Kill it and everything it started: whether it was still running."""
@@ -297,8 +298,8 @@ class AsyncCommandHandle:
         self.pid = info.pid
 
     async def __aiter__(self) -> AsyncGenerator[tuple[str | None, str | None, None], None]:
-        call = calls.process_stream(self.info.id)
-        async with contextlib.aclosing(self._sandbox._fed(call, CommandOutput().feed)) as items:
+        place = following_process(self.info.id)
+        async with contextlib.aclosing(self._sandbox._fed(place, CommandOutput().feed)) as items:
             async for message in items:
                 yield _pair(message)
 
@@ -307,8 +308,8 @@ class AsyncCommandHandle:
     ) -> CommandResult:
         """As `CommandHandle.wait`."""
         callbacks = RunCallbacks(on_stdout=on_stdout, on_stderr=on_stderr)
-        call = calls.process_stream(self.info.id)
-        return await self._sandbox._streamed_command(call, callbacks, CommandOutput())
+        place = following_process(self.info.id)
+        return await self._sandbox._streamed_command(place, callbacks, CommandOutput())
 
     async def kill(self) -> bool:
         """As `CommandHandle.kill`."""

@@ -311,6 +311,37 @@ class ProcessInfo:
 
 
 @dataclass
+class ExecutionInfo:
+    """A code run the server keeps (beyond E2B): its state, and how many events it made so
+    far (their ids run from 1; `first_event_id` is the oldest still kept)."""
+
+    execution_id: str
+    context_id: str
+    status: str  # running, completed, error or interrupted
+    events: int
+    first_event_id: int = 1
+    readers: int = 0
+    detached: bool = False
+    started_at: str | None = None
+    ended_at: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExecutionInfo:
+        """The run an answer describes."""
+        return cls(
+            data["executionId"],
+            data["contextId"],
+            data["status"],
+            data["events"],
+            data.get("firstEventId", 1),
+            data.get("readers", 0),
+            bool(data.get("detached")),
+            data.get("startedAt"),
+            data.get("endedAt"),
+        )
+
+
+@dataclass
 class SessionInfo:
     """An execution session as the server reports it."""
 
@@ -460,4 +491,10 @@ def run_item(event: dict[str, Any], execution: Execution) -> StreamItem | None:
     if kind == "execution_complete":
         execution.execution_count = event.get("execution_count")
         return Completed(execution.execution_count)
+    if kind == "events_lost":  # a reader came back after the server stopped keeping some
+        notice = OutputMessage(
+            f"[{event.get('message', '')}]\n", nanoseconds(event.get("timestamp")), True
+        )
+        execution.logs.stderr.append(notice.line)
+        return notice
     return None

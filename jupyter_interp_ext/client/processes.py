@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from . import calls
 from .commands import CommandOutput
 from .models import OutputMessage, ProcessInfo, SessionInfo
+from .streams import following_process
 
 if TYPE_CHECKING:
     from .sandbox import AsyncSandbox, Sandbox
@@ -100,7 +101,7 @@ class Processes:
 
     def stream(self, process_id: str) -> Iterator[OutputMessage]:
         """Its output from the start, then live, until it exits."""
-        return self._sandbox._fed(calls.process_stream(process_id), CommandOutput().feed)
+        return self._sandbox._fed(following_process(process_id), CommandOutput().feed)
 
     def list(self, status: str | None = None) -> list[ProcessInfo]:
         """Processes, optionally only those with `status` (`running`, `completed`…)."""
@@ -141,7 +142,7 @@ class AsyncProcesses:
 
     def stream(self, process_id: str) -> AsyncGenerator[OutputMessage, None]:
         """As `Processes.stream` (close it, `contextlib.aclosing`, to leave early)."""
-        return self._sandbox._fed(calls.process_stream(process_id), CommandOutput().feed)
+        return self._sandbox._fed(following_process(process_id), CommandOutput().feed)
 
     async def list(self, status: str | None = None) -> list[ProcessInfo]:
         """As `Processes.list`."""

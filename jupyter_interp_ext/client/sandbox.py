@@ -14,11 +14,12 @@ import dataclasses
 import re
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 import httpx
-from httpx_sse import aconnect_sse, connect_sse
+from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
+from jupyter_interp_ext.protocol.events import ends_run
 from jupyter_interp_ext.protocol.validation import ID_PATTERN
 
 from . import calls, hub
@@ -30,7 +31,9 @@ from .errors import (
     SandboxError,
     SandboxException,
     SandboxStoppedError,
+    TransportError,
 )
+from .executions import AsyncExecutions, Executions
 from .files import AsyncFiles, Files
 from .models import (
     CodeContext,
@@ -47,6 +50,7 @@ from .models import (
     run_item,
 )
 from .processes import AsyncProcesses, AsyncSessions, Processes, Sessions
+from .streams import Place
 
 
 class _HasId(Protocol):
@@ -142,7 +146,8 @@ class _Common:
         self._make_groups()
 
     def _make_groups(self) -> None:
-        """Set `files`, `commands`, `sessions` and `processes`, of the subclass's kind."""
+        """Set `files`, `commands`, `sessions`, `processes` and `executions`, of the
+        subclass's kind."""
         raise NotImplementedError
 
     def _with_envs(self, envs: dict[str, str] | None) -> dict[str, str]:
@@ -179,6 +184,7 @@ class _Common:
         envs: dict[str, str] | None,
         timeout: float | None,
         request_timeout: float | None,
+        detach: bool = False,
     ) -> tuple[str | None, calls.Call[Any]]:
         """The language whose default context a run needs (None: the context is given) and
         the run's call (addressed once that context is known). E2B's rule: a language or a
@@ -188,7 +194,7 @@ class _Common:
                 "You can provide context or language, but not both at the same time."
             )
         context_id = _context_id(context)
-        call = calls.run_code(context_id or "", code, timeout, envs)
+        call = calls.run_code(context_id or "", code, timeout, envs, detach)
         call = dataclasses.replace(call, request_timeout=request_timeout)
         return (None if context_id else (language or "python")), call
 
@@ -265,7 +271,9 @@ class _Common:
         return {
             "method": call.method,
             "url": call.url or self._settings.base_url + call.path,
-            "headers": self._settings.headers,
+            "headers": {**self._settings.headers, **call.headers}
+            if call.headers
+            else self._settings.headers,
             "json": call.body,
             "params": call.params,
             "timeout": self._timeout(call),
@@ -388,6 +396,7 @@ class Sandbox(_Common):
         self.commands = Commands(self)
         self.sessions = Sessions(self)
         self.processes = Processes(self)
+        self.executions = Executions(self)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -561,6 +570,7 @@ class Sandbox(_Common):
         if self._owns_http:
             self._http.close()
 
+    @overload
     def run_code(
         self,
         code: str,
@@ -573,11 +583,55 @@ class Sandbox(_Common):
         envs: dict[str, str] | None = None,
         timeout: float | None = None,
         request_timeout: float | None = None,
-    ) -> Execution:
+        detach: Literal[False] = False,
+    ) -> Execution: ...
+
+    @overload
+    def run_code(
+        self,
+        code: str,
+        language: str | None = None,
+        context: ContextLike = None,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+        on_result: Callable[[Result], Any] | None = None,
+        on_error: Callable[[ExecutionError], Any] | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+        request_timeout: float | None = None,
+        *,
+        detach: Literal[True],
+    ) -> str: ...
+
+    def run_code(
+        self,
+        code: str,
+        language: str | None = None,
+        context: ContextLike = None,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+        on_result: Callable[[Result], Any] | None = None,
+        on_error: Callable[[ExecutionError], Any] | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+        request_timeout: float | None = None,
+        detach: bool = False,
+    ) -> Execution | str:
         """Run code to its end, as E2B's `run_code`: in `context`, or else in the default
         context of `language` (Python when neither is given; one per language, created on
         first use); `envs` apply to this run only; `timeout` 0 means no limit, and a run past
-        it raises `TimeoutException`. Callbacks get each output as it streams."""
+        it raises `TimeoutException`. Callbacks get each output as it streams. A connection
+        that breaks mid-run is picked up again where it broke.
+
+        `detach=True` (beyond E2B) starts the run and returns its execution id at once: it
+        runs to its end with no one reading (`executions.stream(id)` follows it)."""
+        if detach:
+            default, call = self._run_call(
+                code, language, context, envs, timeout, request_timeout, detach=True
+            )
+            if default is not None:
+                call = _in_context(call, self._default_context(default))
+            return self._started(call)
         execution = Execution()
         callbacks = RunCallbacks(on_stdout, on_stderr, on_result, on_error)
         run = self._run(code, language, context, envs, timeout, request_timeout, execution)
@@ -597,7 +651,7 @@ class Sandbox(_Common):
         request_timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """The run's outputs as they arrive: `OutputMessage`, `Result`, then `Completed` or
-        `ExecutionError`. Leaving the loop early disconnects, which interrupts the run."""
+        `ExecutionError`. Leaving the loop early stops the run (its kernel is interrupted)."""
         return self._run(code, language, context, envs, timeout, request_timeout, Execution())
 
     def _run(
@@ -613,7 +667,8 @@ class Sandbox(_Common):
         default, call = self._run_call(code, language, context, envs, timeout, request_timeout)
         if default is not None:
             call = _in_context(call, self._default_context(default))
-        items: Iterator[StreamItem] = self._fed(call, lambda e: run_item(e, execution))
+        place = Place(call, ends_run, cancels=True)
+        items: Iterator[StreamItem] = self._fed(place, lambda e: run_item(e, execution))
         yield from items
 
     def _default_context(self, language: str) -> str:
@@ -683,6 +738,12 @@ class Sandbox(_Common):
         opened: Callable[[httpx.Response], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """A stream's events; `opened` is handed its response first (to shut it early)."""
+        for sse in self._sse(call, opened):
+            yield event_of(sse.data)
+
+    def _sse(
+        self, call: calls.Call[Any], opened: Callable[[httpx.Response], None] | None
+    ) -> Iterator[ServerSentEvent]:
         try:
             yield from self._stream(call, opened)
         except SandboxStoppedError:  # only ever raised before the first event
@@ -693,7 +754,7 @@ class Sandbox(_Common):
 
     def _stream(
         self, call: calls.Call[Any], opened: Callable[[httpx.Response], None] | None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[ServerSentEvent]:
         try:
             request = self._request(call)
             method, url = request.pop("method"), request.pop("url")
@@ -703,21 +764,52 @@ class Sandbox(_Common):
                     answer(source.response)
                 if opened is not None:
                     opened(source.response)
-                for sse in source.iter_sse():
-                    yield event_of(sse.data)
+                yield from source.iter_sse()
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self._settings.base_url) from exc
+
+    def _resumed(self, place: Place) -> Iterator[dict[str, Any]]:
+        """A stream's events to its last, picked up again after a broken connection (see
+        `streams.Place`); a run left before its end is stopped if `place` says so."""
+        try:
+            while not place.done:
+                try:
+                    for sse in self._sse(place.call, place.opened):
+                        event = event_of(sse.data)
+                        place.saw(sse.id, event)
+                        yield event
+                        if place.done:
+                            return
+                    raise place.cut_short()
+                except TransportError as exc:
+                    time.sleep(place.retry(exc))
+        finally:
+            if (cancel := place.cancellation()) is not None:
+                with contextlib.suppress(SandboxError):
+                    self._send(cancel)
+
+    def _started(self, call: calls.Call[Any]) -> str:
+        """Start a run without following it: its execution id."""
+        try:
+            with self._http.stream(**self._request(call)) as response:
+                if response.status_code >= 300:
+                    response.read()
+                    answer(response)
+                return str(response.headers["X-Execution-Id"])
         except httpx.HTTPError as exc:
             raise transport_error(exc, self._settings.base_url) from exc
 
     def _fed(
-        self, call: calls.Call[Any], feed: Callable[[dict[str, Any]], ItemT | None]
+        self, source: calls.Call[Any] | Place, feed: Callable[[dict[str, Any]], ItemT | None]
     ) -> Iterator[ItemT]:
         """What `feed` makes of each event of a stream (events it skips give None)."""
-        for event in self._events(call):
+        events = self._resumed(source) if isinstance(source, Place) else self._events(source)
+        for event in events:
             if (item := feed(event)) is not None:
                 yield item
 
     def _streamed_command(
-        self, call: calls.Call[Any], callbacks: RunCallbacks, output: CommandOutput
+        self, call: calls.Call[Any] | Place, callbacks: RunCallbacks, output: CommandOutput
     ) -> CommandResult:
         for message in self._fed(call, output.feed):
             if (callback := callbacks.for_item(message)) is not None:
@@ -765,6 +857,7 @@ class AsyncSandbox(_Common):
         self.commands = AsyncCommands(self)
         self.sessions = AsyncSessions(self)
         self.processes = AsyncProcesses(self)
+        self.executions = AsyncExecutions(self)
 
     async def __aenter__(self) -> AsyncSandbox:
         return self
@@ -925,6 +1018,7 @@ class AsyncSandbox(_Common):
         """`close()`, under httpx's name for it."""
         await self.close()
 
+    @overload
     async def run_code(
         self,
         code: str,
@@ -937,8 +1031,48 @@ class AsyncSandbox(_Common):
         envs: dict[str, str] | None = None,
         timeout: float | None = None,
         request_timeout: float | None = None,
-    ) -> Execution:
+        detach: Literal[False] = False,
+    ) -> Execution: ...
+
+    @overload
+    async def run_code(
+        self,
+        code: str,
+        language: str | None = None,
+        context: ContextLike = None,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+        on_result: Callable[[Result], Any] | None = None,
+        on_error: Callable[[ExecutionError], Any] | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+        request_timeout: float | None = None,
+        *,
+        detach: Literal[True],
+    ) -> str: ...
+
+    async def run_code(
+        self,
+        code: str,
+        language: str | None = None,
+        context: ContextLike = None,
+        on_stdout: Callable[[OutputMessage], Any] | None = None,
+        on_stderr: Callable[[OutputMessage], Any] | None = None,
+        on_result: Callable[[Result], Any] | None = None,
+        on_error: Callable[[ExecutionError], Any] | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+        request_timeout: float | None = None,
+        detach: bool = False,
+    ) -> Execution | str:
         """As `Sandbox.run_code`; callbacks may be coroutine functions."""
+        if detach:
+            default, call = self._run_call(
+                code, language, context, envs, timeout, request_timeout, detach=True
+            )
+            if default is not None:
+                call = _in_context(call, await self._default_context(default))
+            return await self._started(call)
         execution = Execution()
         callbacks = RunCallbacks(on_stdout, on_stderr, on_result, on_error)
         run = self._run(code, language, context, envs, timeout, request_timeout, execution)
@@ -972,7 +1106,8 @@ class AsyncSandbox(_Common):
         default, call = self._run_call(code, language, context, envs, timeout, request_timeout)
         if default is not None:
             call = _in_context(call, await self._default_context(default))
-        run: AsyncGenerator[StreamItem, None] = self._fed(call, lambda e: run_item(e, execution))
+        place = Place(call, ends_run, cancels=True)
+        run: AsyncGenerator[StreamItem, None] = self._fed(place, lambda e: run_item(e, execution))
         async with contextlib.aclosing(run) as items:
             async for item in items:
                 yield item
@@ -1037,19 +1172,28 @@ class AsyncSandbox(_Common):
             return call.parse(answer(response))
 
     async def _events(self, call: calls.Call[Any]) -> AsyncGenerator[dict[str, Any], None]:
+        async with contextlib.aclosing(self._sse(call, None)) as stream:
+            async for sse in stream:
+                yield event_of(sse.data)
+
+    async def _sse(
+        self, call: calls.Call[Any], opened: Callable[[httpx.Response], None] | None
+    ) -> AsyncGenerator[ServerSentEvent, None]:
         try:
-            async with contextlib.aclosing(self._stream(call)) as events:
+            async with contextlib.aclosing(self._stream(call, opened)) as events:
                 async for event in events:
                     yield event
         except SandboxStoppedError:  # only ever raised before the first event
             if not self._resumes(call):
                 raise
             await self._wake(False, None)
-            async with contextlib.aclosing(self._stream(call)) as events:
+            async with contextlib.aclosing(self._stream(call, opened)) as events:
                 async for event in events:
                     yield event
 
-    async def _stream(self, call: calls.Call[Any]) -> AsyncGenerator[dict[str, Any], None]:
+    async def _stream(
+        self, call: calls.Call[Any], opened: Callable[[httpx.Response], None] | None
+    ) -> AsyncGenerator[ServerSentEvent, None]:
         try:
             request = self._request(call)
             method, url = request.pop("method"), request.pop("url")
@@ -1057,22 +1201,56 @@ class AsyncSandbox(_Common):
                 if source.response.status_code >= 300:  # refused before it began
                     await source.response.aread()
                     answer(source.response)
+                if opened is not None:
+                    opened(source.response)
                 async for sse in source.aiter_sse():
-                    yield event_of(sse.data)
+                    yield sse
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self._settings.base_url) from exc
+
+    async def _resumed(self, place: Place) -> AsyncGenerator[dict[str, Any], None]:
+        """As `Sandbox._resumed`."""
+        try:
+            while not place.done:
+                try:
+                    async with contextlib.aclosing(self._sse(place.call, place.opened)) as stream:
+                        async for sse in stream:
+                            event = event_of(sse.data)
+                            place.saw(sse.id, event)
+                            yield event
+                            if place.done:
+                                return
+                    raise place.cut_short()
+                except TransportError as exc:
+                    await asyncio.sleep(place.retry(exc))
+        finally:
+            if (cancel := place.cancellation()) is not None:
+                with contextlib.suppress(SandboxError):
+                    await self._send(cancel)
+
+    async def _started(self, call: calls.Call[Any]) -> str:
+        """As `Sandbox._started`."""
+        try:
+            async with self._http.stream(**self._request(call)) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                    answer(response)
+                return str(response.headers["X-Execution-Id"])
         except httpx.HTTPError as exc:
             raise transport_error(exc, self._settings.base_url) from exc
 
     async def _fed(
-        self, call: calls.Call[Any], feed: Callable[[dict[str, Any]], ItemT | None]
+        self, source: calls.Call[Any] | Place, feed: Callable[[dict[str, Any]], ItemT | None]
     ) -> AsyncGenerator[ItemT, None]:
         """What `feed` makes of each event of a stream (events it skips give None)."""
-        async with contextlib.aclosing(self._events(call)) as events:
-            async for event in events:
+        events = self._resumed(source) if isinstance(source, Place) else self._events(source)
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
                 if (item := feed(event)) is not None:
                     yield item
 
     async def _streamed_command(
-        self, call: calls.Call[Any], callbacks: RunCallbacks, output: CommandOutput
+        self, call: calls.Call[Any] | Place, callbacks: RunCallbacks, output: CommandOutput
     ) -> CommandResult:
         async with contextlib.aclosing(self._fed(call, output.feed)) as messages:
             async for message in messages:

@@ -29,6 +29,8 @@ from .interpreter import (
     ContextRestartHandler,
     ContextsHandler,
     ExecuteCodeHandler,
+    ExecutionHandler,
+    ExecutionStreamHandler,
     HealthHandler,
 )
 from .processes import (
@@ -50,6 +52,8 @@ _ROUTES = [
     ("api/contexts/(?P<context_id>[^/]+)/restart", ContextRestartHandler),
     ("api/contexts/(?P<context_id>[^/]+)/interrupt", ContextInterruptHandler),
     ("api/execute/code", ExecuteCodeHandler),
+    ("api/execute/code/(?P<execution_id>[^/]+)", ExecutionHandler),
+    ("api/execute/code/(?P<execution_id>[^/]+)/stream", ExecutionStreamHandler),
     ("api/execute", ExecuteHandler),
     ("api/execute/stream", ExecuteStreamHandler),
     ("api/commands", CommandsHandler),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +14,7 @@ from jupyter_interp_ext.interpreter.contexts import CodeContextRegistry
 from jupyter_interp_ext.interpreter.execution import ExecutionManager
 from jupyter_interp_ext.interpreter.pool import KernelPool
 from jupyter_interp_ext.protocol.errors import ProtocolError, validation_error
-from jupyter_interp_ext.protocol.sse import EventStream
+from jupyter_interp_ext.protocol.sse import EventStream, Item
 from jupyter_interp_ext.protocol.timestamps import now_iso
 from jupyter_interp_ext.protocol.validation import (
     THREAD_PARSE_BYTES,
@@ -80,6 +80,24 @@ class SandboxHandler(APIHandler):
             return check_id(candidate, "sessionId")
         return None
 
+    def after_event_id(self) -> int:
+        """Where a reader resumes a stream: after the id in `Last-Event-ID` (as a browser's
+        EventSource sends it), else `?after=` (0: from the start). Each given must be valid."""
+        given = [
+            (name, value)
+            for name, value in (
+                ("Last-Event-ID", self.request.headers.get("Last-Event-ID")),
+                ("after", self.get_query_argument("after", None)),
+            )
+            if value is not None
+        ]
+        for name, value in given:
+            if not (value.isascii() and value.isdigit()) or len(value) > 18:
+                raise validation_error(
+                    name, f"an event id is a whole number of at most 18 digits, not {value!r}"
+                )
+        return int(given[0][1]) if given else 0
+
     def check_xsrf_cookie(self) -> None:
         """A caller with no valid credentials at all hears what a GET would tell it (send the
         token), not that an XSRF field is missing: the XSRF check protects browsers that are
@@ -129,17 +147,16 @@ class SandboxHandler(APIHandler):
 
     async def stream_events(
         self,
-        events: AsyncIterable[dict[str, Any]],
+        events: AsyncIterable[Item],
         *,
         headers_within: float = 0.0,
         until: float | None = None,
-        last: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """Answer with an event stream of `events` (see `EventStream.open` and `pipe` for the
         options): the one way every route streams."""
         stream = self.event_stream()
         await stream.open(headers_within)
-        await stream.pipe(events, until=until, last=last)
+        await stream.pipe(events, until=until)
         await stream.close()
 
     def on_connection_close(self) -> None:

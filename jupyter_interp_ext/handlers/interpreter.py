@@ -7,9 +7,10 @@ import asyncio
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from jupyter_interp_ext.interpreter.executions import Execution, Follower
 from jupyter_interp_ext.protocol.errors import validation_error
-from jupyter_interp_ext.protocol.events import ends_run
 from jupyter_interp_ext.protocol.validation import (
+    optional_bool,
     optional_env,
     optional_labels,
     optional_milliseconds,
@@ -24,12 +25,23 @@ AUTH_RESOURCE = "kernels"
 # A run's response headers wait this long for its first event (most short runs then answer
 # in one or two writes); a run silent for longer shows its stream starting then.
 HEADERS_WITHIN = 0.05
+# The longest `Idempotency-Key` accepted.
+MAX_KEY_CHARS = 256
 
 
 class InterpreterHandler(SandboxHandler):
     """Code contexts and runs, authorized on Jupyter's `kernels`."""
 
     auth_resource = AUTH_RESOURCE
+
+    async def follow_run(self, execution: Execution, follower: Follower) -> None:
+        """Stream a run to this client as `follower` reads it (named in `X-Execution-Id`);
+        the run goes on without it if the client leaves."""
+        self.set_header("X-Execution-Id", execution.id)
+        try:
+            await self.stream_events(follower, headers_within=HEADERS_WITHIN)
+        finally:
+            await follower.aclose()
 
 
 class HealthHandler(InterpreterHandler):
@@ -110,7 +122,8 @@ class ContextInterruptHandler(InterpreterHandler):
 
 
 class ExecuteCodeHandler(InterpreterHandler):
-    """Streams a run's events as the kernel produces them."""
+    """`POST /api/execute/code`: start a run and stream its events as the kernel produces
+    them (with an `Idempotency-Key` an earlier request used, stream that run instead)."""
 
     @web.authenticated
     @authorized("execute")
@@ -118,8 +131,15 @@ class ExecuteCodeHandler(InterpreterHandler):
         body = await self.json_body()
         context = self.contexts.get(required_str(body, "context_id", allow_empty=False))
         code = required_str(body, "code")
+        key = self._idempotency_key()
+        executions = self.execution.executions
+        earlier = executions.keyed(key, context.id, code) if key is not None else None
+        if earlier is not None:
+            await self.follow_run(earlier, earlier.follow(0, "retry"))
+            return
         timeout = optional_milliseconds(body, "timeout_ms", zero_means_none=True)
         env = optional_env(body, "env_vars")
+        detach = optional_bool(body, "detach")
         self.execution.check_run_env(context, env)
         deadline = self.execution.deadline(timeout)
         language = optional_str(body, "language")
@@ -129,13 +149,44 @@ class ExecuteCodeHandler(InterpreterHandler):
                 f"context {context.id} runs {context.language}, not {language}",
             )
         await self.contexts.ensure_running(context)
-        # A client that leaves stops the run (unless configured otherwise); either way the
-        # run goes on to its terminal event, which is then sent to nobody.
-        gone = self.event_stream().gone
-        abandoned = gone if self.execution.interrupt_on_disconnect else asyncio.Event()
-        await self.stream_events(
-            self.execution.run(context, code, deadline, abandoned, env),
-            headers_within=HEADERS_WITHIN,
-            until=deadline,
-            last=ends_run,
-        )
+        execution = self.execution.start(context, code, deadline, env, key=key, detach=detach)
+        await self.follow_run(execution, execution.follow())
+
+    def _idempotency_key(self) -> str | None:
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            return None
+        if not key.strip() or len(key) > MAX_KEY_CHARS:
+            raise validation_error(
+                "Idempotency-Key", f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters"
+            )
+        return key
+
+
+class ExecutionHandler(InterpreterHandler):
+    """`GET /api/execute/code/{id}`: a run's state; `DELETE`: stop it (beyond upstream)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, execution_id: str) -> None:
+        self.write_json(self.execution.executions.get(execution_id).to_json())
+
+    @web.authenticated
+    @authorized("execute")
+    async def delete(self, execution_id: str) -> None:
+        execution = self.execution.executions.get(execution_id)
+        execution.stop.cancel()
+        if execution.task is not None:
+            await asyncio.shield(execution.task)
+        self.write_json(execution.to_json())
+
+
+class ExecutionStreamHandler(InterpreterHandler):
+    """`GET /api/execute/code/{id}/stream`: a run's events after `Last-Event-ID` (or
+    `?after=`), then live to its terminal event. Following a run is running code's right."""
+
+    @web.authenticated
+    @authorized("execute")
+    async def get(self, execution_id: str) -> None:
+        execution = self.execution.executions.get(execution_id)
+        await self.follow_run(execution, execution.follow(self.after_event_id(), "resume"))

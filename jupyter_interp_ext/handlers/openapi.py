@@ -168,7 +168,29 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+SCHEMAS["Execution"] = success(
+    {"endedAt": {"type": ["string", "null"]}},
+    executionId=STRING,
+    contextId=STRING,
+    status={"enum": ["running", "completed", "error", "interrupted"]},
+    events=INT,
+    firstEventId=INT,
+    readers=INT,
+    detached=BOOL,
+    startedAt=TIMESTAMP,
+)
 PATH_BODY = obj(["path"], path=PATH, sessionId=ref("SessionId"))
+EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+RESUME = [
+    {"name": "Last-Event-ID", "in": "header", "schema": EVENT_ID},
+    {"name": "after", "in": "query", "schema": EVENT_ID},
+]
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "A retried POST with the same key streams the first one's run",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+}
 
 
 def operation(
@@ -312,8 +334,35 @@ def _interpreter() -> dict[str, Any]:
                     language=TEXT,
                     timeout_ms={"type": "number", "minimum": 0},  # 0: no limit
                     env_vars=ENV_MAP,
+                    detach=BOOL,
                 ),
-                stream="stdout/stderr/result events, then execution_complete or error",
+                stream="stdout/stderr/result events, then execution_complete or error; each "
+                "with an id, the run's in X-Execution-Id",
+                parameters=[IDEMPOTENCY_KEY],
+            )
+        },
+        "/api/execute/code/{execution_id}": {
+            "get": o(
+                "A run's state",
+                "interpreter",
+                ref("Execution"),
+                parameters=[path_param("execution_id")],
+            ),
+            "delete": o(
+                "Stop a run (its stream ends with ExecutionCancelled)",
+                "interpreter",
+                ref("Execution"),
+                parameters=[path_param("execution_id")],
+            ),
+        },
+        "/api/execute/code/{execution_id}/stream": {
+            "get": o(
+                "Follow a run again: its events after Last-Event-ID, then live",
+                "interpreter",
+                None,
+                parameters=[path_param("execution_id"), *RESUME],
+                stream="events_lost if some were no longer kept, the run's events after the "
+                "id, ending with its terminal one",
             )
         },
     }
@@ -475,8 +524,9 @@ def _processes() -> dict[str, Any]:
                 "Follow a process's output",
                 "processes",
                 None,
-                parameters=[path_param("process_id")],
-                stream="process_info, output so far, live output, exit",
+                parameters=[path_param("process_id"), *RESUME],
+                stream="process_info (unless resuming), output so far, live output, exit; "
+                "output and exit with ids",
             )
         },
     }

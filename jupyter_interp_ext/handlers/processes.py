@@ -7,6 +7,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from jupyter_interp_ext import metrics
 from jupyter_interp_ext.protocol.events import PROCESS_EXIT
 from jupyter_interp_ext.protocol.validation import CommandRequest, optional_labels
 from jupyter_interp_ext.shells.ports import PortCheck, watch_port
@@ -115,15 +116,19 @@ class ProcessLogsHandler(ProcessesHandler):
 
 
 class ProcessStreamHandler(ProcessesHandler):
-    """`process_info`, the output so far, live output, then `exit`."""
+    """`process_info`, the output so far, live output, then `exit`; each output event and
+    `exit` carry ids, and a reader resumes after one with `Last-Event-ID` (or `?after=`)."""
 
     @web.authenticated
     @authorized("execute")
     async def get(self, process_id: str) -> None:
         proc = self.processes.get(process_id)
+        after = self.after_event_id()
+        if after:
+            metrics.RESUMES.labels("process").inc()
         tag = {"processId": proc.id}
         first = {"type": "process_info", **tag, "command": proc.command, "status": proc.status}
-        await self.stream_events(follow(proc, first, _exit_event, tag))
+        await self.stream_events(follow(proc, first, _exit_event, tag, after))
 
 
 def _exit_event(proc: BackgroundProcess) -> dict[str, Any]:

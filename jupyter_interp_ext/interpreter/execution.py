@@ -19,6 +19,7 @@ from jupyter_interp_ext.protocol.events import RUN_COMPLETE, ends_run
 from jupyter_interp_ext.protocol.limits import truncation_notice, utf8_prefix, utf8_size
 
 from .contexts import CodeContext, CodeContextRegistry
+from .executions import Execution, ExecutionStore, Stop, produce
 from .kernel_client import reply_to, run_silently, wait_for_message
 from .languages import default_drain_seconds
 from .outputs import (
@@ -59,10 +60,65 @@ class ExecutionManager(LoggingConfigurable):
     ).tag(config=True)
 
     interrupt_on_disconnect = Bool(
-        True, help="Interrupt a run whose client went away, so it does not hold the context."
+        True,
+        help="Interrupt a run left without a reader for reconnect_grace seconds, so it does not "
+        "hold the context (False: as if every run were detached).",
+    ).tag(config=True)
+
+    reconnect_grace = Float(
+        30.0,
+        help="Seconds a run whose last reader left keeps going, waiting for one to come back "
+        "(GET /api/execute/code/{id}/stream), before it is interrupted (0: at once).",
+    ).tag(config=True)
+
+    retain_seconds = Float(
+        600.0, help="Seconds an ended run's events and status are kept for readers."
+    ).tag(config=True)
+
+    retain_runs = Int(1000, help="Ended runs kept at most (the oldest are forgotten first).").tag(
+        config=True
+    )
+
+    retain_bytes_per_run = Int(
+        64 * 1024 * 1024,
+        help="Bytes of one run's events kept for readers that come back; past it the oldest "
+        "events every reader has had are dropped (a live reader waits for none of them).",
+    ).tag(config=True)
+
+    retain_bytes = Int(
+        256 * 1024 * 1024,
+        help="Bytes of events kept across all runs; past it ended runs are forgotten, the "
+        "oldest first, then running runs drop events as past retain_bytes_per_run.",
     ).tag(config=True)
 
     contexts = Instance(CodeContextRegistry)
+
+    @property
+    def executions(self) -> ExecutionStore:
+        """The runs kept for readers (made on first use, from the settings above)."""
+        if self._executions is None:
+            self._executions = ExecutionStore(self)
+        return self._executions
+
+    _executions: ExecutionStore | None = None
+
+    def start(
+        self,
+        context: CodeContext,
+        code: str,
+        deadline: float | None,
+        env: dict[str, str],
+        *,
+        key: str | None = None,
+        detach: bool = False,
+    ) -> Execution:
+        """Start a run in a task of its own, kept as an `Execution` for readers to follow."""
+        detached = detach or not self.interrupt_on_disconnect
+        execution = Execution(self.executions, context.id, code, key, detached)
+        events = self.run(context, code, deadline, execution.stop, env)
+        execution.task = asyncio.ensure_future(produce(execution, events, deadline))
+        self.executions.add(execution)
+        return execution
 
     def deadline(self, timeout: float | None) -> float | None:
         """The loop time by which a run asked for now must end (None: no limit; a `timeout` of
@@ -76,16 +132,17 @@ class ExecutionManager(LoggingConfigurable):
         context: CodeContext,
         code: str,
         deadline: float | None,
-        abandoned: asyncio.Event | None = None,
+        stop: Stop | None = None,
         env: dict[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield events for one run of `code`; runs on one context never interleave, and each
         ends in exactly one terminal event, whatever goes wrong inside.
 
-        Setting `abandoned` (the client left) stops the run like the deadline does; `env` is
-        set in the kernel for this run only (what was there before is put back after it).
+        Setting `stop` (no reader came back, or a caller cancelled) stops the run like the
+        deadline does; `env` is set in the kernel for this run only (what was there before is
+        put back after it).
         """
-        run = self._run(context, code, deadline, abandoned, env or {})
+        run = self._run(context, code, deadline, stop or Stop(), env or {})
         return self._guarded(run, context)
 
     def check_run_env(self, context: CodeContext, env: dict[str, str]) -> None:
@@ -100,19 +157,20 @@ class ExecutionManager(LoggingConfigurable):
         context: CodeContext,
         code: str,
         deadline: float | None,
-        abandoned: asyncio.Event | None,
+        stop: Stop,
         env: dict[str, str],
     ) -> AsyncIterator[dict[str, Any]]:
-        abandoned = abandoned or asyncio.Event()
         started = time.monotonic()
         begun = asyncio.get_running_loop().time()
-        if not await _acquire(context.lock, deadline, abandoned):
-            why = "The client disconnected" if abandoned.is_set() else "Execution timed out"
-            self._account(context, "disconnected" if abandoned.is_set() else "timeout", 0, 0)
-            yield server_error_event(
-                "ClientDisconnected" if abandoned.is_set() else "TimeoutError",
-                f"{why} while waiting for the context's previous run to end",
+        if not await _acquire(context.lock, deadline, stop):
+            ename, why = (stop.ename, stop.why) if stop.is_set() else ("TimeoutError", "")
+            event = server_error_event(
+                ename,
+                f"{why or 'Execution timed out'} while waiting for the context's previous run "
+                "to end",
             )
+            self._account(context, event["reason"], 0, 0)
+            yield event
             return
         restore = ""
         try:
@@ -123,7 +181,7 @@ class ExecutionManager(LoggingConfigurable):
                 await run_silently(context.client, apply, self.contexts.ready_timeout)
             notebooks = self.contexts.notebooks
             record = notebooks.record_run(context.id, code) if notebooks is not None else None
-            run = _Run(self, context, deadline, abandoned, begun, record)
+            run = _Run(self, context, deadline, stop, begun, record)
             outcome = "incomplete"
             try:
                 async for event in run.events(code):
@@ -191,13 +249,13 @@ class _Run:
         manager: ExecutionManager,
         context: CodeContext,
         deadline: float | None,
-        abandoned: asyncio.Event,
+        stop: Stop,
         begun: float,
         record: RunRecord | None = None,
     ):
         self.manager = manager
         self.record = record  # the run's cell in the context's notebook
-        self.abandoned = abandoned
+        self.stop = stop
         self.context = context
         self.deadline = deadline
         self.loop = asyncio.get_running_loop()
@@ -216,10 +274,8 @@ class _Run:
             idle = False
             while not (idle and reply.done()):
                 msg = await self._next_message(deadline, idle, reply)
-                if self.abandoned.is_set():
-                    yield await self._stop(
-                        msg_id, reply, idle, "ClientDisconnected", "The client disconnected"
-                    )
+                if self.stop.is_set():
+                    yield await self._stop(msg_id, reply, idle, self.stop.ename, self.stop.why)
                     return
                 if msg is None:
                     if idle and reply.done():
@@ -422,11 +478,11 @@ class _Run:
         return server_error_event(ename, f"{why} while running this code; its variables are lost")
 
 
-async def _acquire(lock: asyncio.Lock, deadline: float | None, abandoned: asyncio.Event) -> bool:
-    """Take the context's lock unless the deadline passes or the client leaves first."""
+async def _acquire(lock: asyncio.Lock, deadline: float | None, stop: asyncio.Event) -> bool:
+    """Take the context's lock unless the deadline passes or the run is stopped first."""
     loop = asyncio.get_running_loop()
     taking = asyncio.ensure_future(lock.acquire())
-    leaving = asyncio.ensure_future(abandoned.wait())
+    leaving = asyncio.ensure_future(stop.wait())
     timeout = None if deadline is None else max(0.0, deadline - loop.time())
     try:
         await asyncio.wait({taking, leaving}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -454,4 +510,4 @@ def _outcome(terminal: dict[str, Any]) -> str:
     if terminal["type"] == RUN_COMPLETE:
         return "ok"
     reason = terminal.get("reason")
-    return reason if reason in ("timeout", "disconnected", "kernel_lost") else "error"
+    return reason if reason in ("timeout", "disconnected", "cancelled", "kernel_lost") else "error"

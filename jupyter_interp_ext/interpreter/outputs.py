@@ -86,6 +86,7 @@ def error_event(ename: str, evalue: str, traceback: list[str]) -> dict[str, Any]
 SERVER_ENDINGS: dict[str, str] = {
     "TimeoutError": "timeout",
     "ClientDisconnected": "disconnected",
+    "ExecutionCancelled": "cancelled",
     "KernelDied": "kernel_lost",
     "KernelRestarted": "kernel_lost",
     "KernelShutDown": "kernel_lost",

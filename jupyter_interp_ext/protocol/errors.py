@@ -31,11 +31,19 @@ _STATUS_BY_CODE: dict[str, int] = {
             "GIT_REPOSITORY_NOT_FOUND",
             "GIT_BRANCH_NOT_FOUND",
             "BACKUP_NOT_FOUND",
+            "EXECUTION_NOT_FOUND",
         ],
         404,
     ),
     **dict.fromkeys(
-        ["FILE_EXISTS", "RESOURCE_BUSY", "SESSION_ALREADY_EXISTS", "FILES_NOT_SHARED"], 409
+        [
+            "FILE_EXISTS",
+            "RESOURCE_BUSY",
+            "SESSION_ALREADY_EXISTS",
+            "FILES_NOT_SHARED",
+            "IDEMPOTENCY_KEY_REUSED",
+        ],
+        409,
     ),
     **dict.fromkeys(["SESSION_DESTROYED", "SESSION_TERMINATED", "CONTEXT_TERMINATED"], 410),
     "FILE_TOO_LARGE": 413,

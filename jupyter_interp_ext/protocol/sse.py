@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,9 +44,9 @@ class OpenStreams:
         return len(self.streams)
 
 
-def frame(event: dict[str, Any]) -> bytes:
-    """One SSE event. ASCII-only JSON, so a client that decodes chunk by chunk (the official
-    one does) can never see a multi-byte character split across two reads.
+def encode(event: dict[str, Any]) -> bytes:
+    """An event's JSON, ASCII only, so a client that decodes chunk by chunk (the official one
+    does) can never see a multi-byte character split across two reads.
 
     orjson encodes (5 to 15 times faster than `json`, measured); it writes UTF-8, so an
     event with non-ASCII text, or that orjson refuses, is encoded again with `json`'s escapes."""
@@ -55,7 +56,27 @@ def frame(event: dict[str, Any]) -> bytes:
         body = b""
     if not body or not body.isascii():
         body = json.dumps(event, separators=(",", ":")).encode("ascii")
-    return b"data: " + body + b"\n\n"
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class Numbered:
+    """An event already encoded, with its SSE `id:` (its place in a stream a client can resume
+    from). `final` marks a stream's last event."""
+
+    id: int
+    body: bytes
+    final: bool = False
+
+
+Item = dict[str, Any] | Numbered
+
+
+def frame(item: Item) -> bytes:
+    """One SSE event: `id:` when it has one, then its JSON on one `data:` line."""
+    if isinstance(item, dict):
+        return b"data: " + encode(item) + b"\n\n"
+    return b"id: %d\ndata: %b\n\n" % (item.id, item.body)
 
 
 class EventStream:
@@ -110,9 +131,7 @@ class EventStream:
         self._kick()
         await self._writable(None)
 
-    async def send(
-        self, event: dict[str, Any], until: float | None = None, *, last: bool = False
-    ) -> None:
+    async def send(self, event: Item, until: float | None = None, *, last: bool = False) -> None:
         """Queue an event and flush at once, unless a flush is in flight: then it rides with the
         next one. Past `COALESCE_BYTES` unsent, wait for the client, but never past its write
         timeout (then it is cut off) nor past `until` (a loop time: the caller's own deadline,
@@ -126,23 +145,11 @@ class EventStream:
         if self._unflushed() >= COALESCE_BYTES:
             await self._writable(until)
 
-    async def pipe(
-        self,
-        events: AsyncIterable[dict[str, Any]],
-        *,
-        until: float | None = None,
-        last: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> bool:
+    async def pipe(self, events: AsyncIterable[Item], *, until: float | None = None) -> bool:
         """Send every event of `events`, each waiting for a slow client no later than `until`
-        (a loop time: the producer's own deadline, which it must get to check). Whether every
-        event was sent.
-
-        Without `last`, stop early, closing `events`, once the client is gone. With it (it
-        names the stream's final event), `events` is read to that event even after the client
-        left, as a code run must be to stop cleanly, and that event leaves with the response's
-        end."""
-        if last is not None:
-            return await self._pipe_to_end(events, until, last)
+        (a loop time: the producer's own deadline, which it must get to check); stop early,
+        closing `events`, once the client is gone. A `final` numbered event leaves with the
+        response's end, in one write. Whether every event was sent."""
         iterator = aiter(events)
         gone = asyncio.ensure_future(self.gone.wait())
         try:
@@ -158,7 +165,7 @@ class EventStream:
                 except StopAsyncIteration:
                     return True
                 try:
-                    await self.send(event, until)
+                    await self.send(event, until, last=getattr(event, "final", False))
                 except StreamClosedError:
                     return False
         finally:
@@ -166,27 +173,6 @@ class EventStream:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-    async def _pipe_to_end(
-        self,
-        events: AsyncIterable[dict[str, Any]],
-        until: float | None,
-        last: Callable[[dict[str, Any]], bool],
-    ) -> bool:
-        sent_all = True
-        async with contextlib.aclosing(aiter(events)) as iterator:  # type: ignore[type-var]
-            async for event in iterator:
-                final = last(event)
-                if self.gone.is_set():
-                    sent_all = False
-                else:
-                    try:
-                        await self.send(event, until, last=final)
-                    except StreamClosedError:
-                        sent_all = False
-                if final:
-                    break
-        return sent_all
 
     def lost(self) -> None:
         """The connection closed (Tornado noticed, or a write failed)."""

@@ -19,6 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from jupyter_interp_ext import metrics
 from jupyter_interp_ext.protocol.errors import ProtocolError, limit_reached
+from jupyter_interp_ext.protocol.sse import Item, Numbered, encode
 from jupyter_interp_ext.protocol.timestamps import now_iso
 
 from .process_tree import Child, spawn_bash
@@ -43,6 +44,7 @@ class OutputBuffer:
         self.size = 0  # characters held
         self.total = 0  # characters ever appended
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.dropped_seq = 0  # the newest chunk some or all of whose text was dropped
 
     @property
     def start(self) -> int:
@@ -55,6 +57,7 @@ class OutputBuffer:
         self.total += len(text)
         while self.size > self.limit:
             head = self.chunks[0]
+            self.dropped_seq = head.seq
             excess = self.size - self.limit
             if len(head.text) > excess:
                 self.chunks[0] = Chunk(head.seq, head.offset + excess, head.text[excess:])
@@ -66,6 +69,16 @@ class OutputBuffer:
     def text(self) -> str:
         return "".join(chunk.text for chunk in self.chunks)
 
+    def offset_after(self, seq: int) -> int | None:
+        """Where a reader that had everything numbered up to `seq` is in this stream: the
+        offset of the first held chunk after it (None if some of what followed was dropped)."""
+        if seq == 0:
+            return self.start
+        if self.dropped_seq > seq:
+            return None
+        following = self.after(seq)
+        return following[0].offset if following else self.total
+
     def after(self, seq: int) -> list[Chunk]:
         """The chunks numbered after `seq`, oldest first (scanned from the newest end)."""
         found = []
@@ -75,6 +88,16 @@ class OutputBuffer:
             found.append(chunk)
         found.reverse()
         return found
+
+
+def _missed(kind: str, buffer: OutputBuffer, had: int | None, chunk: Chunk) -> str:
+    """The notice that goes before `chunk` for a reader whose last text of the stream ended at
+    offset `had` (None: unknown, some of what followed was dropped)."""
+    if had is None:
+        return f"[earlier {kind} dropped: the last {buffer.limit} characters are kept]\n"
+    if (missed := chunk.offset - had) > 0:
+        return f"[{missed} characters of {kind} dropped: the reader fell behind]\n"
+    return ""
 
 
 @dataclass
@@ -130,16 +153,18 @@ class BackgroundProcess:
         self.changed.set()
         self.changed = asyncio.Event()
 
-    async def follow(self, *, replay: bool) -> AsyncIterator[tuple[str, str]]:
-        """(stream, text) pairs: what is held (if `replay`), then live output until exit.
+    async def follow(self, after: int = 0) -> AsyncIterator[tuple[int, str, str]]:
+        """(id, stream, text) of the output numbered after `after`, what is held then live
+        output, until exit.
 
         A follower only keeps its place in the buffers; one that falls further behind than
-        they hold gets a notice of what it missed instead of unbounded memory.
+        they hold gets a notice of what it missed (in the text of the next chunk, which keeps
+        its id) instead of unbounded memory.
         """
         buffers = {"stdout": self.stdout, "stderr": self.stderr}
-        seq = 0 if replay else self.seq
-        delivered = {
-            kind: buffer.start if replay else buffer.total for kind, buffer in buffers.items()
+        seq = after
+        delivered: dict[str, int | None] = {
+            kind: buffer.offset_after(after) for kind, buffer in buffers.items()
         }
         while True:
             changed, finished = self.changed, self.done.is_set()
@@ -149,10 +174,8 @@ class BackgroundProcess:
             )
             for chunk_seq, kind, chunk in batch:
                 seq = chunk_seq
-                if (missed := chunk.offset - delivered[kind]) > 0:
-                    yield kind, f"[{missed} characters of {kind} dropped: the reader fell behind]\n"
+                yield seq, kind, _missed(kind, buffers[kind], delivered[kind], chunk) + chunk.text
                 delivered[kind] = chunk.offset + len(chunk.text)
-                yield kind, chunk.text
             if finished and not batch:
                 return
             if not batch:
@@ -322,10 +345,15 @@ async def follow(
     first: dict[str, Any],
     last: Callable[[BackgroundProcess], dict[str, Any]],
     tag: dict[str, Any],
-) -> AsyncIterator[dict[str, Any]]:
-    """`first`, every output of the process from its start (each event with `tag`), then
-    `last(proc)` once it ended: the one follow loop of every process-backed stream."""
-    yield {**first, "timestamp": now_iso()}
-    async for kind, data in proc.follow(replay=True):
-        yield {"type": kind, "data": data, **tag, "timestamp": now_iso()}
-    yield {**last(proc), "timestamp": now_iso()}
+    after: int = 0,
+) -> AsyncIterator[Item]:
+    """`first`, every output of the process from its start (each event with `tag` and its
+    id), then `last(proc)` once it ended: the one follow loop of every process-backed stream.
+    A reader resuming `after` an id gets only what followed it (and no `first` again)."""
+    if after == 0:
+        yield {**first, "timestamp": now_iso()}
+    async for seq, kind, data in proc.follow(after):
+        event = {"type": kind, "data": data, **tag, "timestamp": now_iso()}
+        yield Numbered(seq, encode(event))
+    if after <= proc.seq:
+        yield Numbered(proc.seq + 1, encode({**last(proc), "timestamp": now_iso()}), final=True)

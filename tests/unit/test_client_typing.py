@@ -22,8 +22,9 @@ from typing import Any, assert_type
 
 from jupyter_interp_ext.client import (
     AsyncCommandHandle, AsyncSandbox, AsyncWatchHandle, CodeContext, CommandHandle,
-    CommandResult, EntryInfo, Execution, FilesystemEvent, OutputMessage, ProcessInfo, Sandbox,
-    SandboxInfo, SessionInfo, WatchHandle, WriteEntry, WriteInfo, get_sandbox,
+    CommandResult, EntryInfo, Execution, ExecutionInfo, FilesystemEvent, OutputMessage,
+    ProcessInfo, Sandbox, SandboxInfo, SessionInfo, StreamItem, WatchHandle, WriteEntry,
+    WriteInfo, get_sandbox,
 )
 from jupyter_interp_ext.client.charts import Chart
 
@@ -33,6 +34,10 @@ def sync(sandbox: Sandbox) -> None:
     assert_type(Sandbox.connect(sandbox.sandbox_id), Sandbox)
     execution = sandbox.run_code("1 + 1", on_stdout=lambda m: print(m.line), envs={"A": "1"})
     assert_type(execution, Execution)
+    assert_type(sandbox.run_code("1 + 1", detach=True), str)
+    assert_type(sandbox.executions.get("e"), ExecutionInfo)
+    assert_type(sandbox.executions.stream("e", after=3), Iterator[StreamItem])
+    assert_type(sandbox.executions.cancel("e"), ExecutionInfo)
     assert_type(execution.text, str | None)
     assert_type(execution.results[0].chart, Chart | None)
     assert_type(execution.results[0].data, dict[str, list[Any]] | None)
@@ -74,6 +79,9 @@ async def use_async(sandbox: AsyncSandbox) -> None:
     assert_type(await AsyncSandbox.create(), AsyncSandbox)
     assert_type(await AsyncSandbox.connect(sandbox.sandbox_id), AsyncSandbox)
     assert_type(await sandbox.run_code("1 + 1", language="python"), Execution)
+    assert_type(await sandbox.run_code("1 + 1", detach=True), str)
+    assert_type(await sandbox.executions.get("e"), ExecutionInfo)
+    assert_type(sandbox.executions.stream("e"), AsyncGenerator[StreamItem, None])
     assert_type(await sandbox.create_code_context(), CodeContext)
     assert_type(await sandbox.list_code_contexts(), list[CodeContext])
     assert_type(await sandbox.commands.run("ls"), CommandResult)
@@ -104,6 +112,7 @@ PAIRS = [
     (client.Commands, client.AsyncCommands),
     (client.Sessions, client.AsyncSessions),
     (client.Processes, client.AsyncProcesses),
+    (client.Executions, client.AsyncExecutions),
     (client.CommandHandle, client.AsyncCommandHandle),
     (client.WatchHandle, client.AsyncWatchHandle),
 ]
