@@ -201,11 +201,12 @@ class Execution:
             timeout = None if until is None else until - loop.time()
             if timeout is not None and timeout <= 0:
                 return
-            self._progress = loop.create_future()
+            progress: asyncio.Future[Any] = loop.create_future()
+            self._progress = progress
             stopping = asyncio.ensure_future(self.stop.wait())  # a run stopped goes on to end
             try:
                 await asyncio.wait(
-                    {self._progress, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    {progress, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 stopping.cancel()
