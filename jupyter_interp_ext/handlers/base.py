@@ -150,13 +150,12 @@ class SandboxHandler(APIHandler):
         events: AsyncIterable[Item],
         *,
         headers_within: float = 0.0,
-        until: float | None = None,
     ) -> None:
         """Answer with an event stream of `events` (see `EventStream.open` and `pipe` for the
         options): the one way every route streams."""
         stream = self.event_stream()
         await stream.open(headers_within)
-        await stream.pipe(events, until=until)
+        await stream.pipe(events)
         await stream.close()
 
     def on_connection_close(self) -> None:

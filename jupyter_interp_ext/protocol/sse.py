@@ -129,13 +129,12 @@ class EventStream:
             self._headers_timer = self._loop.call_later(headers_within, self._kick)
             return
         self._kick()
-        await self._writable(None)
+        await self._writable()
 
-    async def send(self, event: Item, until: float | None = None, *, last: bool = False) -> None:
+    async def send(self, event: Item, *, last: bool = False) -> None:
         """Queue an event and flush at once, unless a flush is in flight: then it rides with the
         next one. Past `COALESCE_BYTES` unsent, wait for the client, but never past its write
-        timeout (then it is cut off) nor past `until` (a loop time: the caller's own deadline,
-        which it must get to check). The `last` event is not flushed on its own: `close`
+        timeout (then it is cut off). The `last` event is not flushed on its own: `close`
         sends it with the response's end, in one write."""
         if self.gone.is_set():
             raise StreamClosedError()
@@ -143,11 +142,10 @@ class EventStream:
         if not last:
             self._kick()
         if self._unflushed() >= COALESCE_BYTES:
-            await self._writable(until)
+            await self._writable()
 
-    async def pipe(self, events: AsyncIterable[Item], *, until: float | None = None) -> bool:
-        """Send every event of `events`, each waiting for a slow client no later than `until`
-        (a loop time: the producer's own deadline, which it must get to check); stop early,
+    async def pipe(self, events: AsyncIterable[Item]) -> bool:
+        """Send every event of `events` (each waiting for a slow client); stop early,
         closing `events`, once the client is gone. A `final` numbered event leaves with the
         response's end, in one write. Whether every event was sent."""
         iterator = aiter(events)
@@ -165,7 +163,7 @@ class EventStream:
                 except StopAsyncIteration:
                     return True
                 try:
-                    await self.send(event, until, last=getattr(event, "final", False))
+                    await self.send(event, last=getattr(event, "final", False))
                 except StreamClosedError:
                     return False
         finally:
@@ -211,12 +209,12 @@ class EventStream:
             # What is buffered leaves with the end, in one write, once the headers are out
             # (Jupyter's API handlers make a response finished before them JSON).
             if self._in_flight() or not self.handler._headers_written:
-                await self._writable(None)
+                await self._writable()
             if not self.gone.is_set():
                 self._finished = True  # no flush may follow the response's last one
                 finishing = self.handler.finish()
                 self._flushing, self._flush_started = finishing, self._loop.time()
-                await self._writable(None)
+                await self._writable()
 
     def _unflushed(self) -> int:
         return sum(len(chunk) for chunk in self.handler._write_buffer)
@@ -246,25 +244,22 @@ class EventStream:
         elif self._unflushed():
             self._kick()
 
-    async def _writable(self, until: float | None) -> None:
+    async def _writable(self) -> None:
         """Wait until the flush in flight is done, up to the write timeout (then cut the client
-        off and raise) or `until` (then return with it still in flight)."""
+        off and raise)."""
         while True:
             self._kick()  # whatever is buffered goes out next
             flushing = self._flushing
             if flushing is None or flushing.done():
                 break
             cutoff = self._flush_started + self.write_timeout
-            wait_until = cutoff if until is None else min(cutoff, until)
-            await asyncio.wait({flushing}, timeout=max(0.0, wait_until - self._loop.time()))
+            await asyncio.wait({flushing}, timeout=max(0.0, cutoff - self._loop.time()))
             if flushing.done():
                 if self._unflushed() < COALESCE_BYTES:
                     break
                 continue
-            if self._loop.time() >= cutoff:
-                self._cut_off()
-                break
-            return
+            self._cut_off()
+            break
         if self.gone.is_set():
             raise StreamClosedError()
 
