@@ -120,7 +120,7 @@ async def test_timeouts_interrupts_deaths_and_deletions_are_said_plainly(cli, ap
     assert await asyncio.wait_for(process.stdout.readline(), 60) == b"go\n"
     process.send_signal(signal.SIGINT)
     err = (await asyncio.wait_for(process.stderr.read(), 60)).decode()
-    assert await process.wait() == 130 and err == "jupyter sandbox: interrupted\n"
+    assert (await process.wait(), err) == (130, "jupyter sandbox: interrupted\n")
     status, contexts = await api.call("GET", "api/contexts")
     assert contexts["contexts"] == []  # the run's context went with it
     kept = (await api.create("python"))["contextId"]
@@ -146,7 +146,8 @@ async def test_a_detached_run_is_attached_to_and_left_running(cli, api, jp_serve
     process = await cli.start("attach", execution_id)
     assert await asyncio.wait_for(process.stdout.readline(), 60) == b"begun\n"
     process.send_signal(signal.SIGINT)
-    assert await process.wait() == 130
+    err = (await asyncio.wait_for(process.stderr.read(), 60)).decode()
+    assert (await process.wait(), err) == (130, "jupyter sandbox: interrupted\n")
     state = (await api.call("GET", f"api/execute/code/{execution_id}"))[1]
     assert state["status"] == "running"
     go.touch()

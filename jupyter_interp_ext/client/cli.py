@@ -115,18 +115,25 @@ def _print_run(run: Iterator[StreamItem], args: argparse.Namespace) -> int:
     failed = False
     saved = 0
     images, raw = Path(args.images), args.raw
-    for item in run:
-        if isinstance(item, OutputMessage):
-            stream = sys.stderr if item.error else sys.stdout
-            stream.write(visible(item.line, raw))
-            stream.flush()
-        elif isinstance(item, Result):
-            saved += _show(item, images, saved, raw)
-        elif isinstance(item, ExecutionError):
-            # The code's traceback, or why the server ended the run (its kernel died…).
-            why = item.traceback or f"{item.name}: {item.value}"
-            print(visible(why, raw), file=sys.stderr)
-            failed = True
+    try:
+        for item in run:
+            if isinstance(item, OutputMessage):
+                stream = sys.stderr if item.error else sys.stdout
+                stream.write(visible(item.line, raw))
+                stream.flush()
+            elif isinstance(item, Result):
+                saved += _show(item, images, saved, raw)
+            elif isinstance(item, ExecutionError):
+                # The code's traceback, or why the server ended the run (its kernel died…).
+                why = item.traceback or f"{item.name}: {item.value}"
+                print(visible(why, raw), file=sys.stderr)
+                failed = True
+    finally:
+        # Closed now, not when collected: a run this command started and left (Ctrl-C) is
+        # stopped while the connection to the server is still open.
+        close = getattr(run, "close", None)
+        if close is not None:
+            close()
     return 1 if failed else 0
 
 

@@ -785,7 +785,8 @@ class Sandbox(_Common):
                     time.sleep(place.retry(exc))
         finally:
             if (cancel := place.cancellation()) is not None:
-                with contextlib.suppress(SandboxError):
+                # Best effort: a client already closed (RuntimeError) cannot stop it.
+                with contextlib.suppress(SandboxError, RuntimeError):
                     self._send(cancel)
 
     def _started(self, call: calls.Call[Any]) -> str:
@@ -1225,7 +1226,8 @@ class AsyncSandbox(_Common):
                     await asyncio.sleep(place.retry(exc))
         finally:
             if (cancel := place.cancellation()) is not None:
-                with contextlib.suppress(SandboxError):
+                # Best effort: a client already closed (RuntimeError) cannot stop it.
+                with contextlib.suppress(SandboxError, RuntimeError):
                     await self._send(cancel)
 
     async def _started(self, call: calls.Call[Any]) -> str:
