@@ -7,6 +7,7 @@ import contextlib
 import queue
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from traitlets import Bool, Dict, Float, Instance, Int
@@ -34,6 +35,19 @@ from .outputs import (
 LIVENESS_INTERVAL = 1.0
 # Output text longer than this is sent as several events, each encoded on its own.
 EVENT_CHARS = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a run must have ended (a loop time), and the limit it was set from: a run stopped
+    at its deadline says the limit the caller asked for, not the time it measured."""
+
+    at: float
+    seconds: float
+
+    def left(self, loop: asyncio.AbstractEventLoop) -> float:
+        """Seconds until the deadline (never below zero)."""
+        return max(0.0, self.at - loop.time())
 
 
 class ExecutionManager(LoggingConfigurable):
@@ -106,7 +120,7 @@ class ExecutionManager(LoggingConfigurable):
         self,
         context: CodeContext,
         code: str,
-        deadline: float | None,
+        deadline: Deadline | None,
         env: dict[str, str],
         *,
         key: str | None = None,
@@ -116,22 +130,23 @@ class ExecutionManager(LoggingConfigurable):
         detached = detach or not self.interrupt_on_disconnect
         execution = Execution(self.executions, context.id, code, key, detached)
         events = self.run(context, code, deadline, execution.stop, env)
-        execution.task = asyncio.ensure_future(produce(execution, events, deadline))
+        until = deadline.at if deadline is not None else None
+        execution.task = asyncio.ensure_future(produce(execution, events, until))
         self.executions.add(execution)
         return execution
 
-    def deadline(self, timeout: float | None) -> float | None:
+    def deadline(self, timeout: float | None) -> Deadline | None:
         """The loop time by which a run asked for now must end (None: no limit; a `timeout` of
         0 asks for none). It covers the run's whole life: waiting for the context, the prelude
         and the code."""
         limit = timeout if timeout is not None else self.default_timeout
-        return asyncio.get_running_loop().time() + limit if limit else None
+        return Deadline(asyncio.get_running_loop().time() + limit, limit) if limit else None
 
     def run(
         self,
         context: CodeContext,
         code: str,
-        deadline: float | None,
+        deadline: Deadline | None,
         stop: Stop | None = None,
         env: dict[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
@@ -156,12 +171,11 @@ class ExecutionManager(LoggingConfigurable):
         self,
         context: CodeContext,
         code: str,
-        deadline: float | None,
+        deadline: Deadline | None,
         stop: Stop,
         env: dict[str, str],
     ) -> AsyncIterator[dict[str, Any]]:
         started = time.monotonic()
-        begun = asyncio.get_running_loop().time()
         if not await _acquire(context.lock, deadline, stop):
             ename, why = (stop.ename, stop.why) if stop.is_set() else ("TimeoutError", "")
             event = server_error_event(
@@ -181,7 +195,7 @@ class ExecutionManager(LoggingConfigurable):
                 await run_silently(context.client, apply, self.contexts.ready_timeout)
             notebooks = self.contexts.notebooks
             record = notebooks.record_run(context.id, code) if notebooks is not None else None
-            run = _Run(self, context, deadline, stop, begun, record)
+            run = _Run(self, context, deadline, stop, record)
             outcome = "incomplete"
             try:
                 async for event in run.events(code):
@@ -248,9 +262,8 @@ class _Run:
         self,
         manager: ExecutionManager,
         context: CodeContext,
-        deadline: float | None,
+        deadline: Deadline | None,
         stop: Stop,
-        begun: float,
         record: RunRecord | None = None,
     ):
         self.manager = manager
@@ -259,7 +272,6 @@ class _Run:
         self.context = context
         self.deadline = deadline
         self.loop = asyncio.get_running_loop()
-        self.begun = begun
         self.bytes_sent = 0
         self.bytes_dropped = 0
         self.error: dict[str, Any] | None = None
@@ -280,8 +292,8 @@ class _Run:
                 if msg is None:
                     if idle and reply.done():
                         break
-                    if deadline is not None and self.loop.time() >= deadline:
-                        limit_ms = round((deadline - self.begun) * 1000)
+                    if deadline is not None and self.loop.time() >= deadline.at:
+                        limit_ms = round(deadline.seconds * 1000)
                         yield await self._stop(
                             msg_id,
                             reply,
@@ -312,7 +324,7 @@ class _Run:
             reply.cancel()
 
     async def _next_message(
-        self, deadline: float | None, idle: bool, reply: asyncio.Future
+        self, deadline: Deadline | None, idle: bool, reply: asyncio.Future
     ) -> dict[str, Any] | None:
         """The next iopub message, or None when it is time to check the deadline or the kernel.
 
@@ -321,7 +333,7 @@ class _Run:
         """
         wait = LIVENESS_INTERVAL
         if deadline is not None:
-            wait = max(0.0, min(wait, deadline - self.loop.time()))
+            wait = min(wait, deadline.left(self.loop))
         if idle:
             await asyncio.wait({reply}, timeout=wait)
             return None
@@ -478,12 +490,12 @@ class _Run:
         return server_error_event(ename, f"{why} while running this code; its variables are lost")
 
 
-async def _acquire(lock: asyncio.Lock, deadline: float | None, stop: asyncio.Event) -> bool:
+async def _acquire(lock: asyncio.Lock, deadline: Deadline | None, stop: asyncio.Event) -> bool:
     """Take the context's lock unless the deadline passes or the run is stopped first."""
     loop = asyncio.get_running_loop()
     taking = asyncio.ensure_future(lock.acquire())
     leaving = asyncio.ensure_future(stop.wait())
-    timeout = None if deadline is None else max(0.0, deadline - loop.time())
+    timeout = None if deadline is None else deadline.left(loop)
     try:
         await asyncio.wait({taking, leaving}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
