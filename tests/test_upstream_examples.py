@@ -52,9 +52,12 @@ async def test_the_upstream_documentation_examples_work(api, jp_serverapp, jp_ro
     assert "png" in multiple["formats"][0]
 
     streamed = report["streaming"]
-    assert [e["type"] for e in streamed] == ["stdout"] * 10 + ["execution_complete"]
-    assert [e["text"] for e in streamed[:10]] == [f"Step {i}\n" for i in range(10)]
-    arrivals = [e["at"] for e in streamed[:10]]
+    # A kernel under load may flush one print as two chunks, so the text is compared joined.
+    assert [e["type"] for e in streamed] == ["stdout"] * (len(streamed) - 1) + [
+        "execution_complete"
+    ]
+    assert "".join(e["text"] for e in streamed[:-1]) == "".join(f"Step {i}\n" for i in range(10))
+    arrivals = [e["at"] for e in streamed[:-1]]
     assert arrivals == sorted(arrivals) and arrivals[0] < arrivals[-1]  # as they came
 
     callbacks = report["callbacks"]
