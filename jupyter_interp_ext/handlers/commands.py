@@ -11,7 +11,6 @@ from tornado import web
 from jupyter_interp_ext.protocol.events import COMMAND_COMPLETE
 from jupyter_interp_ext.protocol.validation import CommandRequest
 from jupyter_interp_ext.shells.processes import BackgroundProcess, follow
-from jupyter_interp_ext.shells.sessions import NO_SESSION
 
 from .processes import ProcessesHandler
 
@@ -27,26 +26,7 @@ class ExecuteHandler(ProcessesHandler):
         if request.background:
             self.write_started(await self.launch(body, request))
             return
-        session_id = self.session_id(body)
-        args = (request.command, request.env, request.cwd, request.timeout)
-        if session_id == NO_SESSION:
-            result = await self.shell_sessions.execute_sessionless(*args)
-        else:
-            result = await self.shell_sessions.execute(session_id, *args)
-        self.write_json(
-            {
-                "success": result.exit_code == 0,
-                "exitCode": result.exit_code,
-                "stdout": result.stdout,
-                "stderr": result.stderr,
-                "command": request.command,
-                "duration": result.duration_ms,
-                "sessionId": session_id,
-                # Beyond upstream: a sessionless command killed at its time limit (exit 124)
-                # says so, so a client tells it from a command that exits 124 itself.
-                **({"timedOut": True} if result.timed_out else {}),
-            }
-        )
+        self.write_json(await self.run_to_end(body, request))
 
 
 class CommandsHandler(ProcessesHandler):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from jupyter_interp_ext.interpreter.contexts import CodeContext
 from jupyter_interp_ext.interpreter.executions import Execution, Follower
 from jupyter_interp_ext.protocol.errors import validation_error
 from jupyter_interp_ext.protocol.validation import (
@@ -33,6 +35,40 @@ class InterpreterHandler(SandboxHandler):
     """Code contexts and runs, authorized on Jupyter's `kernels`."""
 
     auth_resource = AUTH_RESOURCE
+
+    async def create_context(self, body: dict[str, Any]) -> CodeContext:
+        """A new context as the body asks (`POST /api/contexts`' body), in the shell session
+        it names, if any (its directory and exported environment)."""
+        session_id = self.requested_session(body)
+        base = None
+        if session_id is not None and session_id != NO_SESSION:
+            base = await self.shell_sessions.snapshot(session_id)
+        return await self.contexts.create(
+            language=optional_str(body, "language") or "python",
+            cwd=optional_str(body, "cwd"),
+            env_vars=optional_env(body, "env_vars"),
+            base=base,
+            labels=optional_labels(body),
+        )
+
+    async def start_run(
+        self, context: CodeContext, code: str, body: dict[str, Any], key: str | None = None
+    ) -> Execution:
+        """Start `code` in `context` with the options of `POST /api/execute/code`'s body
+        (`timeout_ms`, `env_vars`, `detach`, `language`), validated before anything runs."""
+        timeout = optional_milliseconds(body, "timeout_ms", zero_means_none=True)
+        env = optional_env(body, "env_vars")
+        detach = optional_bool(body, "detach")
+        self.execution.check_run_env(context, env)
+        deadline = self.execution.deadline(timeout)
+        language = optional_str(body, "language")
+        if language and (await self.contexts.resolve(language)).name != context.language:
+            raise validation_error(
+                "language",
+                f"context {context.id} runs {context.language}, not {language}",
+            )
+        await self.contexts.ensure_running(context)
+        return self.execution.start(context, code, deadline, env, key=key, detach=detach)
 
     async def follow_run(self, execution: Execution, follower: Follower) -> None:
         """Stream a run to this client as `follower` reads it (named in `X-Execution-Id`);
@@ -73,18 +109,7 @@ class ContextsHandler(InterpreterHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = await self.json_body(required=False)
-        session_id = self.requested_session(body)
-        base = None
-        if session_id is not None and session_id != NO_SESSION:
-            base = await self.shell_sessions.snapshot(session_id)
-        context = await self.contexts.create(
-            language=optional_str(body, "language") or "python",
-            cwd=optional_str(body, "cwd"),
-            env_vars=optional_env(body, "env_vars"),
-            base=base,
-            labels=optional_labels(body),
-        )
+        context = await self.create_context(await self.json_body(required=False))
         answer = context.to_json()
         answer["contextId"] = answer.pop("id")
         self.write_json(answer)
@@ -137,19 +162,7 @@ class ExecuteCodeHandler(InterpreterHandler):
         if earlier is not None:
             await self.follow_run(earlier, earlier.follow(0, "retry"))
             return
-        timeout = optional_milliseconds(body, "timeout_ms", zero_means_none=True)
-        env = optional_env(body, "env_vars")
-        detach = optional_bool(body, "detach")
-        self.execution.check_run_env(context, env)
-        deadline = self.execution.deadline(timeout)
-        language = optional_str(body, "language")
-        if language and (await self.contexts.resolve(language)).name != context.language:
-            raise validation_error(
-                "language",
-                f"context {context.id} runs {context.language}, not {language}",
-            )
-        await self.contexts.ensure_running(context)
-        execution = self.execution.start(context, code, deadline, env, key=key, detach=detach)
+        execution = await self.start_run(context, code, body, key)
         await self.follow_run(execution, execution.follow())
 
     def _idempotency_key(self) -> str | None:

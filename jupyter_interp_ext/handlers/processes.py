@@ -12,6 +12,7 @@ from jupyter_interp_ext.protocol.events import PROCESS_EXIT
 from jupyter_interp_ext.protocol.validation import CommandRequest, optional_labels
 from jupyter_interp_ext.shells.ports import PortCheck, watch_port
 from jupyter_interp_ext.shells.processes import BackgroundProcess, follow
+from jupyter_interp_ext.shells.sessions import NO_SESSION
 
 from .base import SandboxHandler
 
@@ -36,6 +37,28 @@ class ProcessesHandler(SandboxHandler):
             session_id=session_id,
             labels=optional_labels(body),
         )
+
+    async def run_to_end(self, body: dict[str, Any], request: CommandRequest) -> dict[str, Any]:
+        """Run the request's command to its end in the body's session (a fresh shell when it
+        names none): `POST /api/execute`'s answer."""
+        session_id = self.session_id(body)
+        args = (request.command, request.env, request.cwd, request.timeout)
+        if session_id == NO_SESSION:
+            result = await self.shell_sessions.execute_sessionless(*args)
+        else:
+            result = await self.shell_sessions.execute(session_id, *args)
+        return {
+            "success": result.exit_code == 0,
+            "exitCode": result.exit_code,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "command": request.command,
+            "duration": result.duration_ms,
+            "sessionId": session_id,
+            # Beyond upstream: a sessionless command killed at its time limit (exit 124)
+            # says so, so a client tells it from a command that exits 124 itself.
+            **({"timedOut": True} if result.timed_out else {}),
+        }
 
     def write_started(self, proc: BackgroundProcess) -> None:
         self.write_json({"processId": proc.id, "pid": proc.pid, "command": proc.command})
