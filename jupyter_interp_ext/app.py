@@ -18,6 +18,7 @@ from jupyter_interp_ext.interpreter.contexts import CodeContextRegistry
 from jupyter_interp_ext.interpreter.execution import ExecutionManager
 from jupyter_interp_ext.interpreter.pool import KernelPool
 from jupyter_interp_ext.launch import LaunchPolicy
+from jupyter_interp_ext.mcp_endpoint.service import McpService
 from jupyter_interp_ext.notebooks.registry import ContextNotebooks, collaboration_documents
 
 try:  # the `proxy` extra
@@ -76,6 +77,18 @@ class InterpreterApp(ExtensionApp):
         30.0,
         help="An event stream whose client reads nothing for this long is closed (a code run "
         "then stops as if the client had disconnected).",
+    ).tag(config=True)
+
+    mcp = Bool(
+        True,
+        help="Serve the MCP endpoint at {base_url}{prefix}/mcp (the sandbox's tools for agent "
+        "runtimes, behind the server's authentication).",
+    ).tag(config=True)
+
+    mcp_task_after = Float(
+        10.0,
+        help="Seconds an MCP run_code call waits for its run before answering with a task "
+        "(for clients that take MCP tasks; others wait for the end).",
     ).tag(config=True)
 
     stop_on_signals = Bool(
@@ -170,8 +183,10 @@ class InterpreterApp(ExtensionApp):
         self.git_manager = GitManager(parent=server, log=server.log, files=self.file_manager)
         self.backup_manager = BackupManager(parent=server, log=server.log, files=self.file_manager)
         self.open_streams = OpenStreams()
+        self.mcp_service = McpService(task_after=self.mcp_task_after)
         self.settings.update(
             interp_open_streams=self.open_streams,
+            interp_mcp=self.mcp_service,
             interp_context_registry=self.context_registry,
             interp_context_notebooks=self.context_notebooks,
             interp_execution_manager=self.execution_manager,
@@ -191,7 +206,7 @@ class InterpreterApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(routes(self.prefix))
+        self.handlers.extend(routes(self.prefix, self.mcp))
         if preview_route is not None:
             self.handlers.insert(0, preview_route(self.prefix))
 
@@ -248,6 +263,7 @@ class InterpreterApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """End everything the extension started; runs in flight end with `KernelShutDown` and
         every open stream sends its last event before the server goes."""
+        await self.mcp_service.stop()
         await self.kernel_pool.shutdown()
         await self.process_manager.shutdown()
         await self.shell_session_manager.shutdown()

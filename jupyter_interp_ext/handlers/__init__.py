@@ -33,6 +33,7 @@ from .interpreter import (
     ExecutionStreamHandler,
     HealthHandler,
 )
+from .mcp import McpHandler
 from .processes import (
     PortWatchHandler,
     ProcessHandler,
@@ -89,6 +90,8 @@ _ROUTES = [
 ]
 
 
-def routes(prefix: str) -> list[tuple[Any, ...]]:
-    """Every route under `/{prefix}/` (the server's base_url is added by the ExtensionApp)."""
-    return [(url_path_join("/", prefix, str(route[0])), *route[1:]) for route in _ROUTES]
+def routes(prefix: str, mcp: bool) -> list[tuple[Any, ...]]:
+    """Every route under `/{prefix}/` (the server's base_url is added by the ExtensionApp);
+    `mcp`: with the MCP endpoint."""
+    served = _ROUTES + ([("mcp", McpHandler)] if mcp else [])
+    return [(url_path_join("/", prefix, str(route[0])), *route[1:]) for route in served]

@@ -1,0 +1,249 @@
+"""The MCP server: the official SDK's low-level server with the sandbox's tools, notebooks and
+tasks, served by the SDK's streamable-HTTP transport in stateless mode (the 2026-07-28
+revision's single exchanges, and the earlier handshake revisions without sessions).
+
+Each request arrives through `McpHandler` (handlers/mcp.py), which has authenticated the
+caller; the handler rides in the ASGI scope, so every tool asks the server's authorizer with
+the caller's own identity."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.utils import url_path_join
+
+from jupyter_interp_ext._version import __version__
+from jupyter_interp_ext.protocol.errors import ProtocolError
+
+from .asgi import App
+from .content import failure
+from .tasks import TASKS_EXTENSION, Tasks
+from .tools import CONTENTS_READ, KERNELS_EXECUTE, KERNELS_READ, Call, Tool, tools_for
+
+if TYPE_CHECKING:
+    from jupyter_interp_ext.handlers.mcp import McpHandler
+
+INSTRUCTIONS = (
+    "A sandbox on a Jupyter server: run code in persistent kernels (run_code; variables "
+    "persist per context), run shell commands, manage background processes and files. Each "
+    "context's notebook is a resource that opens in JupyterLab."
+)
+NOTEBOOK_MIME = "application/x-ipynb+json"
+# JSON-RPC error codes for the task methods.
+INVALID_PARAMS = -32602
+INVALID_REQUEST = -32600
+
+
+class McpService:
+    """The SDK's server and transport: started on the first request, stopped with the
+    extension."""
+
+    def __init__(self, task_after: float) -> None:
+        self.task_after = task_after
+        self._app: App | None = None
+        self._starting = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self.tasks: Tasks | None = None
+
+    async def app(self, handler: McpHandler) -> App:
+        """The transport's ASGI application (the SDK is imported and started once)."""
+        async with self._starting:
+            if self._app is None:
+                self._app = await self._start(handler)
+        return self._app
+
+    async def _start(self, handler: McpHandler) -> App:
+        from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        self.tasks = Tasks(handler.execution.executions, handler.execution.retain_seconds)
+        tools = tools_for(previews=handler.settings["interp_proxy_prefix"] is not None)
+        manager = StreamableHTTPSessionManager(
+            app=build_server(tools, self),
+            stateless=True,
+            # Jupyter checks Host and Origin itself (allow_origin, allow_remote_access).
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            max_request_body_size=handler.settings["interp_max_request_bytes"] or 4 << 20,
+        )
+        running = asyncio.Event()
+
+        async def run() -> None:
+            async with manager.run():
+                running.set()
+                await self._stop.wait()
+
+        self._runner = asyncio.ensure_future(run())
+        await running.wait()
+        return manager.handle_request
+
+    async def stop(self) -> None:
+        """End the transport (requests in flight are cancelled)."""
+        self._stop.set()
+        if self._runner is not None:
+            await self._runner
+
+
+def build_server(tools: dict[str, Tool], service: McpService) -> Any:
+    """The SDK's low-level server with the sandbox's handlers."""
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+    from mcp.shared.exceptions import MCPError
+
+    class UpdateTaskRequestParams(types.RequestParams):
+        task_id: str
+        input_responses: dict[str, Any] = {}
+
+    def caller(ctx: Any) -> McpHandler:
+        return ctx.request.scope["jupyter_handler"]
+
+    def protocol_error(exc: ProtocolError) -> MCPError:
+        code = INVALID_PARAMS if exc.status in (400, 404) else INVALID_REQUEST
+        return MCPError(code=code, message=exc.message, data={"code": exc.code})
+
+    def takes_tasks(ctx: Any) -> bool:
+        capabilities = ctx.session.client_capabilities
+        extensions = getattr(capabilities, "extensions", None) or {}
+        return TASKS_EXTENSION in extensions
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        """The tools the caller holds the rights for."""
+        handler = caller(ctx)
+        offered = [t.describe() for t in tools.values() if all(map(handler.holds, t.rights))]
+        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in offered])
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        """A tool's answer (a tool error when it fails), or a task handle."""
+        answer = await run_tool(ctx, params)
+        if answer.get("resultType") == "task":
+            return answer
+        return types.CallToolResult.model_validate(answer)
+
+    async def run_tool(ctx: Any, params: Any) -> dict[str, Any]:
+        tool = tools.get(params.name)
+        if tool is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+        handler = caller(ctx)
+
+        async def progress(done: float, message: str) -> None:
+            await ctx.session.report_progress(done, None, message)
+
+        assert service.tasks is not None
+        call = Call(
+            handler,
+            params.arguments or {},
+            progress,
+            service.task_after if takes_tasks(ctx) else None,
+            service.tasks.create,
+        )
+        try:
+            for right in tool.rights:
+                handler.require(right)
+            return await tool.run(call)
+        except ProtocolError as exc:
+            return failure(exc.code, exc.message)
+
+    async def list_resources(ctx: Any, params: Any) -> Any:
+        """Each context's notebook, for a caller that may list contexts."""
+        handler = caller(ctx)
+        if not handler.holds(KERNELS_READ):
+            return types.ListResourcesResult(resources=[])
+        return types.ListResourcesResult.model_validate(
+            {
+                "resources": [
+                    {
+                        "uri": notebook_url(handler, context.notebook),
+                        "name": os.path.basename(context.notebook),
+                        "title": f"{context.language} context {context.id}",
+                        "description": "The context's runs as notebook cells; the link opens it "
+                        "in JupyterLab.",
+                        "mimeType": NOTEBOOK_MIME,
+                    }
+                    for context in handler.contexts.list()
+                    if context.notebook
+                ]
+            }
+        )
+
+    async def read_resource(ctx: Any, params: Any) -> Any:
+        handler = caller(ctx)
+        uri = str(params.uri)
+        notebooks = {
+            notebook_url(handler, c.notebook): c.notebook
+            for c in handler.contexts.list()
+            if c.notebook
+        }
+        if uri not in notebooks:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown resource: {uri}")
+        try:
+            handler.require(KERNELS_READ)
+            handler.require(CONTENTS_READ)
+            root = handler.settings["server_root_dir"]
+            real, shown = handler.path({"path": os.path.join(root, notebooks[uri])})
+            answer = await handler.files.read(real, shown, "utf-8")
+        except ProtocolError as exc:
+            raise protocol_error(exc) from None
+        contents = [{"uri": uri, "mimeType": NOTEBOOK_MIME, "text": answer["content"]}]
+        return types.ReadResourceResult.model_validate({"contents": contents})
+
+    async def get_task(ctx: Any, params: Any) -> dict[str, Any]:
+        assert service.tasks is not None
+        try:
+            task_rights(ctx)
+            return await service.tasks.detailed(service.tasks.find(params.task_id))
+        except ProtocolError as exc:
+            raise protocol_error(exc) from None
+
+    async def update_task(ctx: Any, params: Any) -> dict[str, Any]:
+        # No task of ours asks for input: the responses are acknowledged and ignored.
+        assert service.tasks is not None
+        try:
+            task_rights(ctx)
+            service.tasks.find(params.task_id)
+        except ProtocolError as exc:
+            raise protocol_error(exc) from None
+        return {}
+
+    async def cancel_task(ctx: Any, params: Any) -> dict[str, Any]:
+        assert service.tasks is not None
+        try:
+            task_rights(ctx)
+            service.tasks.find(params.task_id).stop.cancel()  # the kernel is interrupted
+        except ProtocolError as exc:
+            raise protocol_error(exc) from None
+        return {}
+
+    def task_rights(ctx: Any) -> None:
+        """A task is a code run: following or cancelling it is running code's right."""
+        if not takes_tasks(ctx):
+            raise MCPError(
+                code=-32021,
+                message="Missing required client capability",
+                data={"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
+            )
+        caller(ctx).require(KERNELS_EXECUTE)
+
+    server = Server(
+        "jupyter-interp-ext",
+        version=__version__,
+        title="Jupyter sandbox",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+    )
+    server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
+    server.add_request_handler("tasks/update", UpdateTaskRequestParams, update_task)
+    server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel_task)
+    server.extensions[TASKS_EXTENSION] = {}
+    return server
+
+
+def notebook_url(handler: McpHandler, notebook: str) -> str:
+    """Where a context's notebook opens in JupyterLab on this server."""
+    request = handler.request
+    path = url_path_join(handler.base_url, "lab", "tree", notebook)
+    return f"{request.protocol}://{request.host}{path}"
