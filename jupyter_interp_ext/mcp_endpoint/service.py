@@ -84,6 +84,23 @@ class McpService:
         self._stop.set()
         if self._runner is not None:
             await self._runner
+        await _end_sse_shutdown_watcher()
+
+
+async def _end_sse_shutdown_watcher() -> None:
+    """End the task sse-starlette (the SDK's SSE responses) starts on the loop to notice a
+    uvicorn shutdown: there is no uvicorn here, so it would poll every half second until the
+    loop closed under it. Its `finally` lets a later server on the loop start it again."""
+    from sse_starlette import sse
+
+    watchers = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "cr_code", None) is sse._shutdown_watcher.__code__
+    ]
+    for task in watchers:
+        task.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
 
 
 def build_server(tools: dict[str, Tool], service: McpService) -> Any:
@@ -215,6 +232,10 @@ def build_server(tools: dict[str, Tool], service: McpService) -> Any:
             raise protocol_error(exc) from None
         return {}
 
+    def input_schema(name: str) -> dict[str, Any] | None:
+        tool = tools.get(name)
+        return None if tool is None else tool.describe()["inputSchema"]
+
     def task_rights(ctx: Any) -> None:
         """A task is a code run: following or cancelling it is running code's right."""
         if not takes_tasks(ctx):
@@ -234,6 +255,9 @@ def build_server(tools: dict[str, Tool], service: McpService) -> Any:
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,
+        # The schema a call's Mcp-Param-* headers are checked against, from the table (else
+        # the SDK lists every tool, rights and all, before each call).
+        get_tool_input_schema=input_schema,
     )
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
     server.add_request_handler("tasks/update", UpdateTaskRequestParams, update_task)
