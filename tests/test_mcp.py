@@ -4,6 +4,7 @@ tools, results, tasks, resources, and who may call what."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,8 @@ from test_auth_and_misc import ROUTES
 
 from jupyter_interp_ext.mcp_endpoint.tasks import TASKS_EXTENSION
 from jupyter_interp_ext.mcp_endpoint.tools import TOOLS
+from jupyter_interp_ext.pytest_plugin import wait_until
+from jupyter_interp_ext.testing import server_config
 
 # A one-pixel PNG, shown by the kernel as an image result.
 PNG = (
@@ -351,3 +354,55 @@ async def poll(session: ClientSession, task_id: str, until: set[str]) -> Task:
             return task
         assert task.status == "working"
         await asyncio.sleep(0.1)
+
+
+LEAVING = server_config(
+    InterpreterApp={
+        "mcp_task_after": 600.0
+    },  # (a client taking tasks waits as long as one without)
+    ExecutionManager={"reconnect_grace": 0.2},
+)
+
+
+@pytest.mark.parametrize("jp_server_config", [LEAVING])
+@pytest.mark.parametrize("takes_tasks", [True, False], ids=["plain JSON", "event stream"])
+async def test_a_call_whose_client_leaves_lets_go_of_its_run(
+    server, jp_serverapp, takes_tasks, tmp_path
+):
+    """Whichever way the answer would have come, a client that hangs up mid-run leaves its
+    run as a REST reader would: interrupted once the reconnect grace is over."""
+    started = tmp_path / "started"
+    code = f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(600)"
+    capabilities = {"extensions": {TASKS_EXTENSION: {}}} if takes_tasks else {}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "run_code",
+            "arguments": {"code": code},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": capabilities,
+            },
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {server['token']}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "run_code",
+    }
+    store = jp_serverapp.web_app.settings["interp_execution_manager"].executions
+    async with httpx2.AsyncClient(timeout=60) as http:
+        call = asyncio.ensure_future(
+            http.post(f"{server['server_url']}sandbox/mcp", json=body, headers=headers)
+        )
+        await wait_until(started.exists, "the run began")
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+    [execution] = store.executions.values()
+    await asyncio.wait_for(asyncio.shield(execution.task), 60)
+    assert execution.status == "interrupted" and not execution.detached

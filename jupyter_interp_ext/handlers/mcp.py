@@ -75,7 +75,7 @@ class McpHandler(InterpreterHandler, FilesHandler, PortWatchHandler):
         if self.current_user is None:
             raise HTTPError(401)
         body = b"".join(self._chunks)
-        app = await self.mcp.app(self)
+        app = await self.mcp.app(self, body)
         await serve(self, app, body, {"jupyter_handler": self}, self.left)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ its answer written back through the handler, streamed as the application sends i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -51,7 +52,7 @@ async def serve(
 ) -> None:
     """Run `app` for the handler's request (whose `body` is already read): each part of the
     answer is flushed as it comes; `left` (set by the handler when its client goes) tells the
-    application the client left."""
+    application the client left, and ends it."""
     delivered = finished = False
     content_type = "application/json"  # (Jupyter's API handlers set one as they finish)
 
@@ -88,6 +89,13 @@ async def serve(
             finished = True
             handler.finish(set_content_type=content_type)
 
-    await app(scope_of(handler, extra), receive, send)
+    # The application is cancelled if the client leaves first (one answering with plain JSON
+    # does not watch for that itself): a tool call's run loses its reader, as a REST one would.
+    answering = asyncio.ensure_future(app(scope_of(handler, extra), receive, send))
+    await asyncio.wait((answering, left), return_when=asyncio.FIRST_COMPLETED)
+    if not answering.done():
+        answering.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answering
     if not finished and not left.done():
         handler.finish(set_content_type=content_type)

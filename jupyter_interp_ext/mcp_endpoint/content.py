@@ -8,20 +8,33 @@ from typing import Any
 
 from jupyter_interp_ext.protocol.events import RUN_ERROR
 
+# A finished call's `resultType` (2026-07-28; the SDK drops it for earlier revisions). A call
+# that became a task answers "task" instead (tasks.py).
+COMPLETE = "complete"
 # Result formats sent as image blocks (the types MCP clients show to models).
 IMAGE_FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}
 # Formats shown as text, in order of preference, when a result has no image.
 TEXT_FORMATS = ("text", "markdown", "latex")
 
 
+def answer(
+    content: list[dict[str, Any]],
+    structured: dict[str, Any] | None = None,
+    *,
+    is_error: bool = False,
+) -> dict[str, Any]:
+    """A tool's answer: its content blocks, and `structured` for programs when given."""
+    reply: dict[str, Any] = {"resultType": COMPLETE, "content": content, "isError": is_error}
+    if structured is not None:
+        reply["structuredContent"] = structured
+    return reply
+
+
 def result(
     text: str, structured: dict[str, Any] | None = None, *, is_error: bool = False
 ) -> dict[str, Any]:
-    """A tool's answer: one text block, and `structured` for programs when given."""
-    answer: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
-    if structured is not None:
-        answer["structuredContent"] = structured
-    return answer
+    """A tool's answer as one text block, and `structured` for programs when given."""
+    return answer([{"type": "text", "text": text}], structured, is_error=is_error)
 
 
 def failure(code: str, message: str) -> dict[str, Any]:
@@ -68,7 +81,7 @@ def run_result(execution_id: str, context_id: str, events: list[dict[str, Any]])
         "error": error,
         "executionCount": complete.get("execution_count") if complete else None,
     }
-    return {"content": content, "structuredContent": structured, "isError": error is not None}
+    return answer(content, structured, is_error=error is not None)
 
 
 def _result_blocks(item: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from jupyter_server.utils import url_path_join
 
 from jupyter_interp_ext._version import __version__
@@ -31,53 +32,69 @@ INSTRUCTIONS = (
     "context's notebook is a resource that opens in JupyterLab."
 )
 NOTEBOOK_MIME = "application/x-ipynb+json"
+# Where the 2026-07-28 revision carries the client's capabilities: each request's `_meta`.
+CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+# How long the SDK's event stream stays quiet before its first keep-alive ping.
+STREAM_PING_SECONDS = 15.0
 # JSON-RPC error codes for the task methods.
 INVALID_PARAMS = -32602
 INVALID_REQUEST = -32600
 
 
 class McpService:
-    """The SDK's server and transport: started on the first request, stopped with the
-    extension."""
+    """The SDK's server and transports: started on the first request, stopped with the
+    extension.
+
+    Two transports serve the one server: one may answer with an event stream (needed for
+    progress notifications, and pinged while a long call runs quiet so that proxies keep the
+    connection), the other answers with plain JSON, for the calls that need neither: the
+    stream's machinery costs more than the SDK's whole handling of a call otherwise."""
 
     def __init__(self, task_after: float) -> None:
         self.task_after = task_after
-        self._app: App | None = None
+        self._apps: tuple[App, App] | None = None
         self._starting = asyncio.Lock()
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self.tasks: Tasks | None = None
 
-    async def app(self, handler: McpHandler) -> App:
-        """The transport's ASGI application (the SDK is imported and started once)."""
+    async def app(self, handler: McpHandler, body: bytes) -> App:
+        """The transport's ASGI application for a request with this body (the SDK is
+        imported and started once)."""
         async with self._starting:
-            if self._app is None:
-                self._app = await self._start(handler)
-        return self._app
+            if self._apps is None:
+                self._apps = await self._start(handler)
+        streamed, plain = self._apps
+        return streamed if needs_stream(body, self.task_after) else plain
 
-    async def _start(self, handler: McpHandler) -> App:
+    async def _start(self, handler: McpHandler) -> tuple[App, App]:
         from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
         from mcp.server.transport_security import TransportSecuritySettings
 
         self.tasks = Tasks(handler.execution.executions, handler.execution.retain_seconds)
         tools = tools_for(previews=handler.settings["interp_proxy_prefix"] is not None)
-        manager = StreamableHTTPSessionManager(
-            app=build_server(tools, self),
-            stateless=True,
-            # Jupyter checks Host and Origin itself (allow_origin, allow_remote_access).
-            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-            max_request_body_size=handler.settings["interp_max_request_bytes"] or 4 << 20,
+        server = build_server(tools, self)
+        streamed, plain = (
+            StreamableHTTPSessionManager(
+                app=server,
+                stateless=True,
+                json_response=json_response,
+                # Jupyter checks Host and Origin itself (allow_origin, allow_remote_access).
+                security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+                max_request_body_size=handler.settings["interp_max_request_bytes"] or 4 << 20,
+            )
+            for json_response in (False, True)
         )
         running = asyncio.Event()
 
         async def run() -> None:
-            async with manager.run():
+            async with streamed.run(), plain.run():
                 running.set()
                 await self._stop.wait()
 
         self._runner = asyncio.ensure_future(run())
         await running.wait()
-        return manager.handle_request
+        return streamed.handle_request, plain.handle_request
 
     async def stop(self) -> None:
         """End the transport (requests in flight are cancelled)."""
@@ -103,9 +120,33 @@ async def _end_sse_shutdown_watcher() -> None:
     await asyncio.gather(*watchers, return_exceptions=True)
 
 
+def needs_stream(body: bytes, task_after: float) -> bool:
+    """Whether a request's answer may need an event stream: it asks for progress, or it may
+    run quiet for longer than the SDK waits before pinging (`run_command`; `run_code` unless
+    the client takes a task before then). Anything unreadable goes to the stream, whose
+    answer to it is the same."""
+    try:
+        message = orjson.loads(body)
+        params = message.get("params") or {}
+        meta = params.get("_meta") or {}
+        if "progressToken" in meta:
+            return True
+        if message.get("method") != "tools/call":
+            return False
+        name = params.get("name")
+        if name == "run_code":
+            capabilities = meta.get(CLIENT_CAPABILITIES) or {}
+            takes_tasks = TASKS_EXTENSION in (capabilities.get("extensions") or {})
+            return not (takes_tasks and task_after < STREAM_PING_SECONDS)
+        return name == "run_command"
+    except (orjson.JSONDecodeError, AttributeError):
+        return True
+
+
 def build_server(tools: dict[str, Tool], service: McpService) -> Any:
     """The SDK's low-level server with the sandbox's handlers."""
     import mcp_types as types
+    from mcp.server._otel import OpenTelemetryMiddleware as SpanMiddleware
     from mcp.server.lowlevel import Server
     from mcp.shared.exceptions import MCPError
 
@@ -132,13 +173,8 @@ def build_server(tools: dict[str, Tool], service: McpService) -> Any:
         return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in offered])
 
     async def call_tool(ctx: Any, params: Any) -> Any:
-        """A tool's answer (a tool error when it fails), or a task handle."""
-        answer = await run_tool(ctx, params)
-        if answer.get("resultType") == "task":
-            return answer
-        return types.CallToolResult.model_validate(answer)
-
-    async def run_tool(ctx: Any, params: Any) -> dict[str, Any]:
+        """A tool's answer (a tool error when it fails), or a task handle: the SDK checks
+        either against the protocol's shapes as it writes it."""
         tool = tools.get(params.name)
         if tool is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}")
@@ -232,9 +268,14 @@ def build_server(tools: dict[str, Tool], service: McpService) -> Any:
             raise protocol_error(exc) from None
         return {}
 
-    def input_schema(name: str) -> dict[str, Any] | None:
-        tool = tools.get(name)
-        return None if tool is None else tool.describe()["inputSchema"]
+    # The schemas that route an argument as an Mcp-Param-* header (`x-mcp-header`): a call's
+    # headers are checked against its tool's; a schema with no such argument has nothing to
+    # check (and the SDK would walk it, or list every tool, on each call to find that out).
+    headed = {
+        name: schema
+        for name, tool in tools.items()
+        if b"x-mcp-header" in orjson.dumps(schema := tool.describe()["inputSchema"])
+    }
 
     def task_rights(ctx: Any) -> None:
         """A task is a code run: following or cancelling it is running code's right."""
@@ -255,15 +296,25 @@ def build_server(tools: dict[str, Tool], service: McpService) -> Any:
         on_call_tool=call_tool,
         on_list_resources=list_resources,
         on_read_resource=read_resource,
-        # The schema a call's Mcp-Param-* headers are checked against, from the table (else
-        # the SDK lists every tool, rights and all, before each call).
-        get_tool_input_schema=input_schema,
+        get_tool_input_schema=headed.get,
     )
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
     server.add_request_handler("tasks/update", UpdateTaskRequestParams, update_task)
     server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel_task)
     server.extensions[TASKS_EXTENSION] = {}
+    if not tracing():
+        server.middleware = [m for m in server.middleware if not isinstance(m, SpanMiddleware)]
     return server
+
+
+def tracing() -> bool:
+    """Whether OpenTelemetry has a tracer provider that records spans (as when the server runs
+    under `opentelemetry-instrument`), seen when the endpoint starts. Without one the SDK's
+    span for each call records nothing and costs a tenth of its handling of the call."""
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def notebook_url(handler: McpHandler, notebook: str) -> str:

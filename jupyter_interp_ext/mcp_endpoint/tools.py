@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,13 +15,12 @@ import orjson
 from jupyter_interp_ext.protocol.errors import ProtocolError, validation_error
 from jupyter_interp_ext.protocol.validation import CommandRequest
 
-from .content import IMAGE_FORMATS, json_result, result, run_result
+from .content import IMAGE_FORMATS, answer, json_result, result, run_result
 
 if TYPE_CHECKING:
     from jupyter_interp_ext.handlers.mcp import McpHandler
     from jupyter_interp_ext.interpreter.contexts import CodeContext
-    from jupyter_interp_ext.interpreter.executions import Execution, Follower
-    from jupyter_interp_ext.protocol.sse import Numbered
+    from jupyter_interp_ext.interpreter.executions import Execution
 
 # The label that marks the context `run_code` uses for a language when it names none.
 DEFAULT_CONTEXT_LABEL = "mcp"
@@ -131,32 +131,25 @@ async def run_code(call: Call) -> dict[str, Any]:
     execution = await handler.start_run(context, code, body)
     follower = execution.follow()
     events: list[dict[str, Any]] = []
-    try:
-        async for entry in _entries(follower, call.task_wait):
+
+    async def read() -> None:
+        async for entry in follower:
             event = orjson.loads(entry.body)
             events.append(event)
             if event["type"] in ("stdout", "stderr"):
                 await call.progress(entry.id, event["text"])
-        if not execution.ended():  # the wait is over: the run goes on as a task
-            return call.make_task(execution)
+
+    try:
+        if call.task_wait is None:
+            await read()
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(read(), call.task_wait)
+            if not execution.ended():  # the wait is over: the run goes on as a task
+                return call.make_task(execution)
     finally:
         await follower.aclose()
     return run_result(execution.id, context.id, events)
-
-
-async def _entries(follower: Follower, seconds: float | None) -> AsyncIterator[Numbered]:
-    """The run's events as `follower` reads them, to the end or for `seconds` at most."""
-    loop = asyncio.get_running_loop()
-    until = None if seconds is None else loop.time() + seconds
-    while True:
-        try:
-            if until is None:
-                entry = await anext(follower)
-            else:
-                entry = await asyncio.wait_for(anext(follower), max(0.0, until - loop.time()))
-        except (StopAsyncIteration, asyncio.TimeoutError):
-            return
-        yield entry
 
 
 async def _default_context(call: Call, language: str) -> CodeContext:
@@ -227,15 +220,15 @@ def _command_body(call: Call) -> dict[str, Any]:
 async def run_command(call: Call) -> dict[str, Any]:
     """A shell command run to its end; a non-zero exit is a tool error with its output."""
     body = _command_body(call)
-    answer = await call.handler.run_to_end(body, CommandRequest.parse(body))
-    text = f"exit code {answer['exitCode']}"
-    if answer.get("timedOut"):
+    ran = await call.handler.run_to_end(body, CommandRequest.parse(body))
+    text = f"exit code {ran['exitCode']}"
+    if ran.get("timedOut"):
         text += " (killed at its time limit)"
-    if answer["stdout"]:
-        text += f"\n{answer['stdout']}"
-    if answer["stderr"]:
-        text += f"\n[stderr]\n{answer['stderr']}"
-    return result(text, answer, is_error=answer["exitCode"] != 0)
+    if ran["stdout"]:
+        text += f"\n{ran['stdout']}"
+    if ran["stderr"]:
+        text += f"\n[stderr]\n{ran['stderr']}"
+    return result(text, ran, is_error=ran["exitCode"] != 0)
 
 
 async def start_process(call: Call) -> dict[str, Any]:
@@ -251,12 +244,9 @@ async def list_processes(call: Call) -> dict[str, Any]:
 
 async def process_logs(call: Call) -> dict[str, Any]:
     proc = call.handler.processes.get(call.text("process_id", required=True) or "")
-    answer = {
-        **proc.to_json(),
-        "stdout": proc.stdout.text(),
-        "stderr": proc.stderr.text(),
-    }
-    return json_result(answer)
+    return json_result(
+        {**proc.to_json(), "stdout": proc.stdout.text(), "stderr": proc.stderr.text()}
+    )
 
 
 async def kill_process(call: Call) -> dict[str, Any]:
@@ -289,12 +279,11 @@ async def read_file(call: Call) -> dict[str, Any]:
     """A file's content: text as text, an image as an image block, other bytes as base64."""
     handler = call.handler
     real, shown = handler.path({"path": call.text("path", required=True)})
-    answer = await handler.files.read(real, shown, call.text("encoding"))
-    mime = answer.get("mimeType")
-    if answer["encoding"] == "base64" and mime in IMAGE_FORMATS.values():
-        image = {"type": "image", "data": answer["content"], "mimeType": mime}
-        return {"content": [image], "structuredContent": answer, "isError": False}
-    return result(answer["content"], answer)
+    read = await handler.files.read(real, shown, call.text("encoding"))
+    mime = read.get("mimeType")
+    if read["encoding"] == "base64" and mime in IMAGE_FORMATS.values():
+        return answer([{"type": "image", "data": read["content"], "mimeType": mime}], read)
+    return result(read["content"], read)
 
 
 async def write_file(call: Call) -> dict[str, Any]:
