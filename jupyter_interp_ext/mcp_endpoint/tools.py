@@ -3,13 +3,12 @@ asks the authorizer for exactly the right that route asks for (`Tool.rights`).""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import orjson
 
 from jupyter_interp_ext.protocol.errors import ProtocolError, validation_error
@@ -138,15 +137,16 @@ async def run_code(call: Call) -> dict[str, Any]:
             events.append(event)
             if event["type"] in ("stdout", "stderr"):
                 await call.progress(entry.id, event["text"])
+            if entry.final:  # (the follower would only wait to be told it is over)
+                return
 
     try:
-        if call.task_wait is None:
+        # A cancel scope on this task (asyncio.wait_for would start another for the read and
+        # cost a tenth of what the endpoint adds to a run).
+        with anyio.move_on_after(call.task_wait):  # (None: no end)
             await read()
-        else:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(read(), call.task_wait)
-            if not execution.ended():  # the wait is over: the run goes on as a task
-                return call.make_task(execution)
+        if not execution.ended():  # the wait is over: the run goes on as a task
+            return call.make_task(execution)
     finally:
         await follower.aclose()
     return run_result(execution.id, context.id, events)
