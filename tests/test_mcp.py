@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -18,6 +18,10 @@ from mcp.client import Client, ClientSession
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_auth_and_misc import ROUTES
 
 from jupyter_interp_ext.mcp_endpoint.tasks import TASKS_EXTENSION
@@ -144,6 +148,26 @@ async def test_tools_run_code_with_an_image_and_a_chart_of_results(server):
         "<IPython.core.display.Image object>",
         "42",
     ]
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    """A tracer provider that records spans, as under `opentelemetry-instrument` (set once for
+    the whole process, as OpenTelemetry allows; it stops recording after this module)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    yield exporter
+    provider.shutdown()
+
+
+async def test_calls_are_traced_when_opentelemetry_records_spans(spans, server):
+    async with connect(server) as client:
+        result = await client.call_tool("run_code", {"code": "1 + 1"})
+    assert texts(result) == "2"
+    [span] = [s for s in spans.get_finished_spans() if s.name == "tools/call run_code"]
+    assert span.attributes["gen_ai.tool.name"] == "run_code"
 
 
 async def test_the_earlier_streamable_http_revision_runs_code_too(server):

@@ -139,7 +139,7 @@ def needs_stream(body: bytes, task_after: float) -> bool:
             takes_tasks = TASKS_EXTENSION in (capabilities.get("extensions") or {})
             return not (takes_tasks and task_after < STREAM_PING_SECONDS)
         return name == "run_command"
-    except (orjson.JSONDecodeError, AttributeError):
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
         return True
 
 
