@@ -251,6 +251,7 @@ async def test_processes(server):
         assert killed.structured_content["killedPids"]
 
 
+@pytest.mark.slow
 async def test_a_client_that_takes_tasks_gets_a_long_runs_result_through_one(server):
     code = "import time\ntime.sleep(1.5)\nprint('slow')"
     async with connect(server, tasks=True) as client:
@@ -258,6 +259,7 @@ async def test_a_client_that_takes_tasks_gets_a_long_runs_result_through_one(ser
     assert (result.is_error, texts(result)) == (False, "slow\n")
 
 
+@pytest.mark.slow
 async def test_a_long_run_becomes_a_task_fetched_after_a_reconnect(server):
     code = "import time\nprint('started', flush=True)\ntime.sleep(2.5)\nprint('done')\n'result'"
     async with connect(server, tasks=True) as client:
@@ -270,6 +272,7 @@ async def test_a_long_run_becomes_a_task_fetched_after_a_reconnect(server):
     assert "'result'" in json.dumps(task.result["content"])
 
 
+@pytest.mark.slow
 async def test_a_cancelled_task_interrupts_the_kernel_and_keeps_its_context(server):
     async with connect(server, tasks=True) as client:
         context = await client.call_tool("create_context", {})
@@ -388,6 +391,7 @@ LEAVING = server_config(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jp_server_config", [LEAVING])
 @pytest.mark.parametrize("takes_tasks", [True, False], ids=["plain JSON", "event stream"])
 async def test_a_call_whose_client_leaves_lets_go_of_its_run(
