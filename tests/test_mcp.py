@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_auth_and_misc import ROUTES
 
+from jupyter_interp_ext.mcp_endpoint.service import STREAM_PING_SECONDS, needs_stream
 from jupyter_interp_ext.mcp_endpoint.tasks import TASKS_EXTENSION
 from jupyter_interp_ext.mcp_endpoint.tools import TOOLS
 from jupyter_interp_ext.pytest_plugin import wait_until
@@ -233,6 +234,33 @@ async def test_commands_and_files(server, jp_root_dir):
     assert not (jp_root_dir / "notes" / "a.txt").exists()
 
 
+async def test_file_tools_reach_nothing_outside_the_roots(server, jp_root_dir, tmp_path):
+    """As a caller holding only the file rights: by `..`, by an absolute path, or through a
+    link planted inside the root, no file tool reads, lists, writes or deletes outside."""
+    Rights.denied = EVERY_RIGHT - {("read", "contents"), ("write", "contents")}
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("hidden words")
+    (jp_root_dir / "way-out").symlink_to(outside)
+    ways_out = [str(outside / "secret.txt"), "../outside/secret.txt", "way-out/secret.txt"]
+    async with connect(server) as client:
+        inside = await client.call_tool("write_file", {"path": "in.txt", "content": "mine"})
+        assert not inside.is_error and (jp_root_dir / "in.txt").read_text() == "mine"
+        for path in ways_out:
+            for tool, arguments in [
+                ("read_file", {"path": path}),
+                ("write_file", {"path": path, "content": "overwritten"}),
+                ("remove_file", {"path": path}),
+                ("list_files", {"path": path.rsplit("/", 1)[0] or "/"}),
+            ]:
+                answer = await client.call_tool(tool, arguments)
+                assert answer.is_error, (tool, path)
+                assert "not authorized" not in texts(answer), (tool, path)  # (the roots refuse)
+                assert "hidden words" not in texts(answer), (tool, path)
+    assert [p.name for p in outside.iterdir()] == ["secret.txt"]
+    assert (outside / "secret.txt").read_text() == "hidden words"
+
+
 async def test_processes(server):
     async with connect(server) as client:
         started = await client.call_tool(
@@ -362,7 +390,7 @@ async def test_each_tool_asks_exactly_its_rest_routes_right(server, tool):
     async with connect(server) as client:
         Rights.denied = set(tool.rights)
         refused = await client.call_tool(tool.name, arguments)
-        Rights.denied = EVERY_RIGHT - set(tool.rights) - {("write", "kernels")}
+        Rights.denied = EVERY_RIGHT - set(tool.rights)
         allowed = await client.call_tool(tool.name, arguments)
     assert refused.is_error and refused.structured_content["code"] == "PERMISSION_DENIED"
     assert (allowed.structured_content or {}).get("code") != "PERMISSION_DENIED"
@@ -384,9 +412,8 @@ async def poll(session: ClientSession, task_id: str, until: set[str]) -> Task:
 
 
 LEAVING = server_config(
-    InterpreterApp={
-        "mcp_task_after": 600.0
-    },  # (a client taking tasks waits as long as one without)
+    # A task would come before the SDK's first ping: a client taking tasks gets plain JSON.
+    InterpreterApp={"mcp_task_after": STREAM_PING_SECONDS - 1},
     ExecutionManager={"reconnect_grace": 0.2},
 )
 
@@ -422,6 +449,7 @@ async def test_a_call_whose_client_leaves_lets_go_of_its_run(
         "Mcp-Method": "tools/call",
         "Mcp-Name": "run_code",
     }
+    assert needs_stream(json.dumps(body).encode(), STREAM_PING_SECONDS - 1) is not takes_tasks
     store = jp_serverapp.web_app.settings["interp_execution_manager"].executions
     async with httpx2.AsyncClient(timeout=60) as http:
         call = asyncio.ensure_future(
