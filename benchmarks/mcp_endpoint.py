@@ -18,6 +18,8 @@ from pathlib import Path
 
 from run import attach, direct_run, timed
 
+from jupyter_interp_ext.mcp_endpoint.service import CLIENT_CAPABILITIES
+from jupyter_interp_ext.mcp_endpoint.tasks import TASKS_EXTENSION
 from jupyter_interp_ext.testing import ServerProcess
 
 VERSION = "2026-07-28"
@@ -27,7 +29,7 @@ def mcp_call(server: ServerProcess, context_id: str, number: int, takes_tasks: b
     """`run_code` through the MCP endpoint; fails loudly unless it answers `2`. A client that
     takes tasks is answered with plain JSON, one that does not with an event stream (kept
     alive by pings while a long run goes on)."""
-    capabilities = {"extensions": {"io.modelcontextprotocol/tasks": {}}} if takes_tasks else {}
+    capabilities = {"extensions": {TASKS_EXTENSION: {}}} if takes_tasks else {}
     body = {
         "jsonrpc": "2.0",
         "id": number,
@@ -37,7 +39,7 @@ def mcp_call(server: ServerProcess, context_id: str, number: int, takes_tasks: b
             "arguments": {"code": "1+1", "context_id": context_id},
             "_meta": {
                 "io.modelcontextprotocol/protocolVersion": VERSION,
-                "io.modelcontextprotocol/clientCapabilities": capabilities,
+                CLIENT_CAPABILITIES: capabilities,
             },
         },
     }

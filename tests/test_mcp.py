@@ -24,7 +24,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_auth_and_misc import ROUTES
 
-from jupyter_interp_ext.mcp_endpoint.service import STREAM_PING_SECONDS, needs_stream
+from jupyter_interp_ext.mcp_endpoint.service import (
+    CLIENT_CAPABILITIES,
+    STREAM_PING_SECONDS,
+    needs_stream,
+)
 from jupyter_interp_ext.mcp_endpoint.tasks import TASKS_EXTENSION
 from jupyter_interp_ext.mcp_endpoint.tools import TOOLS
 from jupyter_interp_ext.pytest_plugin import wait_until
@@ -438,7 +442,7 @@ async def test_a_call_whose_client_leaves_lets_go_of_its_run(
             "arguments": {"code": code},
             "_meta": {
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": capabilities,
+                CLIENT_CAPABILITIES: capabilities,
             },
         },
     }
