@@ -29,6 +29,7 @@ from jupyter_interp_ext.files.watching import WatchManager
 from jupyter_interp_ext.protocol.sse import OpenStreams
 from jupyter_interp_ext.shells.processes import ProcessManager
 from jupyter_interp_ext.shells.sessions import ShellSessionManager
+from jupyter_interp_ext.terminals.manager import SandboxTerminals
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp
@@ -50,6 +51,7 @@ class InterpreterApp(ExtensionApp):
         ExecutionManager,
         ContextNotebooks,
         ShellSessionManager,
+        SandboxTerminals,
         ProcessManager,
         FileManager,
         WatchManager,
@@ -172,6 +174,13 @@ class InterpreterApp(ExtensionApp):
             root_dir=server.root_dir,
             launch=self.launch_policy,
         )
+        self.terminals = SandboxTerminals(
+            parent=server,
+            log=server.log,
+            sessions=self.shell_session_manager,
+            find_manager=lambda: server.web_app.settings.get("terminal_manager"),
+        )
+        self.shell_session_manager.on_end.append(self.terminals.end_session)
         self.process_manager = self.process_manager_class(parent=server, log=server.log)
         self.file_manager = self.file_manager_class(
             parent=server,
@@ -192,6 +201,7 @@ class InterpreterApp(ExtensionApp):
             interp_execution_manager=self.execution_manager,
             interp_shell_session_manager=self.shell_session_manager,
             interp_process_manager=self.process_manager,
+            interp_terminals=self.terminals,
             interp_file_manager=self.file_manager,
             interp_kernel_pool=self.kernel_pool,
             interp_watch_manager=self.watch_manager,

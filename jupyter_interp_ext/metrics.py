@@ -55,3 +55,10 @@ EXPIRED_EXECUTIONS = Counter(
 DROPPED_EVENTS = Counter(
     "sandbox_dropped_events_total", "Events of running code runs dropped to keep within budget."
 )
+TERMINALS_STARTED = Counter("sandbox_terminals_started_total", "Session terminals started.")
+TERMINAL_CONNECTIONS = Gauge(
+    "sandbox_terminal_connections", "WebSocket connections to terminals open, by route.", ["route"]
+)
+TERMINAL_OUTPUT_CHARS = Counter(
+    "sandbox_terminal_output_chars_total", "Characters of terminal output the sandbox read."
+)

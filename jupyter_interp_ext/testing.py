@@ -81,7 +81,8 @@ def bound_port(pid: int, what: str, *, children: bool = True, seconds: float = 1
 def server_config(**sections: dict[str, Any]) -> dict[str, Any]:
     """A test server's configuration: the extension on, and `sections` (by class name) on
     top. A test that needs other settings parametrizes `jp_server_config` with one of these."""
-    config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": {"jupyter_interp_ext": True}}}
+    extensions = {"jupyter_interp_ext": True, "jupyter_server_terminals": True}
+    config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": extensions}}
     for name, values in sections.items():
         config[name] = {**config.get(name, {}), **values}
     return config

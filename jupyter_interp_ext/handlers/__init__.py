@@ -45,6 +45,7 @@ from .processes import (
 )
 from .service import NotFoundHandler, OpenAPIHandler, PingHandler, VersionHandler
 from .sessions import SessionCreateHandler, SessionDeleteHandler, SessionListHandler
+from .terminals import PtySocket, TerminalWebSocket
 
 _ROUTES = [
     ("api/interpreter/health", HealthHandler),
@@ -87,6 +88,8 @@ _ROUTES = [
     ("api/version", VersionHandler),
     ("api/openapi.json", OpenAPIHandler),
     ("api/(?P<rest>.*)", NotFoundHandler),
+    ("ws/pty", PtySocket),
+    ("ws/terminal", TerminalWebSocket),
 ]
 
 

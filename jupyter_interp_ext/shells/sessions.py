@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
@@ -117,6 +118,8 @@ class ShellSessionManager(LoggingConfigurable):
         self._sessions: dict[str, ShellSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
         self.files_dir = shell_files_dir()
+        # Called with a session's id when it ends (its terminal ends with it).
+        self.on_end: list[Callable[[str], Awaitable[None]]] = []
 
     def _new_shell(self, cwd: str, env: dict[str, str]) -> Shell:
         self.files_dir.mkdir(mode=0o700, exist_ok=True)
@@ -321,6 +324,8 @@ class ShellSessionManager(LoggingConfigurable):
             del self._sessions[session.id]
             metrics.SESSIONS.set(len(self._sessions))
         await session.shell.kill()
+        for ended in self.on_end:
+            await ended(session.id)
 
     async def shutdown(self) -> None:
         for session in list(self._sessions.values()):

@@ -1,0 +1,1 @@
+"""Terminals: the client's PTY routes on Jupyter's own terminals."""
