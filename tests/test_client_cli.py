@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
+import re
 import signal
+import struct
 import sys
+import termios
 
 import pytest
 
@@ -155,3 +160,62 @@ async def test_a_detached_run_is_attached_to_and_left_running(cli, api, jp_serve
     assert (status, out) == (0, b"begun\nended\n")
     status, out, _ = await cli("attach", execution_id, "--after", "1")
     assert (status, out) == (0, b"ended\n")
+
+
+async def test_shell_is_the_sessions_terminal_on_this_one(
+    api, jp_serverapp, jp_http_port, jp_base_url, tmp_path
+):
+    """`jupyter sandbox shell` under a terminal of the test's own: typed keys reach the
+    session's shell, its size is this terminal's, and its exit status is the command's."""
+    status, _ = await api.call(
+        "POST", "api/execute", {"command": "export MARK=session-env", "sessionId": "default"}
+    )
+    assert status == 200
+    controller, terminal = os.openpty()
+    termios.tcsetattr(terminal, termios.TCSANOW, termios.tcgetattr(terminal))
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    env = {
+        **os.environ,
+        "JUPYTER_SERVER_URL": f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
+        "JUPYTER_TOKEN": jp_serverapp.identity_provider.token,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "jupyter_interp_ext.client.cli",
+        "shell",
+        cwd=tmp_path,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    os.set_blocking(controller, False)
+    shown = b""
+    arrived = asyncio.Event()
+
+    def read() -> None:
+        nonlocal shown
+        with contextlib.suppress(OSError):
+            shown += os.read(controller, 65536)
+        arrived.set()
+
+    async def until(text: bytes) -> None:
+        while re.search(text, shown) is None:
+            arrived.clear()
+            try:
+                await asyncio.wait_for(arrived.wait(), 30)
+            except TimeoutError:
+                raise AssertionError(f"{text!r} not in {shown[-400:]!r}") from None
+
+    asyncio.get_running_loop().add_reader(controller, read)
+    try:
+        await until(rb"[#$] $")  # the shell's prompt: the command is connected
+        os.write(controller, b"echo $MARK; stty size\r")
+        await until(rb"session-env\r\n33 111\r\n")
+        os.write(controller, b"exit 5\r")
+        assert await asyncio.wait_for(process.wait(), 30) == 5
+    finally:
+        asyncio.get_running_loop().remove_reader(controller)
+        os.close(controller)

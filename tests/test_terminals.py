@@ -14,7 +14,7 @@ import pytest
 import websockets
 from jupyter_server.auth.authorizer import Authorizer
 
-from jupyter_interp_ext.pytest_plugin import wait_until
+from jupyter_interp_ext.pytest_plugin import alive, wait_until
 from jupyter_interp_ext.testing import server_config
 
 READ_SECONDS = 30
@@ -139,7 +139,8 @@ async def test_pty_reconnects_to_the_same_screen_and_ends_with_its_session(api):
         # What the terminal showed comes first, as one frame, then `ready`.
         shown = await asyncio.wait_for(ws.recv(), READ_SECONDS)
         assert isinstance(shown, bytes) and b"mark-42\r\n" in shown
-        assert json.loads(await asyncio.wait_for(ws.recv(), READ_SECONDS)) == {"type": "ready"}
+        ready = json.loads(await asyncio.wait_for(ws.recv(), READ_SECONDS))
+        assert ready["type"] == "ready" and alive(ready["pid"])
         again = Screen(ws, chunked=False)
         status, _ = await api.call("POST", "api/session/delete", {"sessionId": "s"})
         assert status == 200

@@ -53,6 +53,7 @@ from .models import (
     WriteInfo,
 )
 from .processes import AsyncProcesses, AsyncSessions, Processes, Sessions
+from .pty import AsyncPty, AsyncPtyHandle, Pty, PtyHandle, PtySize
 from .sandbox import AsyncSandbox, Sandbox, get_sandbox
 
 __all__ = [
@@ -61,6 +62,8 @@ __all__ = [
     "AsyncExecutions",
     "AsyncFiles",
     "AsyncProcesses",
+    "AsyncPty",
+    "AsyncPtyHandle",
     "AsyncSandbox",
     "AsyncSessions",
     "AsyncWatchHandle",
@@ -92,6 +95,9 @@ __all__ = [
     "PermissionDeniedError",
     "ProcessInfo",
     "Processes",
+    "Pty",
+    "PtyHandle",
+    "PtySize",
     "Result",
     "Sandbox",
     "SandboxError",

@@ -5,6 +5,7 @@
     jupyter sandbox --sandbox ID run --detach train.py   # prints the run's execution id
     jupyter sandbox attach EXECUTION_ID         # follow a run (again); Ctrl-C leaves it be
     jupyter sandbox exec 'ls -la'              # exit status is the command's
+    jupyter sandbox shell                      # an interactive terminal in the session
     jupyter sandbox contexts | ls | cat PATH | put LOCAL REMOTE
 
     jupyter sandbox --hub URL create | list | connect ID | pause ID | kill ID
@@ -22,7 +23,11 @@ import argparse
 import base64
 import contextlib
 import os
+import select
+import signal
 import sys
+import termios
+import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -30,6 +35,7 @@ from typing import TextIO
 from .errors import ClientError, CommandExitException, InvalidArgumentException
 from .hub import HubProgress
 from .models import ExecutionError, FileType, OutputMessage, Result, StreamItem
+from .pty import PtySize
 from .sandbox import Sandbox
 
 IMAGE_FORMATS = (("png", "png"), ("jpeg", "jpg"), ("svg", "svg"))
@@ -189,6 +195,48 @@ def _echo(stream: TextIO, raw: bool) -> Callable[[OutputMessage], None]:
     return write
 
 
+def _shell(sandbox: Sandbox, args: argparse.Namespace) -> int:
+    """The session's terminal on this one, raw (it is a terminal: its control sequences are
+    meant for this one), resized with it; leaving (its shell's `exit`, or the connection
+    ending) gives the shell's exit status. The terminal is the server's: JupyterLab shows
+    it too, and an `exit`-less end (a closed window) leaves it running."""
+    if not sys.stdin.isatty():
+        raise InvalidArgumentException("shell needs a terminal: stdin is not one")
+    fd = sys.stdin.fileno()
+    out = sys.stdout.buffer
+
+    def show(data: bytes) -> None:
+        out.write(data)
+        out.flush()
+
+    def size() -> PtySize:
+        columns, lines = os.get_terminal_size(fd)
+        return PtySize(rows=lines, cols=columns)
+
+    terminal = sandbox.pty.create(size(), on_data=show, timeout=None, session=args.session)
+    signal.signal(signal.SIGWINCH, lambda *_: terminal.resize(size()))
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        while not terminal.ended:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                typed = os.read(fd, 4096)
+                if not typed:
+                    break
+                terminal.send_stdin(typed)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    if not terminal.ended:
+        terminal.disconnect()
+        return 0
+    try:
+        terminal.wait()
+    except CommandExitException as exited:
+        return exited.exit_code
+    return 0
+
+
 def _ls(sandbox: Sandbox, args: argparse.Namespace) -> int:
     for entry in sandbox.files.list(args.path, depth=None if args.recursive else 1):
         suffix = "/" if entry.type is FileType.DIR else ""
@@ -338,6 +386,12 @@ def _parser() -> argparse.ArgumentParser:
     exec_.add_argument("--session", default=None)
     exec_.add_argument("--cwd", default=None)
     exec_.set_defaults(command=_exec)
+
+    shell = commands.add_parser("shell", help="an interactive terminal in a session")
+    shell.add_argument(
+        "--session", default="default", help="the execution session (default: default)"
+    )
+    shell.set_defaults(command=_shell)
 
     ls = commands.add_parser("ls", help="list a directory")
     ls.add_argument("path", nargs="?", default=".")

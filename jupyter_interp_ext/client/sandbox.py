@@ -50,6 +50,7 @@ from .models import (
     run_item,
 )
 from .processes import AsyncProcesses, AsyncSessions, Processes, Sessions
+from .pty import AsyncPty, Pty
 from .streams import Place
 
 
@@ -388,12 +389,14 @@ class Sandbox(_Common):
     _transport_class = httpx.HTTPTransport
     files: Files
     commands: Commands
+    pty: Pty
     sessions: Sessions
     processes: Processes
 
     def _make_groups(self) -> None:
         self.files = Files(self)
         self.commands = Commands(self)
+        self.pty = Pty(self)
         self.sessions = Sessions(self)
         self.processes = Processes(self)
         self.executions = Executions(self)
@@ -850,12 +853,14 @@ class AsyncSandbox(_Common):
     _transport_class = httpx.AsyncHTTPTransport
     files: AsyncFiles
     commands: AsyncCommands
+    pty: AsyncPty
     sessions: AsyncSessions
     processes: AsyncProcesses
 
     def _make_groups(self) -> None:
         self.files = AsyncFiles(self)
         self.commands = AsyncCommands(self)
+        self.pty = AsyncPty(self)
         self.sessions = AsyncSessions(self)
         self.processes = AsyncProcesses(self)
         self.executions = AsyncExecutions(self)

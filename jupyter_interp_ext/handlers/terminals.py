@@ -4,7 +4,7 @@ Jupyter's own terminals are: `execute` on `terminals`.
 
 Both framings: binary frames carry terminal bytes both ways, text frames carry JSON control
 messages. `/ws/pty` (client 0.12): the session's terminal; what it kept is sent first as one
-binary frame, then `{"type":"ready"}`, then live output. `/ws/terminal` (the next client):
+binary frame, then `{"type":"ready","pid"}`, then live output. `/ws/terminal` (the next client):
 any terminal by name; `{"type":"ready","cursor"}`, then each piece of output as a
 `{"type":"chunk","cursor","byteLength"}` frame followed by its bytes, so a client that
 reconnects with the last cursor it saw gets what followed, nothing twice."""
@@ -167,7 +167,8 @@ class PtySocket(TerminalSocket):
         _, _, kept = terminal.since(None)
         if kept:
             await self.send_bytes("".join(chunk.text for chunk in kept).encode())
-        self.send_control({"type": "ready"})
+        # (`pid`, the terminal program's, is ours: the official client reads `type` only.)
+        self.send_control({"type": "ready", "pid": terminal.pid})
         async for item in terminal.follow(cursor):
             if isinstance(item, Exited):
                 exit: dict[str, Any] = {"type": "exit", "code": item.code}
