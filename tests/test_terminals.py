@@ -118,6 +118,9 @@ async def test_pty_runs_an_interactive_python_in_the_session(api, jp_root_dir):
         await screen.until(r"[#$] $")
 
         assert "sandbox_agent" in await terminal_names(api)
+        metrics = (await api._fetch("metrics", method="GET")).body.decode()
+        assert re.search(r'^sandbox_terminal_connections\{route="pty"\} [1-9]', metrics, re.M)
+        assert re.search(r"^sandbox_terminals_started_total [1-9]", metrics, re.M)
         await screen.type("exit 3\r")
         assert (await screen.control("exit")) == {"type": "exit", "code": 3}
         await asyncio.wait_for(ws.wait_closed(), READ_SECONDS)
