@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from jupyter_interp_ext.client import Sandbox
+from jupyter_interp_ext.client import PtySize, Sandbox
 from jupyter_interp_ext.testing import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow  # every test here takes seconds
@@ -102,4 +102,33 @@ def test_a_person_watches_and_takes_over_in_jupyterlab(lab: ServerProcess, page:
     sources = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").all_inner_texts()
     person = next(i for i, s in enumerate(sources) if "from_the_person" in s)
     assert "after the person" in sources[-1] and person < len(sources) - 1
+    agent.close()
+
+
+def test_a_person_opens_the_agents_terminal_in_jupyterlab(lab: ServerProcess, page: Page) -> None:
+    """The agent's terminal is one of the server's: the Running panel lists it by its
+    session's name, opening it shows what the agent typed, and what the person types the
+    agent reads."""
+    agent = Sandbox(f"http://127.0.0.1:{lab.port}/", token=lab.token)
+    shown: list[bytes] = []
+    terminal = agent.pty.create(PtySize(rows=24, cols=80), on_data=shown.append, session="agent")
+    terminal.send_stdin("echo typed-by-the-agent-$((6*7))\r")
+    wait_for(lambda: b"typed-by-the-agent-42" in b"".join(shown), "the agent's echo")
+
+    # The screen is drawn on a canvas: the person's screen-reader setting puts its text in
+    # the page too.
+    settings = {"raw": json.dumps({"screenReaderMode": True})}
+    lab.request("PUT", "/lab/api/settings/@jupyterlab/terminal-extension:plugin", settings, "")
+    page.goto(f"http://127.0.0.1:{lab.port}/lab?token={lab.token}")
+    page.click("[data-id='jp-running-sessions']")
+    running = page.locator("#jp-running-sessions")
+    running.get_by_text("sandbox_agent").first.wait_for(timeout=WAIT_MS)
+    running.get_by_text("sandbox_agent").first.click()
+    screen = page.locator(".jp-Terminal .xterm-accessibility-tree")
+    screen.filter(has_text="typed-by-the-agent-42").wait_for(timeout=WAIT_MS)
+
+    page.locator(".jp-Terminal .xterm-screen").click()
+    page.keyboard.type("echo typed-by-the-person-$((40+2))\n")
+    wait_for(lambda: b"typed-by-the-person-42" in b"".join(shown), "the person's echo")
+    terminal.disconnect()
     agent.close()

@@ -4,6 +4,7 @@ variables, type, resize, wait, kill, time out; sync and asyncio."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import pytest
@@ -75,6 +76,19 @@ async def test_iterating_a_terminal_and_killing_it(server):
                 terminal.wait()
 
     await asyncio.to_thread(work)
+
+
+async def test_a_sandboxs_terminals_end_with_it(server, api):
+    def work() -> None:
+        with Sandbox(**server) as sandbox:
+            terminal = sandbox.pty.create(PtySize(24, 80), on_data=Shown(), timeout=0)
+            assert terminal.session_id.startswith("pty_")
+        with pytest.raises(CommandExitException):  # (ended by a hangup)
+            terminal.wait()
+
+    await asyncio.to_thread(work)
+    response = await api._fetch("api", "terminals", method="GET")
+    assert json.loads(response.body) == []
 
 
 async def test_a_terminal_is_killed_at_its_timeout(server):

@@ -2,8 +2,9 @@
 timeout=)` opens one (a fresh execution session's terminal, over `/ws/pty`), and the handle it
 returns or its `pid` types into it, resizes it, waits for it and kills it.
 
-Each terminal is a session of its own (`pty_…`), so `cwd` and `envs` are the session's; killing
-the terminal deletes the session, which ends the terminal and everything it started."""
+Each terminal is a session of its own (`pty_…`), so `cwd` and `envs` are the session's (with
+the sandbox's `envs`); killing the terminal, or the sandbox, deletes the session, which ends
+the terminal and everything it started."""
 
 from __future__ import annotations
 
@@ -195,7 +196,7 @@ class Pty:
         (shared with whoever else has it open; `cwd` and `envs` are the session's)."""
         session_id = session or _new_session_id()
         if session is None:
-            self._sandbox._call(calls.create_session(session_id, envs, cwd, None))
+            self._sandbox._call(self._sandbox._new_session(session_id, envs, cwd, None))
         # The connection outlives this call: entered here, closed with the handle.
         ws = contextlib.ExitStack().enter_context(
             connect_sync(
@@ -237,6 +238,7 @@ class Pty:
         handle = self._open.pop(pid, None)
         if handle is None:
             return False
+        self._sandbox._owned.sessions.discard(handle.session_id)
         try:
             self._sandbox._call(calls.delete_session(handle.session_id))
         except NotFoundException:
@@ -316,7 +318,7 @@ class AsyncPty:
     ) -> AsyncPtyHandle:
         session_id = session or _new_session_id()
         if session is None:
-            await self._sandbox._call(calls.create_session(session_id, envs, cwd, None))
+            await self._sandbox._call(self._sandbox._new_session(session_id, envs, cwd, None))
         ws = await connect_async(
             _url(self._sandbox, session_id, size),
             additional_headers=self._sandbox._settings.headers,
@@ -356,6 +358,7 @@ class AsyncPty:
         handle = self._open.pop(pid, None)
         if handle is None:
             return False
+        self._sandbox._owned.sessions.discard(handle.session_id)
         try:
             await self._sandbox._call(calls.delete_session(handle.session_id))
         except NotFoundException:
