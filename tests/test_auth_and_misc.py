@@ -161,10 +161,11 @@ async def test_openapi_describes_every_route(api, jp_base_url):
     assert served == document(f"{jp_base_url}sandbox")
     assert served["openapi"] == "3.1.0"
     described = {re.sub(r"\{[^}]+\}", "*", path) for path in served["paths"]}
+    # (WebSocket routes are not HTTP exchanges OpenAPI can describe: docs/api.md has them.)
     routed = {
         "/" + re.sub(r"\(\?P<[^>]+>[^)]+\)", "*", route[0])
         for route in _ROUTES
-        if "<rest>" not in route[0]
+        if "<rest>" not in route[0] and not route[0].startswith("ws/")
     }
     assert routed == described
 

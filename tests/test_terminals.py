@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import websockets
 from jupyter_server.auth.authorizer import Authorizer
+from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_interp_ext.pytest_plugin import alive, wait_until
 from jupyter_interp_ext.testing import server_config
@@ -237,6 +238,12 @@ async def test_refusals(api):
         response = refused.value.response
         assert response.status_code == 400
         assert json.loads(response.body)["code"] == "VALIDATION_FAILED", field
+
+    plain = await AsyncHTTPClient().fetch(
+        api.url + "/ws/pty?sessionId=x", headers=api.headers, raise_error=False
+    )  # (no upgrade)
+    assert (plain.code, json.loads(plain.body)["code"]) == (400, "VALIDATION_FAILED")
+    assert "WebSocket route" in json.loads(plain.body)["message"]
 
     async with connect(api, "terminal", terminalId="nobody") as ws:
         message = json.loads(await ws.recv())

@@ -58,6 +58,12 @@ class TerminalSocket(WebSocketMixin, JupyterHandler, WebSocketHandler):
 
     def check_arguments(self) -> None:
         """Refuse a malformed request before upgrading (400 with the error body)."""
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise ProtocolError(
+                "VALIDATION_FAILED",
+                "This is a WebSocket route: connect with Upgrade: websocket",
+                status=400,
+            )
         self.size_argument("cols")
         self.size_argument("rows")
 
