@@ -8,46 +8,18 @@ for Python. A failing test leaves a screenshot of the page in `test-artifacts/`.
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from jupyter_interp_ext.client import PtySize, Sandbox
 from jupyter_interp_ext.testing import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow  # every test here takes seconds
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 WAIT_MS = 30_000
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[ServerProcess]:
-    """JupyterLab and jupyter-collaboration run as installed (their server extensions are
-    enabled by their own configuration files), with this extension."""
-    server = ServerProcess.in_folder(tmp_path / "lab")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Page]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield page
-        report = getattr(request.node, "report_call", None)
-        if report is None or report.failed:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-        browser.close()
 
 
 def kernels(lab: ServerProcess) -> list[dict[str, Any]]:

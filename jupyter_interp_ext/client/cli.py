@@ -213,11 +213,12 @@ def _shell(sandbox: Sandbox, args: argparse.Namespace) -> int:
         columns, lines = os.get_terminal_size(fd)
         return PtySize(rows=lines, cols=columns)
 
-    terminal = sandbox.pty.create(size(), on_data=show, timeout=None, session=args.session)
-    signal.signal(signal.SIGWINCH, lambda *_: terminal.resize(size()))
     saved = termios.tcgetattr(fd)
-    tty.setraw(fd)
+    # Raw before connecting: keys typed from now on are the terminal's (none flushed).
+    tty.setraw(fd, termios.TCSANOW)
     try:
+        terminal = sandbox.pty.create(size(), on_data=show, timeout=None, session=args.session)
+        signal.signal(signal.SIGWINCH, lambda *_: terminal.resize(size()))
         while not terminal.ended:
             ready, _, _ = select.select([fd], [], [], 0.2)
             if ready:

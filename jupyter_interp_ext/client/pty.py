@@ -146,6 +146,7 @@ class PtyHandle:
         self._ws.send(data.encode() if isinstance(data, str) else data)
 
     def resize(self, size: PtySize) -> None:
+        """Show the terminal at this size (its program is told, as by a window resize)."""
         self._ws.send(_resize(size))
 
     def wait(self, on_pty: DataCallback | None = None) -> CommandResult:
@@ -228,9 +229,11 @@ class Pty:
         return handle
 
     def send_stdin(self, pid: int, data: bytes | str, request_timeout: float | None = None) -> None:
+        """Type into the terminal `create` gave this pid."""
         self._handle(pid).send_stdin(data)
 
     def resize(self, pid: int, size: PtySize, request_timeout: float | None = None) -> None:
+        """Resize the terminal `create` gave this pid."""
         self._handle(pid).resize(size)
 
     def kill(self, pid: int, request_timeout: float | None = None) -> bool:
@@ -280,19 +283,25 @@ class AsyncPtyHandle:
             return
 
     async def send_stdin(self, data: bytes | str) -> None:
+        """Type into the terminal."""
         await self._ws.send(data.encode() if isinstance(data, str) else data)
 
     async def resize(self, size: PtySize) -> None:
+        """Show the terminal at this size."""
         await self._ws.send(_resize(size))
 
     async def wait(self) -> CommandResult:
+        """Wait for the terminal's program to end: its result (CommandExitException for a
+        non-zero exit)."""
         await asyncio.shield(self._reader)
         return self._ending.result()
 
     async def kill(self) -> bool:
+        """End the terminal and everything it started: whether it was still there."""
         return await self._pty.kill(self.pid)
 
     async def disconnect(self) -> None:
+        """Stop reading; the terminal goes on."""
         self._reader.cancel()
         await self._ws.close()
         self._pty._open.pop(self.pid, None)
@@ -316,6 +325,7 @@ class AsyncPty:
         request_timeout: float | None = None,
         session: str | None = None,
     ) -> AsyncPtyHandle:
+        """`Pty.create`, awaited; `on_data` may be a coroutine function."""
         session_id = session or _new_session_id()
         if session is None:
             await self._sandbox._call(self._sandbox._new_session(session_id, envs, cwd, None))
@@ -349,12 +359,15 @@ class AsyncPty:
     async def send_stdin(
         self, pid: int, data: bytes | str, request_timeout: float | None = None
     ) -> None:
+        """Type into the terminal `create` gave this pid."""
         await self._handle(pid).send_stdin(data)
 
     async def resize(self, pid: int, size: PtySize, request_timeout: float | None = None) -> None:
+        """Resize the terminal `create` gave this pid."""
         await self._handle(pid).resize(size)
 
     async def kill(self, pid: int, request_timeout: float | None = None) -> bool:
+        """End the terminal (its session is deleted): whether it was still there."""
         handle = self._open.pop(pid, None)
         if handle is None:
             return False
