@@ -304,3 +304,18 @@ async def test_terminals_need_exactly_the_right_to_run_commands(api, jp_server_c
                 pass
         assert refused.value.response.status_code == 403
         assert json.loads(refused.value.response.body)["code"] == "PERMISSION_DENIED"
+
+
+@pytest.mark.parametrize(
+    "jp_server_config", [server_config(ServerApp={"terminals_enabled": False})]
+)
+async def test_a_server_without_terminals_says_so(api):
+    async with connect(api, "pty", sessionId="n") as ws:
+        message = json.loads(await asyncio.wait_for(ws.recv(), READ_SECONDS))
+        assert message["type"] == "error" and "has no terminals" in message["message"]
+        await asyncio.wait_for(ws.wait_closed(), READ_SECONDS)
+        assert ws.close_code == 1011
+    status, result = await api.call(
+        "POST", "api/execute", {"command": "echo still", "sessionId": "n"}
+    )
+    assert (status, result["stdout"]) == (200, "still")

@@ -32,6 +32,7 @@ _STATUS_BY_CODE: dict[str, int] = {
             "GIT_BRANCH_NOT_FOUND",
             "BACKUP_NOT_FOUND",
             "EXECUTION_NOT_FOUND",
+            "TERMINAL_NOT_FOUND",
         ],
         404,
     ),
@@ -47,7 +48,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     ),
     **dict.fromkeys(["SESSION_DESTROYED", "SESSION_TERMINATED", "CONTEXT_TERMINATED"], 410),
     "FILE_TOO_LARGE": 413,
-    "INTERPRETER_NOT_READY": 503,
+    **dict.fromkeys(["INTERPRETER_NOT_READY", "TERMINALS_UNAVAILABLE"], 503),
 }
 
 

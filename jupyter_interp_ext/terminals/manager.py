@@ -69,7 +69,6 @@ class SandboxTerminals(LoggingConfigurable):
                 "TERMINALS_UNAVAILABLE",
                 "This server has no terminals (jupyter_server_terminals is off or missing, "
                 "or ServerApp.terminals_enabled is False)",
-                status=503,
             )
         return manager
 
@@ -79,7 +78,7 @@ class SandboxTerminals(LoggingConfigurable):
         pty = manager.terminals.get(name)
         if pty is None:
             raise ProtocolError(
-                "TERMINAL_NOT_FOUND", f"Terminal not found: {name}", {"terminalId": name}, 404
+                "TERMINAL_NOT_FOUND", f"Terminal not found: {name}", {"terminalId": name}
             )
         for gone in [n for n in self._terminals if n not in manager.terminals]:
             del self._terminals[gone]
@@ -100,7 +99,7 @@ class SandboxTerminals(LoggingConfigurable):
         program = shell or self.shell
         if shutil.which(program) is None:
             raise ProtocolError(
-                "VALIDATION_FAILED", f"No such shell: {program}", {"field": "shell"}, status=400
+                "VALIDATION_FAILED", f"No such shell: {program}", {"field": "shell"}
             )
         cwd, env = await self.sessions.snapshot(session_id)
         if name in manager.terminals:  # (made by another connection while this one waited)
