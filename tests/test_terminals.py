@@ -209,9 +209,12 @@ async def test_terminal_controls_interrupt_and_terminate(api):
     async with connect(api, "terminal", terminalId="sandbox_c", cols="90", rows="25") as ws:
         screen = Screen(ws, chunked=True)
         await screen.control("ready")
-        await screen.type("stty size; sleep 600\r")
-        await screen.until(r"25 90\r\n")
+        # (The program says when it runs: Ctrl-C before it is the terminal's foreground job
+        # would reach the shell instead.)
+        await screen.type("stty size; python3 -c 'print(\"wait\"+\"ing\"); input()'\r")
+        await screen.until(r"25 90\r\nwaiting\r\n")
         await screen.send_control({"type": "interrupt"})
+        await screen.until(r"KeyboardInterrupt\r\n(.|\n)*[#$] $")  # the prompt is back
         await screen.type("echo after-$?\r")
         await screen.until(r"after-130\r\n")
         await screen.send_control({"type": "resize", "cols": 0, "rows": 5})

@@ -112,6 +112,7 @@ class PtyHandle:
         self._on_data = on_data
         self._ending = _Ending()
         self._ended = threading.Event()
+        self._timer: threading.Timer | None = None  # kills it at its timeout
         self._reader: threading.Thread | None = None
         if on_data is not None:
             self._reader = threading.Thread(target=self._read_all, daemon=True)
@@ -157,6 +158,8 @@ class PtyHandle:
                 if on_pty is not None:
                     on_pty(data)
         self._ended.wait()
+        if self._ending.timed_out and self._timer is not None:
+            self._timer.join()  # (its kill has been answered)
         return self._ending.result()
 
     @property
@@ -212,15 +215,16 @@ class Pty:
             pid = _ready(ws.recv())
         handle = self._open[pid] = PtyHandle(self, session_id, ws, pid, on_data)
         if timeout:
-            timer = threading.Timer(timeout, self._time_out, (handle,))
-            timer.daemon = True
-            timer.start()
+            handle._timer = threading.Timer(timeout, self._time_out, (handle,))
+            handle._timer.daemon = True
+            handle._timer.start()
         return handle
 
     def _time_out(self, handle: PtyHandle) -> None:
         if not handle._ended.is_set():
             handle._ending.timed_out = True
-            self.kill(handle.pid)
+            with contextlib.suppress(SandboxException):  # (the sandbox may be closed by now)
+                self.kill(handle.pid)
 
     def _handle(self, pid: int) -> PtyHandle:
         handle = self._open.get(pid)
@@ -241,6 +245,8 @@ class Pty:
         handle = self._open.pop(pid, None)
         if handle is None:
             return False
+        if handle._timer is not None:
+            handle._timer.cancel()
         self._sandbox._owned.sessions.discard(handle.session_id)
         try:
             self._sandbox._call(calls.delete_session(handle.session_id))
@@ -267,6 +273,8 @@ class AsyncPtyHandle:
         self._ws = ws
         self._on_data = on_data
         self._ending = _Ending()
+        self._timer: asyncio.TimerHandle | None = None  # kills it at its timeout
+        self._killing: asyncio.Task[None] | None = None  # that kill, once started
         self._reader = asyncio.ensure_future(self._read_all())
 
     async def _read_all(self) -> None:
@@ -294,6 +302,8 @@ class AsyncPtyHandle:
         """Wait for the terminal's program to end: its result (CommandExitException for a
         non-zero exit)."""
         await asyncio.shield(self._reader)
+        if self._killing is not None:
+            await asyncio.shield(self._killing)  # (its kill has been answered)
         return self._ending.result()
 
     async def kill(self) -> bool:
@@ -313,7 +323,6 @@ class AsyncPty:
     def __init__(self, sandbox: AsyncSandbox) -> None:
         self._sandbox = sandbox
         self._open: dict[int, AsyncPtyHandle] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
 
     async def create(
         self,
@@ -340,15 +349,17 @@ class AsyncPty:
             pid = _ready(await ws.recv())
         handle = self._open[pid] = AsyncPtyHandle(self, session_id, ws, pid, on_data)
         if timeout:
-            loop = asyncio.get_running_loop()
-            timer = loop.call_later(timeout, lambda: asyncio.ensure_future(self._time_out(handle)))
-            self._timers.add(timer)
+            handle._timer = asyncio.get_running_loop().call_later(timeout, self._time_out, handle)
         return handle
 
-    async def _time_out(self, handle: AsyncPtyHandle) -> None:
+    def _time_out(self, handle: AsyncPtyHandle) -> None:
         if not handle._reader.done():
             handle._ending.timed_out = True
-            await self.kill(handle.pid)
+            handle._killing = asyncio.ensure_future(self._kill_quietly(handle.pid))
+
+    async def _kill_quietly(self, pid: int) -> None:
+        with contextlib.suppress(SandboxException):  # (the sandbox may be closed by now)
+            await self.kill(pid)
 
     def _handle(self, pid: int) -> AsyncPtyHandle:
         handle = self._open.get(pid)
@@ -371,6 +382,8 @@ class AsyncPty:
         handle = self._open.pop(pid, None)
         if handle is None:
             return False
+        if handle._timer is not None:
+            handle._timer.cancel()
         self._sandbox._owned.sessions.discard(handle.session_id)
         try:
             await self._sandbox._call(calls.delete_session(handle.session_id))

@@ -89,6 +89,9 @@ class TerminalSocket(WebSocketMixin, JupyterHandler, WebSocketHandler):
         raise NotImplementedError
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
+        # Keystrokes and their echo are small frames: sent at once, not held back by TCP
+        # for the peer's acknowledgement of the last one (up to 40 ms a keystroke).
+        self.set_nodelay(True)
         metrics.TERMINAL_CONNECTIONS.labels(self.route).inc()
         self._counted = True
         try:
