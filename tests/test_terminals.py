@@ -211,7 +211,7 @@ async def test_terminal_controls_interrupt_and_terminate(api):
         await screen.control("ready")
         # (The program says when it runs: Ctrl-C before it is the terminal's foreground job
         # would reach the shell instead.)
-        await screen.type("stty size; python3 -c 'print(\"wait\"+\"ing\"); input()'\r")
+        await screen.type('stty size; python3 -c \'print("wait"+"ing"); input()\'\r')
         await screen.until(r"25 90\r\nwaiting\r\n")
         await screen.send_control({"type": "interrupt"})
         await screen.until(r"KeyboardInterrupt\r\n(.|\n)*[#$] $")  # the prompt is back
