@@ -322,3 +322,21 @@ async def test_a_server_without_terminals_says_so(api):
         "POST", "api/execute", {"command": "echo still", "sessionId": "n"}
     )
     assert (status, result["stdout"]) == (200, "still")
+
+
+async def test_a_named_shell_and_session_ids_a_terminal_name_cannot_hold(api):
+    async with connect(api, "pty", sessionId="odd.id@x", shell="sh") as ws:
+        screen = Screen(ws, chunked=False)
+        await screen.control("ready")
+        await screen.type("echo running-$0\r")
+        await screen.until(r"running-(\S*/)?sh\r\n")
+    names = await terminal_names(api)
+    # Readable, unique (a hash of the id), and a name Jupyter's routes take.
+    (name,) = [n for n in names if n.startswith("sandbox_odd_id_x_")]
+    assert re.fullmatch(r"\w+", name)
+
+    async with connect(api, "pty", sessionId="other", shell="no-such-shell") as ws:
+        message = json.loads(await asyncio.wait_for(ws.recv(), READ_SECONDS))
+        assert message == {"type": "error", "message": "No such shell: no-such-shell"}
+        await asyncio.wait_for(ws.wait_closed(), READ_SECONDS)
+        assert ws.close_code == 1011
