@@ -10,6 +10,7 @@ URL, as a browser's WebSocket cannot set headers.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ const addon = new SandboxAddon({
 terminal.loadAddon(addon);
 addon.connect({ sandboxId: "page", sessionId: "web" });
 """
+
+
+def changes(page: Page) -> list[list[str | None]]:
+    """The add-on's state changes so far, `[state, error message]` (none before the page's
+    module has run)."""
+    return list(page.evaluate("window.changes || []"))
 
 
 def screen_text(page: Page) -> str:
@@ -77,8 +84,11 @@ def test_the_official_terminal_addon_drives_a_session_terminal(
     page.evaluate(f"window.TOKEN = {json.dumps(lab.token)}")
     page.add_script_tag(path=str(XTERM))
     page.add_script_tag(content=ADDON.read_text() + DRIVER, type="module")
-    wait_for(lambda: ["connected", None] in page.evaluate("window.changes"), "the add-on connected")
+    wait_for(lambda: ["connected", None] in changes(page), "the add-on connected")
+    # A person types once the shell shows its prompt, into the terminal they clicked.
+    wait_for(lambda: re.search(r"[#$] $", screen_text(page), re.M), "the shell's prompt", 30)
 
+    page.click("#screen")
     page.keyboard.type("echo $MARK in $(pwd); stty size\n")
     wait_for(
         lambda: f"from-the-session in {lab.root.resolve() / 'sub'}\n30 100" in screen_text(page),
@@ -90,7 +100,7 @@ def test_the_official_terminal_addon_drives_a_session_terminal(
     wait_for(lambda: "20 60" in screen_text(page).splitlines(), "the new size", 30)
     page.keyboard.type("exit 7\n")
     wait_for(
-        lambda: any(m == "Session exited with code 7" for _, m in page.evaluate("window.changes")),
+        lambda: any(m == "Session exited with code 7" for _, m in changes(page)),
         "the add-on told of the exit",
         30,
     )
