@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection as AsyncConnection
@@ -91,6 +91,44 @@ def _resize(size: PtySize) -> str:
 
 def _new_session_id() -> str:
     return f"pty_{uuid.uuid4().hex[:12]}"
+
+
+class _Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class _Opened(Protocol):
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def _timer(self) -> _Timer | None: ...
+
+
+HandleT = TypeVar("HandleT", bound=_Opened)
+
+
+class _OpenTerminals(Generic[HandleT]):
+    """The terminals a client opened, by pid: what `Pty` and `AsyncPty` share."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, HandleT] = {}
+
+    def _handle(self, pid: int) -> HandleT:
+        handle = self._open.get(pid)
+        if handle is None:
+            raise NotFoundException(f"No terminal with pid {pid} is open in this client")
+        return handle
+
+    def _forget(self, pid: int, owned_sessions: set[str]) -> HandleT | None:
+        """The handle of a terminal about to be killed, no longer the client's (None: it
+        was not open here): its timeout is off, and the sandbox no longer owns its session."""
+        handle = self._open.pop(pid, None)
+        if handle is not None:
+            if handle._timer is not None:
+                handle._timer.cancel()
+            owned_sessions.discard(handle.session_id)
+        return handle
 
 
 class PtyHandle:
@@ -177,12 +215,12 @@ class PtyHandle:
         self._pty._open.pop(self.pid, None)
 
 
-class Pty:
+class Pty(_OpenTerminals["PtyHandle"]):
     """`sandbox.pty`: E2B's terminal methods (its handles are kept here by pid)."""
 
     def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__()
         self._sandbox = sandbox
-        self._open: dict[int, PtyHandle] = {}
 
     def create(
         self,
@@ -226,12 +264,6 @@ class Pty:
             with contextlib.suppress(SandboxException):  # (the sandbox may be closed by now)
                 self.kill(handle.pid)
 
-    def _handle(self, pid: int) -> PtyHandle:
-        handle = self._open.get(pid)
-        if handle is None:
-            raise NotFoundException(f"No terminal with pid {pid} is open in this client")
-        return handle
-
     def send_stdin(self, pid: int, data: bytes | str, request_timeout: float | None = None) -> None:
         """Type into the terminal `create` gave this pid."""
         self._handle(pid).send_stdin(data)
@@ -242,12 +274,9 @@ class Pty:
 
     def kill(self, pid: int, request_timeout: float | None = None) -> bool:
         """End the terminal (its session is deleted): whether it was still there."""
-        handle = self._open.pop(pid, None)
+        handle = self._forget(pid, self._sandbox._owned.sessions)
         if handle is None:
             return False
-        if handle._timer is not None:
-            handle._timer.cancel()
-        self._sandbox._owned.sessions.discard(handle.session_id)
         try:
             self._sandbox._call(calls.delete_session(handle.session_id))
         except NotFoundException:
@@ -317,12 +346,12 @@ class AsyncPtyHandle:
         self._pty._open.pop(self.pid, None)
 
 
-class AsyncPty:
+class AsyncPty(_OpenTerminals["AsyncPtyHandle"]):
     """`Pty` for asyncio."""
 
     def __init__(self, sandbox: AsyncSandbox) -> None:
+        super().__init__()
         self._sandbox = sandbox
-        self._open: dict[int, AsyncPtyHandle] = {}
 
     async def create(
         self,
@@ -361,12 +390,6 @@ class AsyncPty:
         with contextlib.suppress(SandboxException):  # (the sandbox may be closed by now)
             await self.kill(pid)
 
-    def _handle(self, pid: int) -> AsyncPtyHandle:
-        handle = self._open.get(pid)
-        if handle is None:
-            raise NotFoundException(f"No terminal with pid {pid} is open in this client")
-        return handle
-
     async def send_stdin(
         self, pid: int, data: bytes | str, request_timeout: float | None = None
     ) -> None:
@@ -379,12 +402,9 @@ class AsyncPty:
 
     async def kill(self, pid: int, request_timeout: float | None = None) -> bool:
         """End the terminal (its session is deleted): whether it was still there."""
-        handle = self._open.pop(pid, None)
+        handle = self._forget(pid, self._sandbox._owned.sessions)
         if handle is None:
             return False
-        if handle._timer is not None:
-            handle._timer.cancel()
-        self._sandbox._owned.sessions.discard(handle.session_id)
         try:
             await self._sandbox._call(calls.delete_session(handle.session_id))
         except NotFoundException:

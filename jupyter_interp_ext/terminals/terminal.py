@@ -111,11 +111,11 @@ class SandboxTerminal:
 
     # The sandbox's side.
 
-    def write(self, data: bytes | str, *, final: bool = False) -> None:
+    def write(self, data: bytes | str) -> None:
         """Type into the terminal (bytes are UTF-8, possibly split across calls)."""
         if not self.alive:
             return
-        text = data if isinstance(data, str) else self._decoder.decode(data, final)
+        text = data if isinstance(data, str) else self._decoder.decode(data)
         if text:
             self.pty.ptyproc.write(text)
 
