@@ -78,6 +78,27 @@ async def test_iterating_a_terminal_and_killing_it(server):
     await asyncio.to_thread(work)
 
 
+async def test_a_session_terminal_opened_again_shows_what_it_showed(server):
+    def work() -> None:
+        with Sandbox(**server) as sandbox:
+            first = Shown()
+            terminal = sandbox.pty.create(PtySize(24, 80), on_data=first, session="kept")
+            terminal.send_stdin("echo mark-$((40+2))\r")
+            first.wait("mark-42\r\n")
+            terminal.disconnect()
+            again = Shown()  # nothing typed: the screen so far comes first
+            terminal = sandbox.pty.create(PtySize(24, 80), on_data=again, session="kept")
+            again.wait("mark-42\r\n")
+            terminal.disconnect()
+
+    await asyncio.to_thread(work)
+    async with AsyncSandbox(**server) as sandbox:
+        shown: list[bytes] = []
+        terminal = await sandbox.pty.create(PtySize(24, 80), on_data=shown.append, session="kept")
+        await wait_until(lambda: b"mark-42\r\n" in b"".join(shown), "the screen so far")
+        await terminal.disconnect()
+
+
 async def test_a_sandboxs_terminals_end_with_it(server, api):
     def work() -> None:
         with Sandbox(**server) as sandbox:

@@ -77,9 +77,11 @@ def _url(sandbox: _Common, session_id: str, size: PtySize) -> str:
     return f"{base}ws/pty?{query}"
 
 
-def _ready(message: str | bytes) -> int | None:
-    """The pid a `ready` message names, or None for any other message."""
+def _opening(message: str | bytes, shown: list[bytes]) -> int | None:
+    """One message before `ready`: what the terminal showed so far is kept in `shown`; the
+    pid `ready` names is returned (None until it comes)."""
     if isinstance(message, bytes):
+        shown.append(message)
         return None
     control = json.loads(message)
     return int(control["pid"]) if control.get("type") == "ready" else None
@@ -142,8 +144,10 @@ class PtyHandle:
         ws: ClientConnection,
         pid: int,
         on_data: DataCallback | None,
+        shown: list[bytes],
     ) -> None:
         self._pty = pty
+        self._shown = shown  # what the terminal showed before this connection
         self.session_id = session_id
         self.pid = pid
         self._ws = ws
@@ -157,6 +161,8 @@ class PtyHandle:
             self._reader.start()
 
     def _messages(self) -> Iterator[bytes]:
+        yield from self._shown
+        self._shown = []
         try:
             for message in self._ws:
                 if isinstance(message, bytes):
@@ -248,10 +254,11 @@ class Pty(_OpenTerminals["PtyHandle"]):
                 max_size=None,
             )
         )
+        shown: list[bytes] = []
         pid = None
         while pid is None:
-            pid = _ready(ws.recv())
-        handle = self._open[pid] = PtyHandle(self, session_id, ws, pid, on_data)
+            pid = _opening(ws.recv(), shown)
+        handle = self._open[pid] = PtyHandle(self, session_id, ws, pid, on_data, shown)
         if timeout:
             handle._timer = threading.Timer(timeout, self._time_out, (handle,))
             handle._timer.daemon = True
@@ -295,8 +302,10 @@ class AsyncPtyHandle:
         ws: AsyncConnection,
         pid: int,
         on_data: DataCallback | None,
+        shown: list[bytes],
     ) -> None:
         self._pty = pty
+        self._shown = shown  # what the terminal showed before this connection
         self.session_id = session_id
         self.pid = pid
         self._ws = ws
@@ -307,17 +316,22 @@ class AsyncPtyHandle:
         self._reader = asyncio.ensure_future(self._read_all())
 
     async def _read_all(self) -> None:
+        for data in self._shown:
+            await self._show(data)
         try:
             async for message in self._ws:
                 if isinstance(message, bytes):
-                    if self._on_data is not None:
-                        done = self._on_data(message)
-                        if inspect.isawaitable(done):
-                            await done
+                    await self._show(message)
                 elif self._ending.take(message):
                     return
         except ConnectionClosed:
             return
+
+    async def _show(self, data: bytes) -> None:
+        if self._on_data is not None:
+            done = self._on_data(data)
+            if inspect.isawaitable(done):
+                await done
 
     async def send_stdin(self, data: bytes | str) -> None:
         """Type into the terminal."""
@@ -373,10 +387,11 @@ class AsyncPty(_OpenTerminals["AsyncPtyHandle"]):
             open_timeout=request_timeout or self._sandbox._settings.timeout.connect,
             max_size=None,
         )
+        shown: list[bytes] = []
         pid = None
         while pid is None:
-            pid = _ready(await ws.recv())
-        handle = self._open[pid] = AsyncPtyHandle(self, session_id, ws, pid, on_data)
+            pid = _opening(await ws.recv(), shown)
+        handle = self._open[pid] = AsyncPtyHandle(self, session_id, ws, pid, on_data, shown)
         if timeout:
             handle._timer = asyncio.get_running_loop().call_later(timeout, self._time_out, handle)
         return handle
