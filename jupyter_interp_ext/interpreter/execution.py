@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import queue
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from traitlets import Bool, Dict, Float, Instance, Int
 from traitlets.config import LoggingConfigurable
 
@@ -18,6 +19,7 @@ from jupyter_interp_ext.notebooks.cells import RunRecord
 from jupyter_interp_ext.protocol.errors import validation_error
 from jupyter_interp_ext.protocol.events import RUN_COMPLETE, ends_run
 from jupyter_interp_ext.protocol.limits import truncation_notice, utf8_prefix, utf8_size
+from jupyter_interp_ext.protocol.sse import Encoded
 
 from .contexts import CodeContext, CodeContextRegistry
 from .executions import Execution, ExecutionStore, Stop, produce
@@ -31,6 +33,10 @@ from .outputs import (
     server_error_event,
     stream_event,
 )
+from .raw_text import RawText
+
+# What a run yields: events, or output text already encoded (spliced from the kernel's bytes).
+Event = dict[str, Any] | Encoded
 
 LIVENESS_INTERVAL = 1.0
 # Output text longer than this is sent as several events, each encoded on its own.
@@ -149,7 +155,7 @@ class ExecutionManager(LoggingConfigurable):
         deadline: Deadline | None,
         stop: Stop | None = None,
         env: dict[str, str] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[Event]:
         """Yield events for one run of `code`; runs on one context never interleave, and each
         ends in exactly one terminal event, whatever goes wrong inside.
 
@@ -174,7 +180,7 @@ class ExecutionManager(LoggingConfigurable):
         deadline: Deadline | None,
         stop: Stop,
         env: dict[str, str],
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[Event]:
         started = time.monotonic()
         if not await _acquire(context.lock, deadline, stop):
             ename, why = (stop.ename, stop.why) if stop.is_set() else ("TimeoutError", "")
@@ -198,12 +204,12 @@ class ExecutionManager(LoggingConfigurable):
             run = _Run(self, context, deadline, stop, record)
             outcome = "incomplete"
             try:
-                async for event in run.events(code):
-                    if ends_run(event):
-                        outcome = _outcome(event)
+                async for item in run.events(code):
+                    if ends_run(item):
+                        outcome = _outcome(item)
                         if record is not None:
-                            record.end(event)
-                    yield event
+                            record.end(item)
+                    yield item
             finally:
                 if record is not None:
                     record.end(None)
@@ -222,8 +228,8 @@ class ExecutionManager(LoggingConfigurable):
             self.log.info("Context %s: run variables not restored (%s)", context.id, exc)
 
     async def _guarded(
-        self, events: AsyncIterator[dict[str, Any]], context: CodeContext
-    ) -> AsyncIterator[dict[str, Any]]:
+        self, events: AsyncIterator[Event], context: CodeContext
+    ) -> AsyncIterator[Event]:
         """`events`, ended by an `error` event if they fail before their terminal one."""
         ended = False
         try:
@@ -277,7 +283,7 @@ class _Run:
         self.error: dict[str, Any] | None = None
         self.restarts_at_start = context.restarts
 
-    async def events(self, code: str) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, code: str) -> AsyncIterator[Event]:
         client = self.context.client
         msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         reply = asyncio.ensure_future(reply_to(client, msg_id))
@@ -348,12 +354,14 @@ class _Run:
                 raise
             return None  # the channel was closed under us: the liveness check says why
 
-    def _translate(self, msg: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    def _translate(self, msg: dict[str, Any]) -> Iterable[Event]:
         """The events one iopub message becomes, within the run's output budget."""
-        if self.record is not None:
-            self.record.add(msg)
         kind = msg["msg_type"]
         content = msg["content"]
+        if kind == "stream" and isinstance(content["text"], RawText):
+            return self._spliced_text(stream_event(msg), content["text"])  # it tells the record
+        if self.record is not None:
+            self.record.add(msg)
         if kind == "stream":
             return self._capped_text(stream_event(msg))
         event: dict[str, Any] | None = None
@@ -394,7 +402,40 @@ class _Run:
             for start in range(0, len(text), EVENT_CHARS)
         )
 
-    async def _drain(self, msg_id: str) -> AsyncIterator[dict[str, Any]]:
+    def _spliced_text(self, event: dict[str, Any], text: RawText) -> Iterator[Event]:
+        """`_capped_text` for text still as the kernel encoded it: the same budget and the
+        same events, each made by splicing a piece of the kernel's bytes between the event's
+        other fields, one piece at a time as they are sent."""
+        head = b'{"type":"%s","text":"' % event["type"].encode()
+        tail = b'","timestamp":%s}' % orjson.dumps(event["timestamp"])
+        size, counted = 0, True  # the text's UTF-8 size, for the notebook (if all counted)
+        try:
+            for piece, chars in text.pieces(EVENT_CHARS):
+                if chars is None:  # from a \u escape on, decoded as before
+                    counted = False
+                    yield from self._capped_text({**event, "text": piece.text()})
+                    return
+                room = max(0, self.manager.max_output_bytes - self.bytes_sent)
+                if chars > room:
+                    kept, _ = piece.prefix(room)
+                    rest = RawText(text.data, kept.end, text.end).utf8_size()
+                    self.bytes_dropped += rest
+                    self.bytes_sent += room
+                    size += room + rest
+                    if room:
+                        yield Encoded(kept.spliced(head, tail))
+                    return
+                self.bytes_sent += chars
+                size += chars
+                yield Encoded(piece.spliced(head, tail))
+        except GeneratorExit:  # the run stopped midway: the notebook measures the text
+            counted = False
+            raise
+        finally:
+            if self.record is not None:
+                self.record.add_text(event["type"], text, size if counted else None)
+
+    async def _drain(self, msg_id: str) -> AsyncIterator[Event]:
         """Output a kernel publishes just after `idle` (Deno does) still belongs to the run."""
         grace = self.manager.drain_seconds.get(self.context.language, 0)
         if not grace:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from jupyter_interp_ext import metrics
 from jupyter_interp_ext.protocol.errors import ProtocolError
 from jupyter_interp_ext.protocol.events import RUN_COMPLETE, ends_run
-from jupyter_interp_ext.protocol.sse import Numbered, encode
+from jupyter_interp_ext.protocol.sse import Encoded, Numbered, encode
 from jupyter_interp_ext.protocol.timestamps import now_iso
 
 from .outputs import server_error_event
@@ -175,17 +175,17 @@ class Execution:
 
     # The producer's side.
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: dict[str, Any] | Encoded) -> None:
         """Keep the run's next event and wake its readers."""
         self.last_id += 1
-        final = ends_run(event)
         # Kept as a copy of its exact size: orjson's output holds on to its working buffer
         # (measured with orjson 3.13: a 1 MB event's bytes held 8 MB, a 130-byte one 4 KB).
-        entry = Numbered(self.last_id, memoryview(encode(event)).tobytes(), final)
+        body = event.body if isinstance(event, Encoded) else memoryview(encode(event)).tobytes()
+        entry = Numbered(self.last_id, body, ends_run(event))
         self.entries.append(entry)
         self.bytes += len(entry.body)
         self.store.resized(len(entry.body))
-        if final:
+        if ends_run(event):
             self.status = status_of(event)
             self.ended_at = now_iso()
             self._cancel_grace()
@@ -333,7 +333,7 @@ def status_of(terminal: dict[str, Any]) -> str:
 
 
 async def produce(
-    execution: Execution, events: AsyncIterator[dict[str, Any]], until: float | None
+    execution: Execution, events: AsyncIterator[dict[str, Any] | Encoded], until: float | None
 ) -> None:
     """Drive a run into its `Execution` (the run's own task, so it outlives its readers);
     a run cut short by the server's stop still ends its readers' streams with an event."""

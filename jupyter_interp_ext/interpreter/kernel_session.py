@@ -6,6 +6,8 @@ run, the largest single cost of a run in the server's profile after the sockets 
 Nothing here needs them as datetimes (a stream event's timestamp is read with the standard
 library's C parser), so this session leaves them as the strings the kernel sent and otherwise
 checks and unpacks messages exactly as jupyter_client does: signature, replay, protocol version.
+A big `stream` message's text is the one exception: it stays as the kernel encoded it
+(`RawText`), to be spliced into events without a decode and an encode.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 from jupyter_client.adapter import adapt
 from jupyter_client.session import Session
+
+from .raw_text import SPLICE_FROM_BYTES, stream_content
 
 HEADER_PARTS = 5  # signature, header, parent header, metadata, content
 
@@ -43,16 +47,30 @@ class TextDateSession(Session):
             if not compare_digest(signature, self.sign(msg_list[1:HEADER_PARTS])):
                 raise ValueError(f"Invalid Signature: {signature!r}")
         header = self.unpack(msg_list[1])
+        body = msg_list[4]
+        if content:
+            body = _spliced_stream(header, body) or self.unpack(body)
         message = {
             "header": header,
             "msg_id": header["msg_id"],
             "msg_type": header["msg_type"],
             "parent_header": self.unpack(msg_list[2]),
             "metadata": self.unpack(msg_list[3]),
-            "content": self.unpack(msg_list[4]) if content else msg_list[4],
+            "content": body,
             "buffers": [memoryview(part) for part in msg_list[HEADER_PARTS:]],
         }
         return adapt(message)
+
+
+def _spliced_stream(header: dict[str, Any], content: bytes) -> dict[str, Any] | None:
+    """A big stream message's content with its text left as the kernel encoded it."""
+    if header.get("msg_type") != "stream" or len(content) < SPLICE_FROM_BYTES:
+        return None
+    spliced = stream_content(content)
+    if spliced is None:
+        return None
+    name, text = spliced
+    return {"name": name, "text": text}
 
 
 def session_like(session: Session) -> TextDateSession:

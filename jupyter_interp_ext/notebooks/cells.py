@@ -13,6 +13,7 @@ from typing import Any
 
 from nbformat import v4
 
+from jupyter_interp_ext.interpreter.raw_text import RawText
 from jupyter_interp_ext.protocol.events import RUN_COMPLETE
 from jupyter_interp_ext.protocol.limits import utf8_prefix, utf8_size
 from jupyter_interp_ext.protocol.timestamps import now_iso
@@ -141,6 +142,21 @@ class RunRecord(CellRecord):
 
     def _room(self) -> int:
         return max(0, self.max_bytes - self.size)
+
+    def add_text(self, stream: str, text: RawText, size: int | None) -> None:
+        """Take the text of one stream message the run kept as the kernel encoded it (`size`
+        bytes in UTF-8, if the run counted them all): decoded only as far as this notebook
+        keeps it."""
+        if self._clear_on_next_output:
+            self._clear()
+        kept, chars = text.prefix(self._room())
+        if size is None or chars is None:
+            self._add_text(stream, text.text())
+        else:
+            self.dropped += size - chars
+            self._add_text(stream, kept.text())
+        if self.on_change is not None:
+            self.on_change(self)
 
     def _add_text(self, name: str, text: str) -> None:
         if self._clear_on_next_output:

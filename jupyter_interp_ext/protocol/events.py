@@ -3,7 +3,7 @@ watches for its end (metrics, the error fallback of a failed run) must agree on 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 RUN_COMPLETE = "execution_complete"  # a code run ended normally, with its execution count
 RUN_ERROR = "error"  # a code run ended with an exception (or was stopped)
@@ -13,6 +13,7 @@ READ_COMPLETE = "complete"  # a streamed file was sent whole
 READ_ERROR = "error"  # a streamed file could not be read to the end
 
 
-def ends_run(event: dict[str, Any]) -> bool:
-    """Whether a code-run event is the last of its run."""
-    return event["type"] in (RUN_COMPLETE, RUN_ERROR)
+def ends_run(event: object) -> TypeGuard[dict[str, Any]]:
+    """Whether a code-run event is the last of its run (one already encoded never is: only
+    output text is)."""
+    return isinstance(event, dict) and event["type"] in (RUN_COMPLETE, RUN_ERROR)

@@ -44,12 +44,22 @@ class OpenStreams:
         return len(self.streams)
 
 
-def encode(event: dict[str, Any]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An event whose JSON was made where its parts already were (output text spliced from
+    the kernel's message): ASCII, exactly as `encode` would have written it."""
+
+    body: bytes
+
+
+def encode(event: dict[str, Any] | Encoded) -> bytes:
     """An event's JSON, ASCII only, so a client that decodes chunk by chunk (the official one
     does) can never see a multi-byte character split across two reads.
 
     orjson encodes (5 to 15 times faster than `json`, measured); it writes UTF-8, so an
     event with non-ASCII text, or that orjson refuses, is encoded again with `json`'s escapes."""
+    if isinstance(event, Encoded):
+        return event.body
     try:
         body = orjson.dumps(event)
     except (TypeError, orjson.JSONEncodeError):
@@ -69,12 +79,12 @@ class Numbered:
     final: bool = False
 
 
-Item = dict[str, Any] | Numbered
+Item = dict[str, Any] | Encoded | Numbered
 
 
 def frame(item: Item) -> bytes:
     """One SSE event: `id:` when it has one, then its JSON on one `data:` line."""
-    if isinstance(item, dict):
+    if not isinstance(item, Numbered):
         return b"data: " + encode(item) + b"\n\n"
     return b"id: %d\ndata: %b\n\n" % (item.id, item.body)
 
