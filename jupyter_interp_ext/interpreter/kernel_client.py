@@ -12,6 +12,8 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_server.gateway.managers import GatewayKernelManager
 
+from .activity import ActivityRecorder
+from .channels import PushedChannel
 from .gateway import gateway_client
 from .kernel_session import session_like
 
@@ -29,13 +31,24 @@ async def open_client(kernel: Any, timeout: float) -> AsyncKernelClient:
     if isinstance(kernel, GatewayKernelManager):
         client = gateway_client(kernel)
     else:
-        client = kernel.client(context=kernel.context, session=session_like(kernel.session))
+        client = kernel.client(
+            context=kernel.context,
+            session=session_like(kernel.session),
+            shell_channel_class=PushedChannel,
+            iopub_channel_class=PushedChannel,
+        )
     # jupyter_client types it as returning None; a Gateway client's returns a coroutine.
     started = client.start_channels(  # type: ignore[func-returns-value]
         shell=True, iopub=True, stdin=False, hb=False, control=False
     )
     if inspect.isawaitable(started):  # a Gateway client opens its websocket here
         await started
+    for channel in (client.shell_channel, client.iopub_channel):
+        if isinstance(channel, PushedChannel):
+            channel.log = kernel.log
+    activity = ActivityRecorder.of(kernel)
+    if activity is not None and isinstance(client.iopub_channel, PushedChannel):
+        activity.take_over(client.iopub_channel)
     try:
         await wait_until_ready(client, timeout)
     except BaseException:
