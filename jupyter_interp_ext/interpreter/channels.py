@@ -81,12 +81,15 @@ class PushedChannel(AsyncZMQSocketChannel):
         self._loop.call_soon(self._read)
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
-        """The next message; `queue.Empty` if none came within `timeout` seconds."""
+        """The next message; `queue.Empty` if none came within `timeout` seconds. A closed
+        channel cancels its callers, as zmq.asyncio does when its socket closes."""
         deadline = None if timeout is None else self._loop.time() + timeout
-        while not self._messages and self.socket is not None:
+        while not self._messages:
+            if self.socket is None:
+                raise asyncio.CancelledError("the channel is closed")
             left = None if deadline is None else deadline - self._loop.time()
             if left is not None and left <= 0:
-                break
+                raise queue.Empty
             waiter = self._loop.create_future()
             self._waiters.append(waiter)
             timer = None if left is None else self._loop.call_later(left, _settle, waiter)
@@ -97,8 +100,6 @@ class PushedChannel(AsyncZMQSocketChannel):
                     timer.cancel()
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
-        if not self._messages:
-            raise queue.Empty
         return self._messages.popleft()
 
     async def get_msgs(self) -> list[dict[str, Any]]:  # type: ignore[override]
@@ -113,7 +114,7 @@ class PushedChannel(AsyncZMQSocketChannel):
         if self.socket is not None:
             self._loop.remove_reader(self._fd)
             for waiter in self._waiters:
-                _settle(waiter)
+                waiter.cancel()
             for closed in self.on_close:
                 closed()
         super().close()

@@ -31,10 +31,12 @@ del __sandbox_prelude
 # leaves every other object to Deno's own formatting.
 DENO_PRELUDE = """
 {
-  const { createRequire } = await import("node:module");
   // Resolved against the directory the kernel is in when `require` is called, so the prelude
-  // can run before a pooled kernel is moved to its context's directory.
-  const here = () => createRequire(Deno.cwd() + "/");
+  // can run before a pooled kernel is moved to its context's directory; node:module is loaded
+  // then too (3 MiB a kernel that never calls `require` does not hold).
+  let createRequire;
+  const here = () =>
+    (createRequire ??= process.getBuiltinModule("node:module").createRequire)(Deno.cwd() + "/");
   globalThis.require = new Proxy(function require(id) { return here()(id); }, {
     get: (target, prop) => (prop in target ? target[prop] : here()[prop]),
   });
