@@ -16,7 +16,7 @@ from jupyter_interp_ext.protocol.sse import encode
 TEXTS = [  # what the kernel prints, as Python expressions
     "'x' * 3_000_000",
     "'a\\tb\\\\c\\r\\n' * 700_000",  # escapes, pieces cut between them
-    "'q\"' * 600_000",  # quotes: decoded
+    "'q\"' * 600_000",  # quotes: checked to be escaped, then spliced
     "'é' * 1_100_000",  # not ASCII: decoded
     "'plain\\n' * 300_000 + '\\x1b[0m' + 'tail\\n' * 300_000",  # spliced, then decoded
 ]
