@@ -39,9 +39,8 @@ class PushedChannel(AsyncZMQSocketChannel):
         self.log = logging.getLogger(__name__)  # the server's, once the client is opened
         self._messages: deque[dict[str, Any]] = deque(maxlen=socket.rcvhwm or None)
         self._waiters: list[asyncio.Future[None]] = []
-        self._reader: zmq.Socket[bytes] = zmq.Socket.shadow(
-            socket.underlying
-        )  # sync calls on the same socket
+        # Synchronous calls on the same socket: reading without a future per message.
+        self._reader: zmq.Socket[bytes] = zmq.Socket.shadow(socket.underlying)
         self._loop = asyncio.get_running_loop()
         self._fd = socket.FD
         self._loop.add_reader(self._fd, self._read)

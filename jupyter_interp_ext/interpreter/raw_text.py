@@ -84,8 +84,7 @@ def stream_content(content: bytes) -> tuple[str, RawText] | None:
     if head is None or tail is None or not content.isascii():
         return None
     text = RawText(content, head.end(), tail.start())
-    quote = content.find(b'"', text.start, text.end)
-    if quote >= 0 and not _all_quotes_escaped(text):
+    if content.find(b'"', text.start, text.end) >= 0 and not _all_quotes_escaped(text):
         return None  # more than one string: not a plain stream message
     return head.group(1).decode(), text
 
