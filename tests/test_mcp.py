@@ -24,11 +24,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_auth_and_misc import ROUTES
 
-from jupyter_interp_ext.mcp_endpoint.service import (
-    CLIENT_CAPABILITIES,
-    STREAM_PING_SECONDS,
-    needs_stream,
-)
+from jupyter_interp_ext.mcp_endpoint import service
+from jupyter_interp_ext.mcp_endpoint.service import CLIENT_CAPABILITIES
 from jupyter_interp_ext.mcp_endpoint.tasks import TASKS_EXTENSION
 from jupyter_interp_ext.mcp_endpoint.tools import TOOLS
 from jupyter_interp_ext.pytest_plugin import wait_until
@@ -415,34 +412,86 @@ async def poll(session: ClientSession, task_id: str, until: set[str]) -> Task:
         await asyncio.sleep(0.1)
 
 
-LEAVING = server_config(
-    # A task would come before the SDK's first ping: a client taking tasks gets plain JSON.
-    InterpreterApp={"mcp_task_after": STREAM_PING_SECONDS - 1},
-    ExecutionManager={"reconnect_grace": 0.2},
-)
+LEAVING = server_config(ExecutionManager={"reconnect_grace": 0.2})
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("jp_server_config", [LEAVING])
-@pytest.mark.parametrize("takes_tasks", [True, False], ids=["plain JSON", "event stream"])
+@pytest.mark.parametrize(
+    ("version", "streaming"),
+    [("2026-07-28", False), ("2026-07-28", True), ("2025-11-25", True)],
+    ids=["before its answer began", "while its answer streams", "earlier revision"],
+)
 async def test_a_call_whose_client_leaves_lets_go_of_its_run(
-    server, jp_serverapp, takes_tasks, tmp_path
+    server, jp_serverapp, version, streaming, tmp_path
 ):
-    """Whichever way the answer would have come, a client that hangs up mid-run leaves its
-    run as a REST reader would: interrupted once the reconnect grace is over."""
+    """However far its answer had come, a client that hangs up mid-run leaves its run as a
+    REST reader would: interrupted once the reconnect grace is over."""
     started = tmp_path / "started"
-    code = f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(600)"
-    capabilities = {"extensions": {TASKS_EXTENSION: {}}} if takes_tasks else {}
+    code = f"import time\nprint('begun', flush=True)\nopen({str(started)!r}, 'w').close()\n"
+    code += "time.sleep(600)"
+    meta: dict[str, Any] = {"progressToken": 1} if streaming else {}
+    if version == "2026-07-28":
+        meta |= {"io.modelcontextprotocol/protocolVersion": version, CLIENT_CAPABILITIES: {}}
     body = {
         "jsonrpc": "2.0",
         "id": 1,
+        "method": "tools/call",
+        "params": {"name": "run_code", "arguments": {"code": code}, "_meta": meta},
+    }
+    headers = {
+        "Authorization": f"Bearer {server['token']}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": version,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "run_code",
+    }
+    store = jp_serverapp.web_app.settings["interp_execution_manager"].executions
+
+    async def call(http: httpx2.AsyncClient) -> bytes:
+        url = f"{server['server_url']}sandbox/mcp"
+        async with http.stream("POST", url, json=body, headers=headers) as response:
+            assert response.status_code == 200
+            async for chunk in response.aiter_bytes():
+                return chunk  # the stream's first event: the run's output as progress
+        return b""
+
+    async with httpx2.AsyncClient(timeout=60) as http:
+        calling = asyncio.ensure_future(call(http))
+        await wait_until(started.exists, "the run began")
+        if streaming:
+            assert b"begun" in await asyncio.wait_for(calling, 60)
+        else:
+            calling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await calling
+    [execution] = store.executions.values()
+    await asyncio.wait_for(asyncio.shield(execution.task), 60)
+    assert execution.status == "interrupted" and not execution.detached
+
+
+QUIET = server_config(InterpreterApp={"keepalive_seconds": 0.1})
+
+
+@pytest.mark.parametrize("jp_server_config", [QUIET])
+async def test_a_call_quiet_past_the_first_ping_streams_pings_then_its_answer(
+    server, monkeypatch, tmp_path
+):
+    """A call that says nothing for as long as the SDK waits before pinging gets an event
+    stream: pings keep a proxy from closing it, and the answer ends it."""
+    monkeypatch.setattr(service, "STREAM_PING_SECONDS", 0.2)
+    go = tmp_path / "go"
+    code = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\n'done'"
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
         "method": "tools/call",
         "params": {
             "name": "run_code",
             "arguments": {"code": code},
             "_meta": {
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                CLIENT_CAPABILITIES: capabilities,
+                CLIENT_CAPABILITIES: {},
             },
         },
     }
@@ -453,16 +502,21 @@ async def test_a_call_whose_client_leaves_lets_go_of_its_run(
         "Mcp-Method": "tools/call",
         "Mcp-Name": "run_code",
     }
-    assert needs_stream(json.dumps(body).encode(), STREAM_PING_SECONDS - 1) is not takes_tasks
-    store = jp_serverapp.web_app.settings["interp_execution_manager"].executions
-    async with httpx2.AsyncClient(timeout=60) as http:
-        call = asyncio.ensure_future(
-            http.post(f"{server['server_url']}sandbox/mcp", json=body, headers=headers)
-        )
-        await wait_until(started.exists, "the run began")
-        call.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await call
-    [execution] = store.executions.values()
-    await asyncio.wait_for(asyncio.shield(execution.task), 60)
-    assert execution.status == "interrupted" and not execution.detached
+    received = b""
+    async with (
+        httpx2.AsyncClient(timeout=60) as http,
+        http.stream(
+            "POST", f"{server['server_url']}sandbox/mcp", json=body, headers=headers
+        ) as response,
+    ):
+        assert response.headers["content-type"] == "text/event-stream"
+        async for chunk in response.aiter_bytes():
+            received += chunk
+            if b": keepalive" in received:
+                go.touch()  # pinged while quiet: now let the run end
+    ping_at, answer_at = received.index(b": keepalive"), received.index(b"event: message")
+    assert ping_at < answer_at
+    data = received[answer_at:].split(b"data: ", 1)[1].split(b"\n", 1)[0]
+    message = json.loads(data)
+    assert message["id"] == 7
+    assert message["result"]["content"] == [{"type": "text", "text": "'done'"}]

@@ -9,7 +9,6 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from jupyter_interp_ext.mcp_endpoint.asgi import serve
 from jupyter_interp_ext.mcp_endpoint.service import McpService
 from jupyter_interp_ext.protocol.errors import ProtocolError
 
@@ -74,9 +73,7 @@ class McpHandler(InterpreterHandler, FilesHandler, PortWatchHandler):
     async def _serve(self) -> None:
         if self.current_user is None:
             raise HTTPError(401)
-        body = b"".join(self._chunks)
-        app = await self.mcp.app(self, body)
-        await serve(self, app, body, {"jupyter_handler": self}, self.left)
+        await self.mcp.serve(self, b"".join(self._chunks))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Refusals as a JSON-RPC error body; 401 names the scheme to send the token with."""

@@ -1,10 +1,11 @@
 """The MCP server: the official SDK's low-level server with the sandbox's tools, notebooks and
-tasks, served by the SDK's streamable-HTTP transport in stateless mode (the 2026-07-28
-revision's single exchanges, and the earlier handshake revisions without sessions).
+tasks. A 2026-07-28 request (a single exchange) goes from the handler to the SDK's request
+runner (exchange.py); the earlier handshake revisions, and whatever the SDK must refuse, go
+to the SDK's streamable-HTTP transport in stateless mode (no sessions).
 
 Each request arrives through `McpHandler` (handlers/mcp.py), which has authenticated the
-caller; the handler rides in the ASGI scope, so every tool asks the server's authorizer with
-the caller's own identity."""
+caller; each call's context carries the handler, so every tool asks the server's authorizer
+with the caller's own identity."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from jupyter_server.utils import url_path_join
 from jupyter_interp_ext._version import __version__
 from jupyter_interp_ext.protocol.errors import ProtocolError
 
-from .asgi import App
+from .asgi import App, serve
 from .content import failure
 from .tasks import TASKS_EXTENSION, Tasks
 from .tools import CONTENTS_READ, KERNELS_EXECUTE, KERNELS_READ, Call, Tool, tools_for
@@ -45,10 +46,11 @@ class McpService:
     """The SDK's server and transports: started on the first request, stopped with the
     extension.
 
-    Two transports serve the one server: one may answer with an event stream (needed for
-    progress notifications, and pinged while a long call runs quiet so that proxies keep the
-    connection), the other answers with plain JSON, for the calls that need neither: the
-    stream's machinery costs more than the SDK's whole handling of a call otherwise."""
+    Two transports serve the one server for the requests `exchange.py` leaves to them: one
+    may answer with an event stream (needed for progress notifications, and pinged while a
+    long call runs quiet so that proxies keep the connection), the other answers with plain
+    JSON, for the calls that need neither: the stream's machinery costs more than the SDK's
+    whole handling of a call otherwise."""
 
     def __init__(self, task_after: float) -> None:
         self.task_after = task_after
@@ -56,16 +58,33 @@ class McpService:
         self._starting = asyncio.Lock()
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._server: Any = None
+        self._lifespan_state: Any = None
         self.tasks: Tasks | None = None
 
-    async def app(self, handler: McpHandler, body: bytes) -> App:
-        """The transport's ASGI application for a request with this body (the SDK is
-        imported and started once)."""
-        async with self._starting:
-            if self._apps is None:
-                self._apps = await self._start(handler)
+    async def serve(self, handler: McpHandler, body: bytes) -> None:
+        """Answer the handler's request (its `body` read): a 2026-07-28 request that passes
+        the SDK's checks from the handler itself (exchange.py), anything else through one
+        of the SDK's transports. The SDK is imported and started on the first request."""
+        from . import exchange
+
+        if self._apps is None:
+            async with self._starting:
+                if self._apps is None:
+                    self._apps = await self._start(handler)
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            decoded = None
+        route = exchange.admitted(handler, decoded)
+        if route is not None:
+            await exchange.answer(
+                handler, self._server, self._lifespan_state, decoded, route, STREAM_PING_SECONDS
+            )
+            return
         streamed, plain = self._apps
-        return streamed if needs_stream(body, self.task_after) else plain
+        app = streamed if needs_stream(decoded, self.task_after) else plain
+        await serve(handler, app, body, {"jupyter_handler": handler}, handler.left)
 
     async def _start(self, handler: McpHandler) -> tuple[App, App]:
         from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -73,7 +92,7 @@ class McpService:
 
         self.tasks = Tasks(handler.execution.executions, handler.execution.retain_seconds)
         tools = tools_for(previews=handler.settings["interp_proxy_prefix"] is not None)
-        server = build_server(tools, self)
+        self._server = server = build_server(tools, self)
         streamed, plain = (
             StreamableHTTPSessionManager(
                 app=server,
@@ -88,7 +107,8 @@ class McpService:
         running = asyncio.Event()
 
         async def run() -> None:
-            async with streamed.run(), plain.run():
+            async with server.lifespan(server) as state, streamed.run(), plain.run():
+                self._lifespan_state = state
                 running.set()
                 await self._stop.wait()
 
@@ -120,13 +140,13 @@ async def _end_sse_shutdown_watcher() -> None:
     await asyncio.gather(*watchers, return_exceptions=True)
 
 
-def needs_stream(body: bytes, task_after: float) -> bool:
-    """Whether a request's answer may need an event stream: it asks for progress, or it may
-    run quiet for longer than the SDK waits before pinging (`run_command`; `run_code` unless
-    the client takes a task before then). Anything unreadable goes to the stream, whose
-    answer to it is the same."""
+def needs_stream(message: Any, task_after: float) -> bool:
+    """Whether a request (its decoded body, None if unreadable) that the SDK's transport
+    answers may need an event stream: it asks for progress, or it may run quiet for longer
+    than the SDK waits before pinging (`run_command`; `run_code` unless the client takes a
+    task before then). Anything unreadable goes to the stream, whose answer to it is the
+    same."""
     try:
-        message = orjson.loads(body)
         params = message.get("params") or {}
         meta = params.get("_meta") or {}
         if "progressToken" in meta:
@@ -139,7 +159,7 @@ def needs_stream(body: bytes, task_after: float) -> bool:
             takes_tasks = TASKS_EXTENSION in (capabilities.get("extensions") or {})
             return not (takes_tasks and task_after < STREAM_PING_SECONDS)
         return name == "run_command"
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
+    except (AttributeError, TypeError):
         return True
 
 
@@ -150,12 +170,17 @@ def build_server(tools: dict[str, Tool], service: McpService) -> Any:
     from mcp.server.lowlevel import Server
     from mcp.shared.exceptions import MCPError
 
+    from jupyter_interp_ext.handlers.mcp import McpHandler
+
     class UpdateTaskRequestParams(types.RequestParams):
         task_id: str
         input_responses: dict[str, Any] = {}
 
     def caller(ctx: Any) -> McpHandler:
-        return ctx.request.scope["jupyter_handler"]
+        """The call's handler: its request when the handler answers it (exchange.py), else
+        riding in the transport's ASGI scope."""
+        request = ctx.request
+        return request if isinstance(request, McpHandler) else request.scope["jupyter_handler"]
 
     def protocol_error(exc: ProtocolError) -> MCPError:
         code = INVALID_PARAMS if exc.status in (400, 404) else INVALID_REQUEST

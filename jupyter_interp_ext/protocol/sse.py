@@ -79,14 +79,25 @@ class Numbered:
     final: bool = False
 
 
-Item = dict[str, Any] | Encoded | Numbered
+@dataclass(frozen=True, slots=True)
+class Named:
+    """An event with an SSE `event:` name (MCP's streams name each of their messages
+    `message`)."""
+
+    name: str
+    message: dict[str, Any]
+
+
+Item = dict[str, Any] | Encoded | Numbered | Named
 
 
 def frame(item: Item) -> bytes:
-    """One SSE event: `id:` when it has one, then its JSON on one `data:` line."""
-    if not isinstance(item, Numbered):
-        return b"data: " + encode(item) + b"\n\n"
-    return b"id: %d\ndata: %b\n\n" % (item.id, item.body)
+    """One SSE event: `id:` or `event:` when it has one, then its JSON on one `data:` line."""
+    if isinstance(item, Numbered):
+        return b"id: %d\ndata: %b\n\n" % (item.id, item.body)
+    if isinstance(item, Named):
+        return b"event: %b\ndata: %b\n\n" % (item.name.encode("ascii"), encode(item.message))
+    return b"data: " + encode(item) + b"\n\n"
 
 
 class EventStream:
