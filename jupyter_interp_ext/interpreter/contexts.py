@@ -63,6 +63,7 @@ class CodeContext:
     client: AsyncKernelClient
     jupyter_session_id: str | None = None
     restarts: int = 0
+    restarts_requested: int = 0  # through our restart route (Jupyter interrupts on the way)
     needs_prelude: bool = False
     move_code: str | None = None
     kernel_ready: object | None = None  # the kernel's `ready` future when we last set it up
@@ -487,6 +488,7 @@ class CodeContextRegistry(LoggingConfigurable):
         directory and environment stay, a run in flight ends with `KernelRestarted`, and the
         next run reconnects and runs the prelude again."""
         await self.ensure_running(context)
+        context.restarts_requested += 1  # before Jupyter interrupts the kernel to restart it
         await self.kernel_manager.restart_kernel(context.id)
 
     async def delete(self, context_id: str, why: str = DELETED) -> None:

@@ -282,6 +282,7 @@ class _Run:
         self.bytes_dropped = 0
         self.error: dict[str, Any] | None = None
         self.restarts_at_start = context.restarts
+        self.restart_requests_at_start = context.restarts_requested
 
     async def events(self, code: str) -> AsyncIterator[Event]:
         client = self.context.client
@@ -312,6 +313,9 @@ class _Run:
                         yield self._kernel_died()
                         return
                     continue
+                if self._restart_requested():  # (not the interrupt Jupyter sends on the way)
+                    yield self._kernel_died()
+                    return
                 if msg["parent_header"].get("msg_id") != msg_id:
                     continue
                 if msg["msg_type"] == "status":
@@ -321,7 +325,7 @@ class _Run:
                     yield event
             async for event in self._drain(msg_id):
                 yield event
-            if reply.cancelled():  # the shell channel was closed under us
+            if reply.cancelled() or self._restart_requested():  # (the kernel went under us)
                 yield self._kernel_died()
                 return
             for event in self._finish(reply.result()["content"]):
@@ -514,7 +518,15 @@ class _Run:
             return False
         if self.context.restarts != self.restarts_at_start or contexts.replaced(self.context):
             return False
+        if self._restart_requested():
+            return False
         return await contexts.is_alive(self.context)
+
+    def _restart_requested(self) -> bool:
+        """Whether the context's kernel was restarted through our route since the run began:
+        Jupyter interrupts a kernel before it restarts it, and the run's KeyboardInterrupt
+        is that restart's, not the caller's."""
+        return self.context.restarts_requested != self.restart_requests_at_start
 
     def _kernel_died(self) -> dict[str, Any]:
         """The terminal event for a run whose kernel went away under it."""
@@ -523,7 +535,7 @@ class _Run:
             ename, why = "KernelShutDown", "the context's kernel was shut down"
         elif self.context.restarts != self.restarts_at_start:
             ename, why = "KernelDied", "the context's kernel died and was restarted"
-        elif contexts.replaced(self.context):
+        elif self._restart_requested() or contexts.replaced(self.context):
             ename, why = "KernelRestarted", "the context's kernel was restarted"
         else:
             ename, why = "KernelDied", "the context's kernel died"
