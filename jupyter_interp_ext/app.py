@@ -15,6 +15,7 @@ from jupyter_interp_ext.files.backups import BackupManager
 from jupyter_interp_ext.files.git import GitManager
 from jupyter_interp_ext.files.manager import FileManager
 from jupyter_interp_ext.handlers import routes
+from jupyter_interp_ext.heap import freeze_long_lived
 from jupyter_interp_ext.interpreter.contexts import CodeContextRegistry
 from jupyter_interp_ext.interpreter.execution import ExecutionManager
 from jupyter_interp_ext.interpreter.pool import KernelPool
@@ -99,6 +100,13 @@ class InterpreterApp(ExtensionApp):
         help="Stop the server cleanly (every kernel, shell and process ended, streams closed "
         "with a terminal event) on SIGINT without a terminal and on SIGHUP, as on SIGTERM; "
         "further signals during the stop do not cut it short.",
+    ).tag(config=True)
+
+    freeze_long_lived_objects = Bool(
+        True,
+        help="Once the server has started (and once the MCP endpoint has), keep the objects "
+        "alive then (modules, classes, schemas: most of the server's heap) out of the garbage "
+        "collector's full passes, which otherwise walk them all every few seconds under load.",
     ).tag(config=True)
 
     stop_stream_seconds = Float(
@@ -194,7 +202,9 @@ class InterpreterApp(ExtensionApp):
         self.git_manager = GitManager(parent=server, log=server.log, files=self.file_manager)
         self.backup_manager = BackupManager(parent=server, log=server.log, files=self.file_manager)
         self.open_streams = OpenStreams()
-        self.mcp_service = McpService(task_after=self.mcp_task_after)
+        self.mcp_service = McpService(
+            task_after=self.mcp_task_after, on_started=self._freeze_long_lived
+        )
         self.settings.update(
             interp_open_streams=self.open_streams,
             interp_mcp=self.mcp_service,
@@ -245,6 +255,11 @@ class InterpreterApp(ExtensionApp):
         )
         if self.stop_on_signals and threading.current_thread() is threading.main_thread():
             self._take_stop_signals(serverapp)
+        self._freeze_long_lived()
+
+    def _freeze_long_lived(self) -> None:
+        if self.freeze_long_lived_objects:
+            freeze_long_lived(self.log)
 
     def _take_stop_signals(self, serverapp: Any) -> None:
         """Without a terminal, Jupyter leaves SIGINT to Python (a KeyboardInterrupt that skips

@@ -82,7 +82,11 @@ def server_config(**sections: dict[str, Any]) -> dict[str, Any]:
     """A test server's configuration: the extension on, and `sections` (by class name) on
     top. A test that needs other settings parametrizes `jp_server_config` with one of these."""
     extensions = {"jupyter_interp_ext": True, "jupyter_server_terminals": True}
-    config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": extensions}}
+    config: dict[str, Any] = {
+        "ServerApp": {"jpserver_extensions": extensions},
+        # The test runner's process starts hundreds of servers: its heap is not theirs to keep.
+        "InterpreterApp": {"freeze_long_lived_objects": False},
+    }
     for name, values in sections.items():
         config[name] = {**config.get(name, {}), **values}
     return config

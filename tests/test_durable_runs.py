@@ -7,6 +7,7 @@ id it saw gets every later event exactly once, in order, ending with the termina
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from typing import Any
 
@@ -14,7 +15,9 @@ import httpx
 import pytest
 
 from jupyter_interp_ext import metrics
+from jupyter_interp_ext.handlers.interpreter import ExecuteCodeHandler
 from jupyter_interp_ext.protocol.events import ends_run
+from jupyter_interp_ext.protocol.sse import EventStream
 from jupyter_interp_ext.pytest_plugin import outputs, wait_until
 from jupyter_interp_ext.testing import SSEParser, server_config
 
@@ -204,6 +207,26 @@ async def test_status_of_a_run_and_of_an_unknown_id(api, reader, python_context)
         "GET", f"api/execute/code/{execution_id}/stream", params={"after": str(len(got) - 1)}
     )
     assert ended and tail == got[-1:]
+
+
+async def test_a_kept_run_frees_its_request_when_the_response_ends(store, api, python_context):
+    """A run is kept for readers long after its response ended; the request that started it
+    (handler, connection, stream, buffers) must go at once, by reference counting alone: the
+    garbage collector is off here, so anything left in a cycle, or held by the kept run or a
+    timer, stays visible."""
+
+    def requests_alive() -> list[object]:
+        return [o for o in gc.get_objects() if isinstance(o, (ExecuteCodeHandler, EventStream))]
+
+    gc.collect()
+    gc.disable()
+    try:
+        for code in ("1 + 1", "print('hi')", "1 / 0"):
+            await api.run(python_context, code)
+        assert len(store.executions) >= 3  # kept
+        await wait_until(lambda: not requests_alive(), "every finished request is freed")
+    finally:
+        gc.enable()
 
 
 async def test_several_readers_follow_one_run(store, reader, python_context, tmp_path):

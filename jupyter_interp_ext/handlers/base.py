@@ -204,6 +204,9 @@ class SandboxHandler(APIHandler):
     def on_finish(self) -> None:
         if self.stream is not None:
             self.stream.ended()
+            # The stream refers to this handler: without the cycle, a finished request is
+            # freed at once instead of by the garbage collector.
+            self.stream = None
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ProtocolError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -137,7 +138,13 @@ class ExecutionManager(LoggingConfigurable):
         execution = Execution(self.executions, context.id, code, key, detached)
         events = self.run(context, code, deadline, execution.stop, env)
         until = deadline.at if deadline is not None else None
-        execution.task = asyncio.ensure_future(produce(execution, events, until))
+        # In a context of its own: the run outlives its request, which Jupyter keeps in a
+        # context variable, and a task holds its context for as long as the task is held
+        # (here, as long as the run is kept): every kept run held its handler, request and
+        # connection (ExecutionManager.retain_seconds), all for the collector to walk.
+        execution.task = contextvars.Context().run(
+            asyncio.ensure_future, produce(execution, events, until)
+        )
         self.executions.add(execution)
         return execution
 

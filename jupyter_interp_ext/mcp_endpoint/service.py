@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,8 +53,9 @@ class McpService:
     JSON, for the calls that need neither: the stream's machinery costs more than the SDK's
     whole handling of a call otherwise."""
 
-    def __init__(self, task_after: float) -> None:
+    def __init__(self, task_after: float, on_started: Callable[[], None]) -> None:
         self.task_after = task_after
+        self.on_started = on_started  # (the SDK's modules and models are loaded by then)
         self._apps: tuple[App, App] | None = None
         self._starting = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -72,6 +74,7 @@ class McpService:
             async with self._starting:
                 if self._apps is None:
                     self._apps = await self._start(handler)
+                    self.on_started()
         try:
             decoded = orjson.loads(body)
         except orjson.JSONDecodeError:

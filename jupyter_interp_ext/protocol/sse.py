@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import socket
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,9 +122,10 @@ class EventStream:
         self.gone = asyncio.Event()
         self.over = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._left = self._loop.create_future()  # `gone` as a future (no task to wait for it)
         self._flushing: asyncio.Future[None] | None = None
         self._flush_started = 0.0
-        self._watchdog: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
         self._counted = False
         self._finished = False
         self._headers_timer: asyncio.TimerHandle | None = None
@@ -145,9 +147,9 @@ class EventStream:
         sock = getattr(stream, "socket", None)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._watchdog = asyncio.ensure_future(self._watch())
+        self._watch_later()
         if headers_within > 0:
-            self._headers_timer = self._loop.call_later(headers_within, self._kick)
+            self._headers_timer = self._later(headers_within, self._kick)
             return
         self._kick()
         await self._writable()
@@ -170,11 +172,10 @@ class EventStream:
         closing `events`, once the client is gone. A `final` numbered event leaves with the
         response's end, in one write. Whether every event was sent."""
         iterator = aiter(events)
-        gone = asyncio.ensure_future(self.gone.wait())
         try:
             while True:
                 step = asyncio.ensure_future(anext(iterator))
-                await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({step, self._left}, return_when=asyncio.FIRST_COMPLETED)
                 if not step.done():
                     step.cancel()  # and let it end, so that closing `events` below is allowed
                     await asyncio.wait({step})
@@ -183,12 +184,14 @@ class EventStream:
                     event = step.result()
                 except StopAsyncIteration:
                     return True
+                final = getattr(event, "final", False)
                 try:
-                    await self.send(event, last=getattr(event, "final", False))
+                    await self.send(event, last=final)
                 except StreamClosedError:
                     return False
+                if final:  # (not asking for more spares `events` its StopAsyncIteration)
+                    return True
         finally:
-            gone.cancel()
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -196,6 +199,8 @@ class EventStream:
     def lost(self) -> None:
         """The connection closed (Tornado noticed, or a write failed)."""
         self.gone.set()
+        if not self._left.done():
+            self._left.set_result(None)
         self.ended()
 
     def ended(self) -> None:
@@ -274,7 +279,7 @@ class EventStream:
             if flushing is None or flushing.done():
                 break
             cutoff = self._flush_started + self.write_timeout
-            await asyncio.wait({flushing}, timeout=max(0.0, cutoff - self._loop.time()))
+            await self._settled(flushing, max(0.0, cutoff - self._loop.time()))
             if flushing.done():
                 if self._unflushed() < COALESCE_BYTES:
                     break
@@ -292,15 +297,47 @@ class EventStream:
         self.lost()
         self.handler.request.connection.close()  # type: ignore[union-attr]
 
-    async def _watch(self) -> None:
+    def _later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """`call_later` in a context of its own. A timer holds the context it was made in until
+        it is due, even cancelled (the loop keeps it that long), and Jupyter's context holds
+        the request's handler: with the request's context, each ended stream's handler,
+        request and connection stayed alive up to its write timeout, for the collector to walk
+        (with 8 contexts busy, about 100 ended requests at any time)."""
+        return self._loop.call_later(delay, callback, context=contextvars.Context())
+
+    async def _settled(self, future: asyncio.Future[Any], timeout: float) -> None:
+        """Wait until `future` is done, up to `timeout` seconds (`asyncio.wait`'s timer would
+        hold the request: see `_later`)."""
+        waiter = self._loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        future.add_done_callback(wake)
+        timer = self._later(timeout, wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            future.remove_done_callback(wake)
+
+    def _watch_later(self) -> None:
+        """Watch again in a while: a timer, not a task that sleeps (which would be a task, a
+        timer in the request's context, and a cancellation per stream)."""
+        period = self.keepalive if self.keepalive > 0 else self.write_timeout
+        self._watchdog = self._later(period, self._watch)
+
+    def _watch(self) -> None:
         """Tornado notices a vanished client only when it writes: during silences write a
         comment every `keepalive` seconds; cut off a client whose flush has stalled."""
-        period = self.keepalive if self.keepalive > 0 else self.write_timeout
-        while not self.gone.is_set():
-            await asyncio.sleep(period)
-            if self._in_flight():
-                if self._loop.time() - self._flush_started >= self.write_timeout:
-                    self._cut_off()
-            elif self.keepalive > 0:
-                self.handler.write(b": keepalive\n\n")
-                self._kick()
+        if self.gone.is_set():
+            return
+        if self._in_flight():
+            if self._loop.time() - self._flush_started >= self.write_timeout:
+                self._cut_off()
+                return
+        elif self.keepalive > 0:
+            self.handler.write(b": keepalive\n\n")
+            self._kick()
+        self._watch_later()
