@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import random
 from typing import Any
 
@@ -15,7 +16,8 @@ import httpx
 import pytest
 
 from jupyter_interp_ext import metrics
-from jupyter_interp_ext.handlers.interpreter import ExecuteCodeHandler
+from jupyter_interp_ext.handlers.base import SandboxHandler
+from jupyter_interp_ext.mcp_endpoint.service import CLIENT_CAPABILITIES
 from jupyter_interp_ext.protocol.events import ends_run
 from jupyter_interp_ext.protocol.sse import EventStream
 from jupyter_interp_ext.pytest_plugin import outputs, wait_until
@@ -209,22 +211,54 @@ async def test_status_of_a_run_and_of_an_unknown_id(api, reader, python_context)
     assert ended and tail == got[-1:]
 
 
-async def test_a_kept_run_frees_its_request_when_the_response_ends(store, api, python_context):
+async def test_a_finished_request_is_freed_at_once_though_its_run_is_kept(
+    store, api, python_context, jp_fetch
+):
     """A run is kept for readers long after its response ended; the request that started it
-    (handler, connection, stream, buffers) must go at once, by reference counting alone: the
-    garbage collector is off here, so anything left in a cycle, or held by the kept run or a
-    timer, stays visible."""
+    (handler, connection, stream, buffers) must go at once, by reference counting alone, and
+    so must an MCP call's that waited a while for its run: the garbage collector is off here, so
+    anything left in a cycle, or held by the kept run or a pending timer, stays visible.
+    (What a request starts that lasts, a context's notebook writer or a session's shell, may
+    keep that one request: a first run and command start them before the count.)"""
 
-    def requests_alive() -> list[object]:
-        return [o for o in gc.get_objects() if isinstance(o, (ExecuteCodeHandler, EventStream))]
+    def requests_alive() -> set[int]:
+        return {id(o) for o in gc.get_objects() if isinstance(o, (SandboxHandler, EventStream))}
 
+    command = {"command": "echo hi", "sessionId": "default", "timeout": 60_000}
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", CLIENT_CAPABILITIES: {}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "run_code", "arguments": {"code": "6 * 7"}, "_meta": meta},
+    }
+    mcp_headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "run_code",
+    }
+
+    async def mcp_call() -> None:
+        answer = await jp_fetch(
+            "sandbox", "mcp", method="POST", body=json.dumps(call), headers=mcp_headers
+        )
+        assert b'"text":"42"' in answer.body
+
+    await api.run(python_context, "1")
+    await api.call("POST", "api/execute", command)
+    await mcp_call()
     gc.collect()
+    before = requests_alive()
     gc.disable()
     try:
         for code in ("1 + 1", "print('hi')", "1 / 0"):
             await api.run(python_context, code)
-        assert len(store.executions) >= 3  # kept
-        await wait_until(lambda: not requests_alive(), "every finished request is freed")
+        status, done = await api.call("POST", "api/execute", command)
+        assert (status, done["exitCode"]) == (200, 0)
+        await mcp_call()
+        assert len(store.executions) >= 5  # kept
+        await wait_until(lambda: requests_alive() <= before, "every finished request is freed")
     finally:
         gc.enable()
 

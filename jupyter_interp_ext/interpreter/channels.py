@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import queue
 from collections import deque
@@ -43,7 +44,9 @@ class PushedChannel(AsyncZMQSocketChannel):
         self._reader: zmq.Socket[bytes] = zmq.Socket.shadow(socket.underlying)
         self._loop = asyncio.get_running_loop()
         self._fd = socket.FD
-        self._loop.add_reader(self._fd, self._read)
+        # In a context of its own: the reader lives as long as the channel, and the context a
+        # channel is opened in may be a request's (timers.py).
+        contextvars.Context().run(self._loop.add_reader, self._fd, self._read)
         self._loop.call_soon(self._read)  # the FD signals changes only: read what is there
 
     def _read(self) -> None:

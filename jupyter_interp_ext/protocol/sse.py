@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import socket
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado.iostream import StreamClosedError
 
 from jupyter_interp_ext import metrics
+from jupyter_interp_ext.protocol.timers import call_later, first_done
 
 # A response holds at most this much unflushed data (plus one flush in flight) before the
 # producer waits for the client: a slow reader slows the producer instead of growing memory.
@@ -149,7 +149,7 @@ class EventStream:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._watch_later()
         if headers_within > 0:
-            self._headers_timer = self._later(headers_within, self._kick)
+            self._headers_timer = call_later(headers_within, self._kick)
             return
         self._kick()
         await self._writable()
@@ -279,7 +279,7 @@ class EventStream:
             if flushing is None or flushing.done():
                 break
             cutoff = self._flush_started + self.write_timeout
-            await self._settled(flushing, max(0.0, cutoff - self._loop.time()))
+            await first_done((flushing,), max(0.0, cutoff - self._loop.time()))
             if flushing.done():
                 if self._unflushed() < COALESCE_BYTES:
                     break
@@ -297,36 +297,11 @@ class EventStream:
         self.lost()
         self.handler.request.connection.close()  # type: ignore[union-attr]
 
-    def _later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
-        """`call_later` in a context of its own. A timer holds the context it was made in until
-        it is due, even cancelled (the loop keeps it that long), and Jupyter's context holds
-        the request's handler: with the request's context, each ended stream's handler,
-        request and connection stayed alive up to its write timeout, for the collector to walk
-        (with 8 contexts busy, about 100 ended requests at any time)."""
-        return self._loop.call_later(delay, callback, context=contextvars.Context())
-
-    async def _settled(self, future: asyncio.Future[Any], timeout: float) -> None:
-        """Wait until `future` is done, up to `timeout` seconds (`asyncio.wait`'s timer would
-        hold the request: see `_later`)."""
-        waiter = self._loop.create_future()
-
-        def wake(_: object = None) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
-
-        future.add_done_callback(wake)
-        timer = self._later(timeout, wake)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            future.remove_done_callback(wake)
-
     def _watch_later(self) -> None:
-        """Watch again in a while: a timer, not a task that sleeps (which would be a task, a
-        timer in the request's context, and a cancellation per stream)."""
+        """Watch again in a while: a timer (see timers.py), not a task that sleeps (a task, a
+        timer holding the request, and a cancellation per stream)."""
         period = self.keepalive if self.keepalive > 0 else self.write_timeout
-        self._watchdog = self._later(period, self._watch)
+        self._watchdog = call_later(period, self._watch)
 
     def _watch(self) -> None:
         """Tornado notices a vanished client only when it writes: during silences write a
