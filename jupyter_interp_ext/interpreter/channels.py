@@ -78,7 +78,9 @@ class PushedChannel(AsyncZMQSocketChannel):
         self._waiters.clear()
 
     def send(self, msg: dict[str, Any]) -> None:
-        super().send(msg)
+        assert self.socket is not None
+        # On the synchronous shadow: Session.send would make one of its own for every message.
+        self.session.send(self._reader, msg)
         # A send can take in what arrived meanwhile without the socket's FD signalling it.
         self._loop.call_soon(self._read)
 

@@ -357,7 +357,8 @@ class _Run:
         if self.context.closed:  # its channels are stopped: the liveness check says why
             return None
         try:
-            return await self.context.client.get_iopub_msg(timeout=wait)
+            # (from the channel: the client's own method wraps each call in `ensure_async`)
+            return await self.context.client.iopub_channel.get_msg(timeout=wait)
         except queue.Empty:
             return None
         except asyncio.CancelledError:
