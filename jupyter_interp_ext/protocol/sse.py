@@ -300,6 +300,8 @@ class EventStream:
     def _watch_later(self) -> None:
         """Watch again in a while: a timer (see timers.py), not a task that sleeps (a task, a
         timer holding the request, and a cancellation per stream)."""
+        if self.over.is_set():  # (ended while watching: nothing more to watch)
+            return
         period = self.keepalive if self.keepalive > 0 else self.write_timeout
         self._watchdog = call_later(period, self._watch)
 
