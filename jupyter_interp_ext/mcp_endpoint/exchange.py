@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from tornado.iostream import StreamClosedError
 
 from jupyter_interp_ext.protocol.sse import EventStream, Named
+from jupyter_interp_ext.protocol.timers import first_done
 
 if TYPE_CHECKING:
     from jupyter_interp_ext.handlers.mcp import McpHandler
@@ -172,10 +172,10 @@ async def answer(
     running = asyncio.ensure_future(reply(exchange.request_id, call))
     try:
         quiet = quiet_for if exchange.may_stream else None
-        await asyncio.wait((running, handler.left), timeout=quiet, return_when=FIRST_COMPLETED)
+        await first_done((running, handler.left), quiet)  # (its timer holds no request)
         if not running.done() and not handler.left.done():
             await exchange.opened()  # quiet for long: a stream, so that pings keep it open
-            await asyncio.wait((running, handler.left), return_when=FIRST_COMPLETED)
+            await first_done((running, handler.left), None)
         if handler.left.done():
             return
         message, status = running.result()

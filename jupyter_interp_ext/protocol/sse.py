@@ -104,7 +104,7 @@ def frame(item: Item) -> bytes:
 class EventStream:
     """Writes events to a handler's response as they come, without Nagle delays.
 
-    `gone` is set once the client left or was cut off; from then on `send` raises
+    `gone` is done once the client left or was cut off; from then on `send` raises
     `StreamClosedError` and nothing more is buffered.
     """
 
@@ -119,10 +119,9 @@ class EventStream:
         self.open_streams = open_streams
         self.keepalive = keepalive
         self.write_timeout = write_timeout
-        self.gone = asyncio.Event()
-        self.over = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._left = self._loop.create_future()  # `gone` as a future (no task to wait for it)
+        self.gone: asyncio.Future[None] = self._loop.create_future()
+        self.over = asyncio.Event()
         self._flushing: asyncio.Future[None] | None = None
         self._flush_started = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
@@ -159,7 +158,7 @@ class EventStream:
         next one. Past `COALESCE_BYTES` unsent, wait for the client, but never past its write
         timeout (then it is cut off). The `last` event is not flushed on its own: `close`
         sends it with the response's end, in one write."""
-        if self.gone.is_set():
+        if self.gone.done():
             raise StreamClosedError()
         self.handler.write(frame(event))
         if not last:
@@ -175,7 +174,7 @@ class EventStream:
         try:
             while True:
                 step = asyncio.ensure_future(anext(iterator))
-                await asyncio.wait({step, self._left}, return_when=asyncio.FIRST_COMPLETED)
+                await first_done((step, self.gone), None)
                 if not step.done():
                     step.cancel()  # and let it end, so that closing `events` below is allowed
                     await asyncio.wait({step})
@@ -198,9 +197,8 @@ class EventStream:
 
     def lost(self) -> None:
         """The connection closed (Tornado noticed, or a write failed)."""
-        self.gone.set()
-        if not self._left.done():
-            self._left.set_result(None)
+        if not self.gone.done():
+            self.gone.set_result(None)
         self.ended()
 
     def ended(self) -> None:
@@ -225,7 +223,7 @@ class EventStream:
             self.ended()
 
     async def _finish(self) -> None:
-        if self.gone.is_set():
+        if self.gone.done():
             # Let Tornado settle the write that was in flight when the connection closed,
             # before it finishes the response itself (else it resolves a future twice).
             if self._flushing is not None and not self._flushing.done():
@@ -236,7 +234,7 @@ class EventStream:
             # (Jupyter's API handlers make a response finished before them JSON).
             if self._in_flight() or not self.handler._headers_written:
                 await self._writable()
-            if not self.gone.is_set():
+            if not self.gone.done():
                 self._finished = True  # no flush may follow the response's last one
                 finishing = self.handler.finish()
                 self._flushing, self._flush_started = finishing, self._loop.time()
@@ -252,7 +250,7 @@ class EventStream:
         """Start a flush unless one is in flight. The done callback starts the next one, but a
         producer that never yields to the loop must not wait for it: a finished flush counts
         as over here already."""
-        if self._in_flight() or self.gone.is_set() or self._finished:
+        if self._in_flight() or self.gone.done() or self._finished:
             return
         finished = self._flushing
         if finished is not None and (finished.cancelled() or finished.exception() is not None):
@@ -286,7 +284,7 @@ class EventStream:
                 continue
             self._cut_off()
             break
-        if self.gone.is_set():
+        if self.gone.done():
             raise StreamClosedError()
 
     def _cut_off(self) -> None:
@@ -308,7 +306,7 @@ class EventStream:
     def _watch(self) -> None:
         """Tornado notices a vanished client only when it writes: during silences write a
         comment every `keepalive` seconds; cut off a client whose flush has stalled."""
-        if self.gone.is_set():
+        if self.gone.done():
             return
         if self._in_flight():
             if self._loop.time() - self._flush_started >= self.write_timeout:
