@@ -149,6 +149,11 @@ def results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 alive = alive  # whether a process exists and is not a zombie
 
+# What a terminal shows last while an interactive bash waits at its prompt. A prompt exactly
+# as wide as the terminal (or a multiple of it) ends with the " \r" readline writes to move to
+# the next line, so the prompt's length (the test's directory's) does not matter.
+SHELL_PROMPT = r"[#$] ( \r)?$"
+
 
 async def wait_until(
     condition: Callable[[], Any], what: str, seconds: float = 20.0, interval: float = 0.02

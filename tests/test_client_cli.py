@@ -14,6 +14,8 @@ import termios
 
 import pytest
 
+from jupyter_interp_ext.pytest_plugin import SHELL_PROMPT
+
 
 @pytest.fixture
 def cli(api, jp_serverapp, jp_http_port, jp_base_url, tmp_path):
@@ -211,7 +213,7 @@ async def test_shell_is_the_sessions_terminal_on_this_one(
 
     asyncio.get_running_loop().add_reader(controller, read)
     try:
-        await until(rb"[#$] $")  # the shell's prompt: the command is connected
+        await until(SHELL_PROMPT.encode())  # the command is connected
         os.write(controller, b"echo $MARK; stty size\r")
         await until(rb"session-env\r\n33 111\r\n")
         os.write(controller, b"exit 5\r")

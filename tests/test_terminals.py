@@ -15,7 +15,7 @@ import websockets
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import AsyncHTTPClient
 
-from jupyter_interp_ext.pytest_plugin import alive, wait_until
+from jupyter_interp_ext.pytest_plugin import SHELL_PROMPT, alive, wait_until
 from jupyter_interp_ext.testing import server_config
 
 READ_SECONDS = 30
@@ -116,7 +116,7 @@ async def test_pty_runs_an_interactive_python_in_the_session(api, jp_root_dir):
         await screen.type("\x03")
         await screen.until(r"KeyboardInterrupt\r\n>>> $")
         await screen.type("exit()\r")
-        await screen.until(r"[#$] $")
+        await screen.until(SHELL_PROMPT)
 
         assert "sandbox_agent" in await terminal_names(api)
         metrics = (await api._fetch("metrics", method="GET")).body.decode()
@@ -214,7 +214,7 @@ async def test_terminal_controls_interrupt_and_terminate(api):
         await screen.type('stty size; python3 -c \'print("wait"+"ing"); input()\'\r')
         await screen.until(r"25 90\r\nwaiting\r\n")
         await screen.send_control({"type": "interrupt"})
-        await screen.until(r"KeyboardInterrupt\r\n(.|\n)*[#$] $")  # the prompt is back
+        await screen.until(r"KeyboardInterrupt\r\n(.|\n)*" + SHELL_PROMPT)  # the prompt is back
         await screen.type("echo after-$?\r")
         await screen.until(r"after-130\r\n")
         await screen.send_control({"type": "resize", "cols": 0, "rows": 5})
