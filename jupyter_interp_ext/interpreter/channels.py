@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import queue
 from collections import deque
@@ -22,6 +21,8 @@ import zmq
 import zmq.asyncio
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
+
+from jupyter_interp_ext.protocol.timers import in_own_context
 
 # Messages taken from the socket in one turn of the loop before others get theirs.
 BATCH = 64
@@ -46,7 +47,7 @@ class PushedChannel(AsyncZMQSocketChannel):
         self._fd = socket.FD
         # In a context of its own: the reader lives as long as the channel, and the context a
         # channel is opened in may be a request's (timers.py).
-        contextvars.Context().run(self._loop.add_reader, self._fd, self._read)
+        in_own_context(self._loop.add_reader, self._fd, self._read)
         self._loop.call_soon(self._read)  # the FD signals changes only: read what is there
 
     def _read(self) -> None:

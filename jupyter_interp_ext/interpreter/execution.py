@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import queue
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -21,6 +20,7 @@ from jupyter_interp_ext.protocol.errors import validation_error
 from jupyter_interp_ext.protocol.events import RUN_COMPLETE, ends_run
 from jupyter_interp_ext.protocol.limits import truncation_notice, utf8_prefix, utf8_size
 from jupyter_interp_ext.protocol.sse import Encoded
+from jupyter_interp_ext.protocol.timers import in_own_context
 
 from .contexts import CodeContext, CodeContextRegistry
 from .executions import Execution, ExecutionStore, Stop, produce
@@ -142,9 +142,7 @@ class ExecutionManager(LoggingConfigurable):
         # context variable, and a task holds its context for as long as the task is held
         # (here, as long as the run is kept): every kept run held its handler, request and
         # connection (ExecutionManager.retain_seconds), all for the collector to walk.
-        execution.task = contextvars.Context().run(
-            asyncio.ensure_future, produce(execution, events, until)
-        )
+        execution.task = in_own_context(asyncio.ensure_future, produce(execution, events, until))
         self.executions.add(execution)
         return execution
 

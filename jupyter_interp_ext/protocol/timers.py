@@ -6,7 +6,8 @@ request's handler in a context variable (`CallContext`). So every `asyncio.wait(
 timeout=...)` or `asyncio.sleep` a request makes keeps its handler, request, connection and
 buffers alive that long after the response ended, for the garbage collector to walk: with 8
 contexts running short cells, about a hundred ended requests at any time. These timers run in a
-context of their own instead.
+context of their own instead, as does whatever `in_own_context` schedules (a task, a reader)
+that outlives the request which starts it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def in_own_context(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a new, empty context: a task, reader or timer it makes holds
+    that context, not the request's."""
+    return contextvars.Context().run(function, *args)
 
 
 def call_later(delay: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
     """`loop.call_later` in a context of its own."""
-    loop = asyncio.get_running_loop()
-    return loop.call_later(delay, callback, *args, context=contextvars.Context())
+    return in_own_context(asyncio.get_running_loop().call_later, delay, callback, *args)
 
 
 async def first_done(futures: Collection[asyncio.Future[Any]], timeout: float | None) -> None:
